@@ -1,0 +1,201 @@
+package jobs
+
+import (
+	"bytes"
+	"errors"
+)
+
+// Request bodies are sent byte for byte as the input gave them, so the few
+// edits the runner makes (dropping custom_id and metadata from a bare body,
+// adding a default model or stream options) splice top-level members of the
+// raw JSON object instead of decoding and re-encoding it, which would lose
+// key order and number spelling.
+
+// Member is one top-level member of a JSON object: b[Start:End] is the whole
+// `"key": value` text and b[ValueStart:End] the value.
+type Member struct {
+	Key        string
+	Start      int
+	ValueStart int
+	End        int
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// Members lists the top-level members of the JSON object b in order. b must
+// be valid JSON (check with json.Valid first); for anything else it returns
+// an error but never panics.
+func Members(b []byte) ([]Member, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, errNotObject
+	}
+	i = skipSpace(b, i+1)
+	var out []Member
+	if i < len(b) && b[i] == '}' {
+		return out, nil
+	}
+	for i < len(b) {
+		start := i
+		keyEnd, err := skipString(b, i)
+		if err != nil {
+			return nil, err
+		}
+		key, err := unquote(b[start:keyEnd])
+		if err != nil {
+			return nil, err
+		}
+		i = skipSpace(b, keyEnd)
+		if i >= len(b) || b[i] != ':' {
+			return nil, errNotObject
+		}
+		vs := skipSpace(b, i+1)
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Member{Key: key, Start: start, ValueStart: vs, End: ve})
+		i = skipSpace(b, ve)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return out, nil
+		}
+		return nil, errNotObject
+	}
+	return nil, errNotObject
+}
+
+// Lookup returns the raw value of the top-level key in object b, if present.
+func Lookup(b []byte, key string) ([]byte, bool) {
+	ms, err := Members(b)
+	if err != nil {
+		return nil, false
+	}
+	for _, m := range ms {
+		if m.Key == key {
+			return b[m.ValueStart:m.End], true
+		}
+	}
+	return nil, false
+}
+
+// WithoutMembers returns object b without its top-level members named in
+// keys; every other byte is kept. It returns b itself when none is present.
+func WithoutMembers(b []byte, keys ...string) ([]byte, error) {
+	ms, err := Members(b)
+	if err != nil {
+		return nil, err
+	}
+	drop := func(k string) bool {
+		for _, d := range keys {
+			if d == k {
+				return true
+			}
+		}
+		return false
+	}
+	var kept []Member
+	for _, m := range ms {
+		if !drop(m.Key) {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(ms) {
+		return b, nil
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, '{')
+	for i, m := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b[m.Start:m.End]...)
+	}
+	return append(out, '}'), nil
+}
+
+// WithMember returns object b with `"key":value` added as its first member.
+// value must be valid JSON. The caller makes sure key is not present yet.
+func WithMember(b []byte, key string, value []byte) ([]byte, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, errNotObject
+	}
+	rest := skipSpace(b, i+1)
+	empty := rest < len(b) && b[rest] == '}'
+	out := make([]byte, 0, len(b)+len(key)+len(value)+4)
+	out = append(out, '{')
+	out = appendQuoted(out, key)
+	out = append(out, ':')
+	out = append(out, value...)
+	if !empty {
+		out = append(out, ',')
+	}
+	return append(out, b[i+1:]...), nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string starting at b[i].
+func skipString(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, errNotObject
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errNotObject
+}
+
+// skipValue returns the index just past the JSON value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errNotObject
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errNotObject
+	default: // number, true, false, null
+		j := i
+		for j < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[j])) {
+			j++
+		}
+		if j == i {
+			return 0, errNotObject
+		}
+		return j, nil
+	}
+}

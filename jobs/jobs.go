@@ -1,0 +1,141 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Endpoint is the API path a request is sent to, relative to the base URL.
+type Endpoint string
+
+const (
+	// EndpointChat is the chat completions endpoint (a body with messages).
+	EndpointChat Endpoint = "/chat/completions"
+	// EndpointCompletions is the legacy completions endpoint (a body with prompt).
+	EndpointCompletions Endpoint = "/completions"
+)
+
+// Valid reports whether e is one of the two supported endpoints.
+func (e Endpoint) Valid() bool { return e == EndpointChat || e == EndpointCompletions }
+
+// BatchURL is the path the OpenAI Batch format writes for e.
+func (e Endpoint) BatchURL() string { return "/v1" + string(e) }
+
+// Job is one imported input file and the requests it holds.
+type Job struct {
+	ID   int64
+	Name string
+	// Source is the path the job was imported from, as given.
+	Source string
+	// Fingerprint identifies the imported content (a hash of the file and of
+	// the import options that change request bodies).
+	Fingerprint  string
+	DefaultModel string
+	State        JobState
+	CreatedAt    time.Time
+	// Total is the number of requests in the job.
+	Total int
+}
+
+// Request is one line of the input: a body to POST and how far it got.
+type Request struct {
+	ID       int64
+	JobID    int64
+	Line     int
+	CustomID string
+	Endpoint Endpoint
+	Model    string
+	// Body is sent byte for byte as stored.
+	Body []byte
+	// Metadata is the line's metadata as raw JSON, or nil. It is kept, not sent.
+	Metadata json.RawMessage
+	Status   Status
+	// Attempts counts HTTP attempts that ended with an answer or an error;
+	// interruptions do not count.
+	Attempts  int
+	NotBefore time.Time
+}
+
+// Usage is the token usage a response reports. Known is false when the
+// response carried no usage at all, so that "unknown" is not read as zero.
+type Usage struct {
+	Known            bool
+	PromptTokens     int64
+	CompletionTokens int64
+	ReasoningTokens  int64
+	CachedTokens     int64
+	TotalTokens      int64
+}
+
+// Add returns the sum of u and v; the sum is known if either is.
+func (u Usage) Add(v Usage) Usage {
+	return Usage{
+		Known:            u.Known || v.Known,
+		PromptTokens:     u.PromptTokens + v.PromptTokens,
+		CompletionTokens: u.CompletionTokens + v.CompletionTokens,
+		ReasoningTokens:  u.ReasoningTokens + v.ReasoningTokens,
+		CachedTokens:     u.CachedTokens + v.CachedTokens,
+		TotalTokens:      u.TotalTokens + v.TotalTokens,
+	}
+}
+
+// Result is the successful answer to a request. A request has at most one.
+type Result struct {
+	RequestID int64
+	// StatusCode is the HTTP status of the answer (2xx).
+	StatusCode int
+	// ResponseID is the provider's response id; ProviderRequestID the
+	// x-request-id header, where sent.
+	ResponseID        string
+	ProviderRequestID string
+	Model             string
+	// Raw is the response body as received (for a stream, the assembled body).
+	Raw              json.RawMessage
+	Content          string
+	ReasoningContent string
+	FinishReason     string
+	Usage            Usage
+	Latency          time.Duration
+	// TTFT is the time to the first token of a stream; zero when not streamed.
+	TTFT      time.Duration
+	CreatedAt time.Time
+}
+
+// Failure is the last error kept for a request that did not succeed.
+type Failure struct {
+	Class ErrorClass
+	// StatusCode is the HTTP status, or 0 when no answer arrived.
+	StatusCode int
+	Message    string
+	// Body is the provider's error body, where there was one.
+	Body []byte
+}
+
+// Error renders f as one line.
+func (f Failure) Error() string {
+	if f.StatusCode != 0 {
+		return fmt.Sprintf("%s (HTTP %d): %s", f.Class, f.StatusCode, f.Message)
+	}
+	return fmt.Sprintf("%s: %s", f.Class, f.Message)
+}
+
+// Attempt is one HTTP attempt at a request.
+type Attempt struct {
+	RequestID  int64
+	Number     int
+	StartedAt  time.Time
+	Duration   time.Duration
+	StatusCode int
+	// Class is empty for a successful attempt.
+	Class   ErrorClass
+	Message string
+}
+
+// Record is a finished (or unfinished) request with its result or failure,
+// as the export reads it.
+type Record struct {
+	Request Request
+	Result  *Result
+	Failure *Failure
+}

@@ -1,0 +1,133 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Outcome is what became of one claimed request: the writer records it,
+// together with others, in one transaction.
+type Outcome struct {
+	Request Request
+	// Attempt is the HTTP attempt that ended; nil when the request was
+	// handed back before an attempt finished (an interruption).
+	Attempt *Attempt
+	// Next is the status the request moves to: succeeded, failed or pending.
+	Next Status
+	// CountAttempt says whether Attempt uses up one of the request's
+	// attempts. Interruptions and fatal errors do not.
+	CountAttempt bool
+	// NotBefore is when a request put back to pending may be claimed again.
+	NotBefore time.Time
+	Result    *Result
+	Failure   *Failure
+}
+
+// Queue is the part of the store a run's worker uses.
+type Queue interface {
+	// Claim atomically moves up to n pending requests of the job whose
+	// not-before time has passed to running and returns them in claim order.
+	// It returns none when the job is not active.
+	Claim(ctx context.Context, jobID int64, n int, now time.Time) ([]Request, error)
+	// Record applies the outcomes in one transaction. An outcome for a
+	// request that is no longer running is ignored, so that a result is
+	// never recorded twice.
+	Record(ctx context.Context, outcomes []Outcome) error
+	// Waiting returns how many requests of an active job are pending and the
+	// earliest time one of them may be claimed.
+	Waiting(ctx context.Context, jobID int64) (n int, next time.Time, err error)
+}
+
+// Store is the whole of what the CLI needs from storage.
+type Store interface {
+	Queue
+	// Import creates the job and stores every request src yields, in one
+	// transaction. If src reports invalid lines nothing is stored and the
+	// *ValidationError is returned.
+	Import(ctx context.Context, job Job, src RequestSource) (Job, error)
+	// Job returns the job of that name, or ErrNotFound.
+	Job(ctx context.Context, name string) (Job, error)
+	// Jobs lists every job with its counts, oldest first.
+	Jobs(ctx context.Context) ([]JobSummary, error)
+	// Lock takes the job's lock for owner, taking it over from a holder
+	// whose heartbeat is older than staleAfter or that dead(holder) says is
+	// gone. It returns a *LockedError when a live run holds it.
+	Lock(ctx context.Context, jobID int64, owner LockOwner, staleAfter time.Duration, dead func(LockOwner) bool) error
+	// Heartbeat renews owner's lock, or returns ErrLockLost.
+	Heartbeat(ctx context.Context, jobID int64, owner LockOwner) error
+	// Unlock releases owner's lock, if owner still holds it.
+	Unlock(ctx context.Context, jobID int64, owner LockOwner) error
+	// Recover puts the job's running requests (orphans of a dead run) back
+	// to pending without using an attempt, and returns how many.
+	Recover(ctx context.Context, jobID int64) (int, error)
+	// Stats returns the job's counts, tokens, attempts and error classes.
+	Stats(ctx context.Context, jobID int64) (Stats, error)
+	// Records calls fn for each request of the job in input order.
+	Records(ctx context.Context, jobID int64, fn func(Record) error) error
+	// Retry puts the job's failed requests back to pending with their
+	// attempt counts reset, and returns how many.
+	Retry(ctx context.Context, jobID int64) (int, error)
+	// Cancel marks the job cancelled and its pending requests cancelled.
+	Cancel(ctx context.Context, jobID int64) (int, error)
+	Close() error
+}
+
+// RequestSource yields the requests of an input file in order, as Import
+// consumes them.
+type RequestSource interface {
+	// Next returns the next valid request, or io.EOF at the end. Any other
+	// error (an unreadable file) ends the import.
+	Next() (Request, error)
+	// Reject reports a line the consumer found invalid, such as a second
+	// use of a custom_id.
+	Reject(line int, reason string)
+	// Err returns, after io.EOF, a *ValidationError if any line was invalid.
+	Err() error
+}
+
+// LockOwner identifies a run holding a job's lock.
+type LockOwner struct {
+	// Token is unique to one run.
+	Token string
+	PID   int
+	Host  string
+}
+
+// LockedError says which run holds the lock. It matches ErrLocked.
+type LockedError struct {
+	Holder    LockOwner
+	Heartbeat time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("job is being run by pid %d on %s (last heartbeat %s)",
+		e.Holder.PID, e.Holder.Host, e.Heartbeat.Format(time.RFC3339))
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// JobSummary is a job with its counts per status.
+type JobSummary struct {
+	Job
+	Counts map[Status]int
+}
+
+// ClassCount is how often an error class occurred, with one example message.
+type ClassCount struct {
+	Class   ErrorClass `json:"class"`
+	Count   int        `json:"count"`
+	Example string     `json:"example"`
+}
+
+// Stats describes a job's progress.
+type Stats struct {
+	Job      Job
+	Counts   map[Status]int
+	Usage    Usage
+	Attempts int
+	// Errors counts failed attempts by class, most frequent first.
+	Errors []ClassCount
+	// Latencies of recorded results.
+	LatencyP50, LatencyP95 time.Duration
+}
