@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+const jobColumns = `id, name, source, fingerprint, default_model, state, created_at, total`
+
+// Import creates the job and stores every request src yields in one
+// transaction: either the whole file is stored, or nothing is.
+func (s *Store) Import(ctx context.Context, job jobs.Job, src jobs.RequestSource) (jobs.Job, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return job, fmt.Errorf("import: %w", err)
+	}
+	defer tx.Rollback()
+	job.State = jobs.JobActive
+	job.CreatedAt = s.Now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (name, source, fingerprint, default_model, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, job.Name, job.Source, job.Fingerprint, job.DefaultModel, job.State, millis(job.CreatedAt))
+	if isUniqueViolation(err) {
+		return job, fmt.Errorf("import job %q: %w", job.Name, jobs.ErrJobChanged)
+	} else if err != nil {
+		return job, fmt.Errorf("import: %w", err)
+	}
+	if job.ID, err = res.LastInsertId(); err != nil {
+		return job, fmt.Errorf("import: %w", err)
+	}
+	if job.Total, err = importRequests(ctx, tx, job.ID, src); err != nil {
+		return job, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, job.Total, job.ID); err != nil {
+		return job, fmt.Errorf("import: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return job, fmt.Errorf("import: commit: %w", err)
+	}
+	return job, nil
+}
+
+// importRequests inserts src's requests; a custom_id used twice is reported
+// back to src as an invalid line, found by the UNIQUE constraint so that no
+// set of every id is held in memory.
+func importRequests(ctx context.Context, tx *sql.Tx, jobID int64, src jobs.RequestSource) (int, error) {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO requests (job_id, line, custom_id, endpoint, model, body, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return 0, fmt.Errorf("import: %w", err)
+	}
+	defer ins.Close()
+	n := 0
+	for {
+		r, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+		_, err = ins.ExecContext(ctx, jobID, r.Line, r.CustomID, string(r.Endpoint), r.Model, r.Body, nullBytes(r.Metadata))
+		if isUniqueViolation(err) {
+			var first int
+			if err := tx.QueryRowContext(ctx, `SELECT line FROM requests WHERE job_id = ? AND custom_id = ?`,
+				jobID, r.CustomID).Scan(&first); err != nil {
+				return 0, fmt.Errorf("import: %w", err)
+			}
+			src.Reject(r.Line, fmt.Sprintf("duplicate custom_id %q (first used on line %d)", r.CustomID, first))
+			continue
+		} else if err != nil {
+			return 0, fmt.Errorf("import line %d: %w", r.Line, err)
+		}
+		n++
+	}
+	return n, src.Err()
+}
+
+// Job returns the job of that name, or jobs.ErrNotFound.
+func (s *Store) Job(ctx context.Context, name string) (jobs.Job, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name = ?`, name)
+	job, err := scanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return job, fmt.Errorf("job %q: %w", name, jobs.ErrNotFound)
+	}
+	return job, err
+}
+
+// Jobs lists every job with its counts per status, oldest first.
+func (s *Store) Jobs(ctx context.Context) ([]jobs.JobSummary, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var list []jobs.JobSummary
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, jobs.JobSummary{Job: job})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Counts, err = s.counts(ctx, list[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+func (s *Store) counts(ctx context.Context, jobID int64) (map[jobs.Status]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM requests WHERE job_id = ? GROUP BY status`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("count requests: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[jobs.Status]int, len(jobs.Statuses))
+	for _, st := range jobs.Statuses {
+		counts[st] = 0
+	}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		counts[jobs.Status(st)] = n
+	}
+	return counts, rows.Err()
+}
+
+// Retry puts the failed requests of an active job back to pending, with
+// fresh attempt counts (their attempt history stays).
+func (s *Store) Retry(ctx context.Context, jobID int64) (int, error) {
+	return s.inActiveJob(ctx, jobID, func(tx *sql.Tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE requests SET status = 'pending', attempts = 0, not_before = 0
+			WHERE job_id = ? AND status = 'failed'`, jobID)
+	})
+}
+
+// Cancel marks the job cancelled and its pending requests cancelled. When no
+// run holds the job, the orphans of a dead run are cancelled too; a live
+// run finishes what it has in flight and then stops claiming.
+func (s *Store) Cancel(ctx context.Context, jobID int64) (int, error) {
+	return s.inActiveJob(ctx, jobID, func(tx *sql.Tx) (sql.Result, error) {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled' WHERE id = ?`, jobID); err != nil {
+			return nil, err
+		}
+		return tx.ExecContext(ctx, `UPDATE requests SET status = 'cancelled'
+			WHERE job_id = ? AND (status = 'pending'
+				OR (status = 'running' AND (SELECT lock_token IS NULL FROM jobs WHERE id = ?)))`, jobID, jobID)
+	})
+}
+
+// inActiveJob runs update in a transaction after checking that the job is
+// active, and returns the rows it changed.
+func (s *Store) inActiveJob(ctx context.Context, jobID int64, update func(*sql.Tx) (sql.Result, error)) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+		return 0, jobs.ErrNotFound
+	} else if err != nil {
+		return 0, err
+	}
+	if jobs.JobState(state) != jobs.JobActive {
+		return 0, jobs.ErrCancelled
+	}
+	res, err := update(tx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanJob(row scanner) (jobs.Job, error) {
+	var j jobs.Job
+	var state string
+	var created int64
+	err := row.Scan(&j.ID, &j.Name, &j.Source, &j.Fingerprint, &j.DefaultModel, &state, &created, &j.Total)
+	j.State = jobs.JobState(state)
+	j.CreatedAt = fromMillis(created)
+	return j, err
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// Stats reads a job's counts, token totals, attempts, error classes and
+// latency percentiles. It reads through the reader pool, so it never waits
+// for a run's writes.
+func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
+	var st jobs.Stats
+	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, jobID)
+	var err error
+	if st.Job, err = scanJob(row); err == sql.ErrNoRows {
+		return st, jobs.ErrNotFound
+	} else if err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
+	if st.Counts, err = s.counts(ctx, jobID); err != nil {
+		return st, err
+	}
+	if st.Usage, err = s.usage(ctx, jobID); err != nil {
+		return st, err
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE job_id = ?`, jobID).Scan(&st.Attempts); err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
+	if st.Errors, err = s.errorClasses(ctx, jobID); err != nil {
+		return st, err
+	}
+	n := st.Counts[jobs.StatusSucceeded]
+	if st.LatencyP50, err = s.latency(ctx, jobID, n, 0.50); err != nil {
+		return st, err
+	}
+	st.LatencyP95, err = s.latency(ctx, jobID, n, 0.95)
+	return st, err
+}
+
+func (s *Store) usage(ctx context.Context, jobID int64) (jobs.Usage, error) {
+	var u jobs.Usage
+	var known int
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(usage_known), 0), coalesce(sum(prompt_tokens), 0),
+		coalesce(sum(completion_tokens), 0), coalesce(sum(reasoning_tokens), 0), coalesce(sum(cached_tokens), 0),
+		coalesce(sum(total_tokens), 0) FROM results WHERE job_id = ?`, jobID).
+		Scan(&known, &u.PromptTokens, &u.CompletionTokens, &u.ReasoningTokens, &u.CachedTokens, &u.TotalTokens)
+	u.Known = known == 1
+	if err != nil {
+		return u, fmt.Errorf("stats: usage: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Store) errorClasses(ctx context.Context, jobID int64) ([]jobs.ClassCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT error_class, count(*), max(coalesce(message, ''))
+		FROM attempts WHERE job_id = ? AND error_class IS NOT NULL
+		GROUP BY error_class ORDER BY count(*) DESC, error_class`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("stats: errors: %w", err)
+	}
+	defer rows.Close()
+	list := []jobs.ClassCount{}
+	for rows.Next() {
+		var c jobs.ClassCount
+		var class string
+		if err := rows.Scan(&class, &c.Count, &c.Example); err != nil {
+			return nil, err
+		}
+		c.Class = jobs.ErrorClass(class)
+		list = append(list, c)
+	}
+	return list, rows.Err()
+}
+
+// latency returns the p-quantile of result latencies (nearest rank).
+func (s *Store) latency(ctx context.Context, jobID int64, n int, p float64) (time.Duration, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	offset := int(p*float64(n)+0.5) - 1
+	offset = max(0, min(offset, n-1))
+	var ms int64
+	err := s.r.QueryRowContext(ctx, `SELECT latency_ms FROM results WHERE job_id = ?
+		ORDER BY latency_ms LIMIT 1 OFFSET ?`, jobID, offset).Scan(&ms)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("stats: latency: %w", err)
+	}
+	return msDuration(ms), nil
+}
