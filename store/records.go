@@ -71,8 +71,8 @@ func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 // resultRow holds the nullable columns of a LEFT JOINed result.
 type resultRow struct {
 	code, known, prompt, completion, reasoningTokens, cached, total, latency, ttft, created sql.NullInt64
-	responseID, providerID, model, content, reasoning, finish                             sql.NullString
-	raw                                                                                    []byte
+	responseID, providerID, model, content, reasoning, finish                               sql.NullString
+	raw                                                                                     []byte
 }
 
 func (x *resultRow) result(requestID int64) *jobs.Result {
