@@ -86,6 +86,13 @@ type RequestSource interface {
 	Err() error
 }
 
+// Fingerprinter is a RequestSource that identifies its content once read to
+// the end; Import stores the fingerprint with the job, so that a later run
+// can tell an unchanged file from a changed one without importing it again.
+type Fingerprinter interface {
+	Fingerprint() string
+}
+
 // LockOwner identifies a run holding a job's lock.
 type LockOwner struct {
 	// Token is unique to one run.

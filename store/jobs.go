@@ -35,7 +35,11 @@ func (s *Store) Import(ctx context.Context, job jobs.Job, src jobs.RequestSource
 	if job.Total, err = importRequests(ctx, tx, job.ID, src); err != nil {
 		return job, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ? WHERE id = ?`, job.Total, job.ID); err != nil {
+	if f, ok := src.(jobs.Fingerprinter); ok {
+		job.Fingerprint = f.Fingerprint()
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET total = ?, fingerprint = ? WHERE id = ?`,
+		job.Total, job.Fingerprint, job.ID); err != nil {
 		return job, fmt.Errorf("import: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

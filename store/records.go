@@ -48,7 +48,7 @@ func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 	var eCode sql.NullInt64
 	var eBody []byte
 	var x resultRow
-	err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, &r.Metadata,
+	err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, (*[]byte)(&r.Metadata),
 		&status, &r.Attempts, &eClass, &eCode, &eMsg, &eBody,
 		&x.code, &x.responseID, &x.providerID, &x.model, &x.raw, &x.content, &x.reasoning,
 		&x.finish, &x.known, &x.prompt, &x.completion, &x.reasoningTokens,

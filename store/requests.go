@@ -29,7 +29,7 @@ func (s *Store) Claim(ctx context.Context, jobID int64, n int, now time.Time) ([
 		r := jobs.Request{JobID: jobID, Status: jobs.StatusRunning}
 		var endpoint string
 		var notBefore int64
-		if err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, &r.Body, &r.Metadata,
+		if err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, &r.Body, (*[]byte)(&r.Metadata),
 			&r.Attempts, &notBefore); err != nil {
 			return nil, fmt.Errorf("claim requests: %w", err)
 		}

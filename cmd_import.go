@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/llmbatch/llmbatch/input"
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
+	"github.com/urfave/cli/v2"
+)
+
+// importOptions are the flags that decide which job a file becomes.
+type importOptions struct {
+	DB    string
+	Input string // a file path, or (for run) the name of an existing job
+	Job   string
+	Model string
+}
+
+func (o importOptions) Validate() error {
+	if o.Input == "" {
+		return withCode(exitError, errors.New("give an input FILE (or, for run, a JOB name)"))
+	}
+	return nil
+}
+
+var importFlags = []cli.Flag{
+	&cli.StringFlag{Name: "job", Usage: "job `NAME` (default: the file's base name without extension)"},
+	&cli.StringFlag{Name: "model", Usage: "default `MODEL` for lines that name none"},
+}
+
+func importOptionsFrom(c *cli.Context, env func(string) string) importOptions {
+	return importOptions{DB: dbPath(c, env), Input: c.Args().First(), Job: c.String("job"), Model: c.String("model")}
+}
+
+func dbPath(c *cli.Context, env func(string) string) string {
+	if c.IsSet("db") {
+		return c.String("db")
+	}
+	if v := env("LLMBATCH_DB"); v != "" {
+		return v
+	}
+	return c.String("db")
+}
+
+func importCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "validate FILE and store it as a job, without sending anything",
+		ArgsUsage: "FILE",
+		Flags:     importFlags,
+		Action: func(c *cli.Context) error {
+			return runImport(c.Context, importOptionsFrom(c, env), stdout)
+		},
+	}
+}
+
+// runImport stores FILE as a job (or finds it stored already) and prints
+// the job's name and request count.
+func runImport(ctx context.Context, opts importOptions, stdout io.Writer) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, opts.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	job, imported, err := openJob(ctx, st, opts, false)
+	if err != nil {
+		return err
+	}
+	verb := "already imported"
+	if imported {
+		verb = "imported"
+	}
+	fmt.Fprintf(stdout, "job %s: %d requests %s from %s\n", job.Name, job.Total, verb, job.Source)
+	return nil
+}
+
+// openJob returns the job opts names: the stored job when the file's
+// content is unchanged (nothing is imported twice), a new job imported in
+// one transaction otherwise. With orName, an input that is not a file is
+// looked up as a job name.
+func openJob(ctx context.Context, st *store.Store, opts importOptions, orName bool) (jobs.Job, bool, error) {
+	info, statErr := os.Stat(opts.Input)
+	if statErr != nil && orName && opts.Job == "" {
+		job, err := st.Job(ctx, opts.Input)
+		if err == nil {
+			return job, false, nil
+		}
+		if !errors.Is(err, jobs.ErrNotFound) {
+			return job, false, err
+		}
+		return job, false, withCode(exitError, fmt.Errorf("%s: no such file, and no job of that name", opts.Input))
+	}
+	if statErr == nil && info.IsDir() {
+		return jobs.Job{}, false, withCode(exitError, fmt.Errorf("%s: is a directory, not a JSONL file", opts.Input))
+	}
+	name := opts.Job
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(opts.Input), filepath.Ext(opts.Input))
+	}
+	job, err := st.Job(ctx, name)
+	if err == nil {
+		return job, false, sameContent(job, opts)
+	} else if !errors.Is(err, jobs.ErrNotFound) {
+		return job, false, err
+	}
+	job, err = importFile(ctx, st, name, opts)
+	return job, err == nil, err
+}
+
+// sameContent refuses to continue a job from a file whose content (or
+// default model) changed since it was imported.
+func sameContent(job jobs.Job, opts importOptions) error {
+	fp, err := input.Fingerprint(opts.Input, input.Options{DefaultModel: opts.Model})
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	if fp == job.Fingerprint {
+		return nil
+	}
+	return withCode(exitError, fmt.Errorf("job %q was imported from different content (file %s, default model %q); "+
+		"to keep both, pass --job NEWNAME; to continue the stored job unchanged, run `llmbatch run %s` with no file",
+		job.Name, job.Source, job.DefaultModel, job.Name))
+}
+
+func importFile(ctx context.Context, st *store.Store, name string, opts importOptions) (jobs.Job, error) {
+	r, err := input.Open(opts.Input, input.Options{DefaultModel: opts.Model})
+	if err != nil {
+		return jobs.Job{}, withCode(exitError, err)
+	}
+	defer r.Close()
+	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.Input, DefaultModel: opts.Model}, r)
+	var ve *jobs.ValidationError
+	if errors.As(err, &ve) {
+		return job, withCode(exitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w", opts.Input, err))
+	}
+	return job, err
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/worker"
+	"github.com/urfave/cli/v2"
+)
+
+// Lock timing: a live run renews its heartbeat every lockBeat; a lock not
+// renewed for lockStale belongs to a run that is gone.
+const (
+	lockBeat  = 5 * time.Second
+	lockStale = 30 * time.Second
+)
+
+// runOptions are the flags of the run command.
+type runOptions struct {
+	importOptions
+	BaseURL           string
+	APIKey            string
+	AllowInsecureHTTP bool
+	Concurrency       int
+	MaxAttempts       int
+	Timeout           time.Duration
+	DrainTimeout      time.Duration
+	RetryDelay        time.Duration
+	MaxRetryDelay     time.Duration
+	MaxResponseBytes  int64
+}
+
+func (o runOptions) Validate() error {
+	if err := o.importOptions.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.APIKey == "":
+		return withCode(exitError, errors.New("no API key: set OPENAI_API_KEY or pass --api-key-file"))
+	case o.Concurrency < 1:
+		return withCode(exitError, errors.New("--concurrency must be at least 1"))
+	case o.MaxAttempts < 1:
+		return withCode(exitError, errors.New("--max-attempts must be at least 1"))
+	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay:
+		return withCode(exitError, errors.New("--timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
+	}
+	return checkBaseURL(o.BaseURL, o.AllowInsecureHTTP)
+}
+
+// checkBaseURL refuses a plain-HTTP URL to anything but loopback, which
+// would send the key in clear text.
+func checkBaseURL(raw string, allowInsecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return withCode(exitError, fmt.Errorf("--base-url %q is not an http(s) URL", raw))
+	}
+	if u.User != nil {
+		return withCode(exitError, errors.New("--base-url must not contain credentials; use OPENAI_API_KEY"))
+	}
+	if u.Scheme == "http" && !allowInsecure && !isLoopback(u.Hostname()) {
+		return withCode(exitError, fmt.Errorf("--base-url %q is plain HTTP to another host and would send the API key in clear text; use https, or pass --allow-insecure-http", raw))
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "import FILE as a job (or continue the job of that name) and process it to the end",
+		ArgsUsage: "FILE|JOB",
+		Description: `Example:
+   export OPENAI_API_KEY=...
+   llmbatch run --model deepseek/deepseek-v3 --concurrency 32 prompts.jsonl
+   llmbatch run prompts          # continue the job named "prompts"`,
+		Flags: append(append([]cli.Flag{}, importFlags...),
+			&cli.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL` (default $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
+			&cli.StringFlag{Name: "api-key-file", Usage: "read the API key from `FILE` instead of $OPENAI_API_KEY"},
+			&cli.BoolFlag{Name: "allow-insecure-http", Usage: "allow a plain-http --base-url to a host other than loopback"},
+			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "requests in flight at most"},
+			&cli.IntFlag{Name: "max-attempts", Value: 8, Usage: "attempts per request before it fails"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "time limit of one attempt"},
+			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "after Ctrl-C, how long requests in flight may finish"},
+			&cli.DurationFlag{Name: "retry-delay", Value: time.Second, Usage: "wait after a first retryable error; doubles each attempt"},
+			&cli.DurationFlag{Name: "max-retry-delay", Value: time.Minute, Usage: "longest wait between attempts (a server's Retry-After may ask for more)"},
+			&cli.Int64Flag{Name: "max-response-bytes", Value: worker.DefaultMaxResponseBytes, Usage: "largest response body read"},
+		),
+		Action: func(c *cli.Context) error {
+			opts, err := runOptionsFrom(c, env)
+			if err != nil {
+				return err
+			}
+			return runJob(c.Context, opts, stdout, stderr)
+		},
+	}
+}
+
+func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error) {
+	o := runOptions{
+		importOptions:     importOptionsFrom(c, env),
+		BaseURL:           c.String("base-url"),
+		AllowInsecureHTTP: c.Bool("allow-insecure-http"),
+		Concurrency:       c.Int("concurrency"),
+		MaxAttempts:       c.Int("max-attempts"),
+		Timeout:           c.Duration("timeout"),
+		DrainTimeout:      c.Duration("drain-timeout"),
+		RetryDelay:        c.Duration("retry-delay"),
+		MaxRetryDelay:     c.Duration("max-retry-delay"),
+		MaxResponseBytes:  c.Int64("max-response-bytes"),
+	}
+	if o.BaseURL == "" {
+		o.BaseURL = env("OPENAI_BASE_URL")
+	}
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	o.APIKey = env("OPENAI_API_KEY")
+	if f := c.String("api-key-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return o, withCode(exitError, fmt.Errorf("--api-key-file: %w", err))
+		}
+		o.APIKey = strings.TrimSpace(string(b))
+	}
+	return o, nil
+}
+
+// runJob imports or finds the job, takes its lock, recovers the orphans of
+// a dead run and works the job until it ends, handling signals: the first
+// stops claiming and drains, the second (or the drain timeout) cancels.
+func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, opts.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	job, imported, err := openJob(ctx, st, opts.importOptions, true)
+	if err != nil {
+		return err
+	}
+	if job.State == jobs.JobCancelled {
+		return withCode(exitError, fmt.Errorf("job %q was cancelled; its results stay exportable; to run the file again, import it under a new --job name", job.Name))
+	}
+	if imported {
+		fmt.Fprintf(stderr, "llmbatch: job %s: imported %d requests from %s\n", job.Name, job.Total, job.Source)
+	}
+	owner := newOwner()
+	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); err != nil {
+		return withCode(exitError, fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale))
+	}
+	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+	if n, err := st.Recover(ctx, job.ID); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests left running by an earlier run go back to pending\n", job.Name, n)
+	}
+	runErr := work(ctx, st, job, owner, opts, stderr)
+	return finish(ctx, st, job, runErr, stderr)
+}
+
+// work runs the job's requests with the signal handling and heartbeat of a
+// live run.
+func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, opts runOptions, stderr io.Writer) error {
+	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
+		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes})
+	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency,
+		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay}})
+	hard, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, stderr)
+	defer stopSignals()
+	lost := make(chan error, 1)
+	go heartbeat(hard, st, job.ID, owner, runner, lost)
+	err := runner.Run(hard)
+	select {
+	case lerr := <-lost:
+		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
+	default:
+		return err
+	}
+}
+
+// handleSignals makes the first SIGINT/SIGTERM stop claiming and start the
+// drain clock, and the second cancel at once.
+func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.Duration, stderr io.Writer) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "llmbatch: stopping: no new requests; waiting up to %s for those in flight (signal again to stop at once)\n", drain)
+		runner.Stop()
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-sigs:
+		case <-t.C:
+		case <-done:
+			return
+		}
+		cancel()
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error) {
+	t := time.NewTicker(lockBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := st.Heartbeat(ctx, jobID, owner); errors.Is(err, jobs.ErrLockLost) {
+			lost <- err
+			runner.Stop()
+			return
+		}
+	}
+}
+
+// finish prints the run's summary and turns its end into the exit code.
+func finish(ctx context.Context, st *store.Store, job jobs.Job, runErr error, stderr io.Writer) error {
+	stats, err := st.Stats(context.WithoutCancel(ctx), job.ID)
+	if err != nil {
+		return errors.Join(runErr, err)
+	}
+	c := stats.Counts
+	fmt.Fprintf(stderr, "llmbatch: job %s: %d succeeded, %d failed, %d cancelled, %d pending of %d; %d attempts; tokens %s\n",
+		job.Name, c[jobs.StatusSucceeded], c[jobs.StatusFailed], c[jobs.StatusCancelled],
+		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, stats.Attempts, tokenSummary(stats.Usage))
+	var fe *worker.FatalError
+	switch {
+	case errors.As(runErr, &fe):
+		return withCode(exitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `llmbatch run %s` to continue", fe, fatalHint(fe.Failure.Class), job.Name))
+	case errors.Is(runErr, jobs.ErrInterrupted):
+		return withCode(exitInterrupted, fmt.Errorf("interrupted; run `llmbatch run %s` to continue", job.Name))
+	case runErr != nil:
+		return withCode(exitError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `llmbatch run %s` to continue once fixed", job.Name, runErr, job.Name))
+	case c[jobs.StatusFailed]+c[jobs.StatusCancelled] > 0:
+		return withCode(exitSomeFailed, fmt.Errorf("job %s finished, but %d requests failed and %d were cancelled; see `llmbatch export %s --errors FILE`",
+			job.Name, c[jobs.StatusFailed], c[jobs.StatusCancelled], job.Name))
+	}
+	return nil
+}
+
+func fatalHint(c jobs.ErrorClass) string {
+	if c == jobs.ClassPayment {
+		return "top up the account's balance"
+	}
+	return "check the API key (OPENAI_API_KEY or --api-key-file) and its permissions"
+}
+
+func tokenSummary(u jobs.Usage) string {
+	if !u.Known {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d prompt + %d completion (%d reasoning) = %d", u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.TotalTokens)
+}
+
+func newOwner() jobs.LockOwner {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	host, _ := os.Hostname()
+	return jobs.LockOwner{Token: hex.EncodeToString(b), PID: os.Getpid(), Host: host}
+}
+
+// ownerDead reports whether a lock holder on this host no longer runs.
+func ownerDead(o jobs.LockOwner) bool {
+	host, _ := os.Hostname()
+	if o.Host != host || o.PID <= 0 {
+		return false
+	}
+	err := syscall.Kill(o.PID, 0)
+	return errors.Is(err, syscall.ESRCH)
+}

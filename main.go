@@ -1,0 +1,102 @@
+// Command llmbatch runs large batches of LLM prompts against
+// OpenAI-compatible APIs, stores every request and result in SQLite, and
+// resumes exactly where it stopped after any interruption.
+//
+// This file builds the command line and maps errors to exit codes; each
+// command lives in a cmd_*.go file as an options struct with Validate and a
+// function that takes its writers, so tests call the commands directly.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes, the contract scripts rely on.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitSomeFailed  = 3
+	exitFatalAPI    = 4
+	exitInterrupted = 130
+)
+
+// DefaultBaseURL is the provider used when neither --base-url nor
+// $OPENAI_BASE_URL is set.
+const DefaultBaseURL = "https://api.ppinfra.com/v3/openai"
+
+func main() {
+	os.Exit(realMain(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
+}
+
+// realMain runs the command line in args and returns the exit code. env
+// supplies the environment, so that tests need not change the process's.
+func realMain(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	app := newApp(env, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	code := exitCode(err)
+	if err != nil && code != exitOK {
+		fmt.Fprintf(stderr, "llmbatch: %v\n", err)
+	}
+	return code
+}
+
+// codedError carries a message and the exit code it maps to.
+type codedError struct {
+	err  error
+	code int
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error { return &codedError{err: err, code: code} }
+
+func exitCode(err error) int {
+	var ee *codedError
+	var ce cli.ExitCoder
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, jobs.ErrFatalAPI):
+		return exitFatalAPI
+	case errors.Is(err, jobs.ErrInterrupted):
+		return exitInterrupted
+	case errors.As(err, &ce):
+		return ce.ExitCode()
+	default:
+		return exitError
+	}
+}
+
+func newApp(env func(string) string, stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "llmbatch",
+		Usage:     "run large batches of LLM prompts against OpenAI-compatible APIs, durably",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Errors are printed once, by realMain, with their exit code.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "db", Value: "llmbatch.db", EnvVars: []string{"LLMBATCH_DB"},
+				Usage: "SQLite database `PATH` holding jobs and results"},
+		},
+		Commands: []*cli.Command{
+			runCommand(env, stdout, stderr),
+			importCommand(env, stdout, stderr),
+			statusCommand(env, stdout),
+			jobsCommand(env, stdout),
+			exportCommand(env, stdout, stderr),
+			retryCommand(env, stdout),
+			cancelCommand(env, stdout),
+		},
+	}
+}

@@ -1,0 +1,45 @@
+// Package output turns a job's records into export files and its statistics
+// into the views people read: the status report and the job list.
+//
+// It imports only jobs and the standard library, and it never prints on its
+// own: every function writes to an io.Writer it is given.
+//
+// # Export formats
+//
+// Both formats write one JSON object per request, "\n"-terminated, in the
+// order the records are given (input order, as the store yields them).
+// Pending and running requests are not written; Exporter.Counts reports how
+// many were skipped. Raw JSON from the provider or the input (a response
+// body, an error body, the line's metadata) is embedded byte for byte, so key
+// order and number spelling survive; only insignificant white space is
+// removed when the raw text spans several lines, so that every record stays
+// on one line. Strings are escaped as encoding/json does, except that <, >
+// and & are left as they are.
+//
+// FormatOpenAI writes the OpenAI Batch output line:
+//
+//	{"id":"batch_req_<job>_<request id>","custom_id":"...","response":{"status_code":200,"request_id":"...","body":{...}},"error":null}
+//
+// A failed request that got an HTTP answer keeps it in response (request_id
+// is then "", and body is the provider's error body: embedded when it is JSON,
+// a JSON string when it is not, {} when it was empty) and says why in
+// error:{"code":<error class>,"message":...}. A request that never got an
+// answer (a network error, a timeout) has "response":null. A cancelled
+// request has "response":null and the error code "cancelled". When the input
+// line had metadata, "metadata" follows as the last member; it is absent
+// otherwise, so such lines have exactly OpenAI's shape.
+//
+// FormatFlat writes the text and the numbers without the envelope:
+//
+//	{"custom_id":"...","status":"succeeded","model":"...","content":"...","reasoning_content":"...","finish_reason":"stop","usage":{"prompt_tokens":1,"completion_tokens":2,"reasoning_tokens":0,"cached_tokens":0,"total_tokens":3},"latency_ms":812,"error":null,"metadata":null}
+//
+// Every member is always present, in that order. For a succeeded request
+// content, reasoning_content and finish_reason are strings (possibly ""),
+// latency_ms is a whole number of milliseconds and error is null; usage is
+// null when the response reported none. For a failed or cancelled request
+// content, reasoning_content, finish_reason, usage and latency_ms are null,
+// and error is {"code":...,"message":...,"status_code":...}, with status_code
+// null when no HTTP answer arrived. model is the model that answered, or the
+// model the request asked for when there was no answer. metadata is the
+// line's metadata, or null.
+package output

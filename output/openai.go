@@ -1,0 +1,87 @@
+package output
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// appendOpenAI appends rec as an OpenAI Batch output line, without the line
+// break. The member order is OpenAI's: id, custom_id, response, error, then
+// our metadata extension.
+func (e *Exporter) appendOpenAI(b []byte, rec jobs.Record) ([]byte, error) {
+	b = append(b, `{"id":"batch_req_`...)
+	b = appendStringBody(b, e.jobName)
+	b = append(b, '_')
+	b = strconv.AppendInt(b, rec.Request.ID, 10)
+	b = append(b, `","custom_id":`...)
+	b = appendString(b, rec.Request.CustomID)
+	var err error
+	switch rec.Request.Status {
+	case jobs.StatusSucceeded:
+		b, err = e.appendOpenAIResult(b, rec.Result)
+	case jobs.StatusFailed:
+		b = e.appendOpenAIFailure(b, rec.Failure)
+	default: // cancelled; route lets nothing else through
+		b = append(b, `,"response":null`...)
+		b = appendOpenAIError(b, "cancelled", cancelledMessage)
+	}
+	if err != nil {
+		return b, err
+	}
+	if len(rec.Request.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		if b, err = e.raw.appendRaw(b, rec.Request.Metadata); err != nil {
+			return b, fmt.Errorf("metadata: %w", err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendOpenAIResult appends the response of a succeeded request and a null
+// error. status_code is the answer's, 200 when the store did not keep it;
+// request_id is the x-request-id header, or the response id without one.
+func (e *Exporter) appendOpenAIResult(b []byte, r *jobs.Result) ([]byte, error) {
+	code := r.StatusCode
+	if code == 0 {
+		code = 200
+	}
+	id := r.ProviderRequestID
+	if id == "" {
+		id = r.ResponseID
+	}
+	b = append(b, `,"response":{"status_code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, id)
+	b = append(b, `,"body":`...)
+	b, err := e.raw.appendRaw(b, r.Raw)
+	if err != nil {
+		return b, fmt.Errorf("response body: %w", err)
+	}
+	return append(b, `},"error":null`...), nil
+}
+
+// appendOpenAIFailure appends the response and the error of a failed
+// request. Without an HTTP answer the response is null.
+func (e *Exporter) appendOpenAIFailure(b []byte, f *jobs.Failure) []byte {
+	if f.StatusCode == 0 {
+		b = append(b, `,"response":null`...)
+	} else {
+		b = append(b, `,"response":{"status_code":`...)
+		b = strconv.AppendInt(b, int64(f.StatusCode), 10)
+		b = append(b, `,"request_id":"","body":`...)
+		b = e.raw.appendLenient(b, f.Body, "{}")
+		b = append(b, '}')
+	}
+	return appendOpenAIError(b, string(f.Class), f.Message)
+}
+
+func appendOpenAIError(b []byte, code, message string) []byte {
+	b = append(b, `,"error":{"code":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, message)
+	return append(b, '}')
+}

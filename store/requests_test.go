@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+func TestClaim(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("AtMostNInIDOrder", func(t *testing.T) {
+		s := mustOpenStore(t)
+		job := mustImport(t, s, "claim", chatRequests(5))
+		for _, tc := range []struct {
+			n         int
+			wantLines []int
+		}{{3, []int{1, 2, 3}}, {3, []int{4, 5}}, {3, nil}} {
+			got := mustClaim(t, s, job.ID, tc.n)
+			if lines := linesOf(got); !slices.Equal(lines, tc.wantLines) {
+				t.Fatalf("Claim(%d) lines = %v, want %v", tc.n, lines, tc.wantLines)
+			}
+			for i, r := range got {
+				if i > 0 && r.ID <= got[i-1].ID {
+					t.Errorf("ids not ascending: %d after %d", r.ID, got[i-1].ID)
+				}
+				if st, _ := statusOf(t, s, r.ID); st != jobs.StatusRunning || r.Status != jobs.StatusRunning {
+					t.Errorf("request %d status = %s (returned %s), want running", r.ID, st, r.Status)
+				}
+			}
+		}
+	})
+
+	t.Run("NotBeforeInTheFuture", func(t *testing.T) {
+		s := mustOpenStore(t)
+		c := clockOf(s)
+		job := mustImport(t, s, "later", chatRequests(2))
+		first := mustClaim(t, s, job.ID, 1)
+		later := t0.Add(30 * time.Second)
+		mustRecord(t, s, jobs.Outcome{Request: first[0], Next: jobs.StatusPending, NotBefore: later, CountAttempt: true,
+			Attempt: &jobs.Attempt{Number: 1, StartedAt: t0, StatusCode: 429, Class: jobs.ClassRateLimited}})
+		for _, tc := range []struct {
+			name      string
+			advance   time.Duration
+			wantLines []int
+		}{
+			{"BeforeNotBefore", 0, []int{2}},
+			{"OneMillisecondEarly", 30*time.Second - time.Millisecond, nil},
+			{"AtNotBefore", time.Millisecond, []int{1}},
+		} {
+			c.Advance(tc.advance)
+			got := mustClaim(t, s, job.ID, 10)
+			if lines := linesOf(got); !slices.Equal(lines, tc.wantLines) {
+				t.Errorf("%s: claimed lines %v, want %v", tc.name, lines, tc.wantLines)
+			}
+		}
+	})
+
+	t.Run("CancelledJob", func(t *testing.T) {
+		s := mustOpenStore(t)
+		job := mustImport(t, s, "cancelled", chatRequests(3))
+		if _, err := s.Cancel(ctx, job.ID); err != nil {
+			t.Fatalf("Cancel: %v", err)
+		}
+		if got := mustClaim(t, s, job.ID, 10); len(got) != 0 {
+			t.Errorf("Claim on a cancelled job = %d requests, want 0", len(got))
+		}
+		if n := queryInt(t, s, `SELECT count(*) FROM requests WHERE status = 'running'`); n != 0 {
+			t.Errorf("running requests = %d, want 0", n)
+		}
+	})
+
+	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) {
+		const total, workers = 1000, 2
+		s := mustOpenStore(t)
+		job := mustImport(t, s, "race", chatRequests(total))
+		claimed := make([][]int64, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for {
+					reqs, err := s.Claim(ctx, job.ID, 7, t0)
+					if err != nil {
+						t.Errorf("worker %d: Claim: %v", w, err)
+						return
+					}
+					if len(reqs) == 0 {
+						return
+					}
+					for _, r := range reqs {
+						claimed[w] = append(claimed[w], r.ID)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		seen := map[int64]int{}
+		for w, ids := range claimed {
+			for _, id := range ids {
+				if prev, dup := seen[id]; dup {
+					t.Fatalf("request %d handed to worker %d and worker %d", id, prev, w)
+				}
+				seen[id] = w
+			}
+		}
+		if len(seen) != total {
+			t.Errorf("claimed %d distinct requests, want %d", len(seen), total)
+		}
+		if n := queryInt(t, s, `SELECT count(*) FROM requests WHERE status = 'running'`); n != total {
+			t.Errorf("running = %d, want %d", n, total)
+		}
+	})
+}
+
+// reqRow is what Record leaves in a request's row and its related tables.
+type reqRow struct {
+	Status               jobs.Status
+	Attempts             int
+	NotBefore            int64
+	Class, Message, Body string
+	Code                 int
+	Results, AttemptRows int
+}
+
+func readRow(tb testing.TB, s *Store, id int64) reqRow {
+	tb.Helper()
+	var r reqRow
+	err := s.w.QueryRow(`SELECT status, attempts, not_before, coalesce(error_class, ''), coalesce(error_message, ''),
+		coalesce(error_body, ''), coalesce(error_status_code, 0),
+		(SELECT count(*) FROM results WHERE request_id = r.id), (SELECT count(*) FROM attempts WHERE request_id = r.id)
+		FROM requests r WHERE id = ?`, id).
+		Scan(&r.Status, &r.Attempts, &r.NotBefore, &r.Class, &r.Message, &r.Body, &r.Code, &r.Results, &r.AttemptRows)
+	if err != nil {
+		tb.Fatalf("read request %d: %v", id, err)
+	}
+	return r
+}
+
+func TestRecord(t *testing.T) {
+	later := t0.Add(42 * time.Second)
+	ok := func(r jobs.Request) jobs.Outcome {
+		return jobs.Outcome{Request: r, Next: jobs.StatusSucceeded, CountAttempt: true,
+			Attempt: &jobs.Attempt{Number: 3, StartedAt: t0, Duration: 1500 * time.Millisecond, StatusCode: 200},
+			Result:  &jobs.Result{StatusCode: 200, Raw: []byte(`{"id":"r1"}`), Latency: 1500 * time.Millisecond, CreatedAt: t0}}
+	}
+	fail := &jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400, Message: "top_p out of range",
+		Body: []byte(`{"error":{"message":"top_p out of range"}}`)}
+	tests := []struct {
+		name     string
+		outcomes func(jobs.Request) []jobs.Outcome
+		want     reqRow
+	}{
+		{"Succeeded", func(r jobs.Request) []jobs.Outcome { return []jobs.Outcome{ok(r)} },
+			reqRow{Status: jobs.StatusSucceeded, Attempts: 3, Results: 1, AttemptRows: 1}},
+		{"SucceededTwice", func(r jobs.Request) []jobs.Outcome { return []jobs.Outcome{ok(r), ok(r)} },
+			reqRow{Status: jobs.StatusSucceeded, Attempts: 3, Results: 1, AttemptRows: 1}},
+		{"Failed", func(r jobs.Request) []jobs.Outcome {
+			return []jobs.Outcome{{Request: r, Next: jobs.StatusFailed, CountAttempt: true, Failure: fail,
+				Attempt: &jobs.Attempt{Number: 3, StartedAt: t0, StatusCode: 400, Class: fail.Class, Message: fail.Message}}}
+		}, reqRow{Status: jobs.StatusFailed, Attempts: 3, Class: "invalid_request", Code: 400,
+			Message: "top_p out of range", Body: `{"error":{"message":"top_p out of range"}}`, AttemptRows: 1}},
+		{"RetryLater", func(r jobs.Request) []jobs.Outcome {
+			return []jobs.Outcome{{Request: r, Next: jobs.StatusPending, CountAttempt: true, NotBefore: later,
+				Failure: &jobs.Failure{Class: jobs.ClassRateLimited, StatusCode: 429, Message: "slow down"},
+				Attempt: &jobs.Attempt{Number: 3, StartedAt: t0, StatusCode: 429, Class: jobs.ClassRateLimited}}}
+		}, reqRow{Status: jobs.StatusPending, Attempts: 3, NotBefore: later.UnixMilli(), Class: "rate_limited",
+			Code: 429, Message: "slow down", AttemptRows: 1}},
+		{"Interrupted", func(r jobs.Request) []jobs.Outcome {
+			return []jobs.Outcome{{Request: r, Next: jobs.StatusPending}}
+		}, reqRow{Status: jobs.StatusPending, Attempts: 2}},
+		{"FatalKeepsAttemptCount", func(r jobs.Request) []jobs.Outcome {
+			return []jobs.Outcome{{Request: r, Next: jobs.StatusPending,
+				Failure: &jobs.Failure{Class: jobs.ClassAuth, StatusCode: 401, Message: "bad key"},
+				Attempt: &jobs.Attempt{Number: 3, StartedAt: t0, StatusCode: 401, Class: jobs.ClassAuth}}}
+		}, reqRow{Status: jobs.StatusPending, Attempts: 2, Class: "auth", Code: 401, Message: "bad key", AttemptRows: 1}},
+		{"NotRunningAnyMore", func(r jobs.Request) []jobs.Outcome {
+			return []jobs.Outcome{ok(r), {Request: r, Next: jobs.StatusFailed, CountAttempt: true, Failure: fail,
+				Attempt: &jobs.Attempt{Number: 4, StartedAt: t0, StatusCode: 400, Class: fail.Class}}}
+		}, reqRow{Status: jobs.StatusSucceeded, Attempts: 3, Results: 1, AttemptRows: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustOpenStore(t)
+			job := mustImport(t, s, "record", chatRequests(2))
+			// Two earlier attempts, so that "unchanged" and "+1" differ from 0 and 1.
+			mustExec(t, s, `UPDATE requests SET attempts = 2`)
+			req := mustClaim(t, s, job.ID, 1)[0]
+			for _, o := range tt.outcomes(req) {
+				mustRecord(t, s, o) // one transaction each: the second sees the first
+			}
+			if got := readRow(t, s, req.ID); got != tt.want {
+				t.Errorf("after Record:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if got, want := readRow(t, s, req.ID+1), (reqRow{Status: jobs.StatusPending, Attempts: 2}); got != want {
+				t.Errorf("other request: got %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestRecordAttemptRow(t *testing.T) {
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "attempt", chatRequests(1))
+	req := mustClaim(t, s, job.ID, 1)[0]
+	mustRecord(t, s, jobs.Outcome{Request: req, Next: jobs.StatusPending, CountAttempt: true, NotBefore: t0.Add(time.Second),
+		Attempt: &jobs.Attempt{Number: 1, StartedAt: t0, Duration: 2345 * time.Millisecond, StatusCode: 503,
+			Class: jobs.ClassServer, Message: "upstream overloaded"}})
+	var got jobs.Attempt
+	var started, durMS int64
+	var class string
+	err := s.w.QueryRow(`SELECT request_id, number, started_at, duration_ms, status_code, error_class, message
+		FROM attempts WHERE job_id = ?`, job.ID).Scan(&got.RequestID, &got.Number, &started, &durMS, &got.StatusCode, &class, &got.Message)
+	if err != nil {
+		t.Fatalf("read attempt: %v", err)
+	}
+	got.StartedAt, got.Duration, got.Class = time.UnixMilli(started).UTC(), msDuration(durMS), jobs.ErrorClass(class)
+	want := jobs.Attempt{RequestID: req.ID, Number: 1, StartedAt: t0, Duration: 2345 * time.Millisecond, StatusCode: 503,
+		Class: jobs.ClassServer, Message: "upstream overloaded"}
+	if got != want {
+		t.Errorf("attempt row = %+v, want %+v", got, want)
+	}
+}
+
+func TestRecordBadTransitionRollsBackBatch(t *testing.T) {
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "bad", chatRequests(2))
+	reqs := mustClaim(t, s, job.ID, 2)
+	err := s.Record(context.Background(), []jobs.Outcome{
+		{Request: reqs[0], Next: jobs.StatusSucceeded, CountAttempt: true,
+			Attempt: &jobs.Attempt{Number: 1, StartedAt: t0, StatusCode: 200},
+			Result:  &jobs.Result{StatusCode: 200, Raw: []byte(`{}`), CreatedAt: t0}},
+		{Request: reqs[1], Next: jobs.StatusRunning},
+	})
+	if !errors.Is(err, jobs.ErrBadTransition) {
+		t.Fatalf("Record() error = %v, want ErrBadTransition", err)
+	}
+	for _, r := range reqs {
+		if got, want := readRow(t, s, r.ID), (reqRow{Status: jobs.StatusRunning}); got != want {
+			t.Errorf("request %d after rolled-back Record = %+v, want %+v", r.ID, got, want)
+		}
+	}
+}
+
+func TestWaiting(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "waiting", chatRequests(4))
+	reqs := mustClaim(t, s, job.ID, 3)
+	retry := func(r jobs.Request, after time.Duration) jobs.Outcome {
+		return jobs.Outcome{Request: r, Next: jobs.StatusPending, NotBefore: t0.Add(after)}
+	}
+	for _, tc := range []struct {
+		name     string
+		change   func()
+		wantN    int
+		wantNext time.Time
+	}{
+		{"UnclaimedAreDueNow", func() {}, 1, time.Time{}},
+		{"EarliestNotBefore", func() {
+			mustRecord(t, s, retry(reqs[0], 10*time.Second), retry(reqs[1], 5*time.Second), retry(reqs[2], 20*time.Second))
+			mustClaim(t, s, job.ID, 1) // takes the one due now
+		}, 3, t0.Add(5 * time.Second)},
+		{"CancelledJob", func() {
+			if _, err := s.Cancel(ctx, job.ID); err != nil {
+				t.Fatalf("Cancel: %v", err)
+			}
+		}, 0, time.Time{}},
+	} {
+		tc.change()
+		n, next, err := s.Waiting(ctx, job.ID)
+		if err != nil || n != tc.wantN || !next.Equal(tc.wantNext) {
+			t.Errorf("%s: Waiting() = %d, %v, %v; want %d, %v, nil", tc.name, n, next, err, tc.wantN, tc.wantNext)
+		}
+	}
+}
+
+func TestRecover(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "orphans", chatRequests(4))
+	other := mustImport(t, s, "other", chatRequests(1))
+	mustExec(t, s, `UPDATE requests SET attempts = line`)
+	reqs := mustClaim(t, s, job.ID, 3)
+	mustClaim(t, s, other.ID, 1)
+	for _, want := range []int{3, 0} {
+		if n, err := s.Recover(ctx, job.ID); err != nil || n != want {
+			t.Fatalf("Recover() = %d, %v; want %d, nil", n, err, want)
+		}
+	}
+	for _, r := range reqs {
+		if st, attempts := statusOf(t, s, r.ID); st != jobs.StatusPending || attempts != r.Line {
+			t.Errorf("request %d = %s with %d attempts, want pending with %d", r.ID, st, attempts, r.Line)
+		}
+	}
+	if n := queryInt(t, s, `SELECT count(*) FROM requests WHERE job_id = ? AND status = 'running'`, other.ID); n != 1 {
+		t.Errorf("other job's running requests = %d, want 1 (Recover is per job)", n)
+	}
+}
+
+func linesOf(reqs []jobs.Request) []int {
+	var lines []int
+	for _, r := range reqs {
+		lines = append(lines, r.Line)
+	}
+	return lines
+}

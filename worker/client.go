@@ -1,0 +1,188 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// DefaultMaxResponseBytes caps how much of one response body is read.
+const DefaultMaxResponseBytes = 64 << 20
+
+// Client sends request bodies to an OpenAI-compatible API.
+type Client struct {
+	base    string
+	key     string
+	http    *http.Client
+	timeout time.Duration
+	maxBody int64
+	now     func() time.Time
+}
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	BaseURL string
+	// APIKey is sent as a bearer token and redacted from every message and
+	// body the client returns.
+	APIKey string
+	// Timeout bounds one attempt, from sending to the last byte.
+	Timeout time.Duration
+	// Conns sizes the connection pool (the run's concurrency).
+	Conns            int
+	MaxResponseBytes int64
+	// Transport replaces the default transport (tests).
+	Transport http.RoundTripper
+	Now       func() time.Time
+}
+
+// NewClient returns a client whose transport keeps opts.Conns connections
+// alive, and which never follows redirects: a redirected POST would resend
+// the key to wherever the redirect points.
+func NewClient(opts ClientOptions) *Client {
+	rt := opts.Transport
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = max(100, opts.Conns)
+		t.MaxIdleConnsPerHost = max(2, opts.Conns)
+		rt = t
+	}
+	c := &Client{
+		base:    strings.TrimRight(opts.BaseURL, "/"),
+		key:     opts.APIKey,
+		timeout: opts.Timeout,
+		maxBody: opts.MaxResponseBytes,
+		now:     opts.Now,
+		http: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
+	}
+	if c.maxBody <= 0 {
+		c.maxBody = DefaultMaxResponseBytes
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// CallError is a failed attempt: what went wrong, and how long the server
+// asked us to wait before trying again.
+type CallError struct {
+	jobs.Failure
+	RetryAfter time.Duration
+}
+
+// Call makes one attempt at req. On success it returns the result; the
+// error is a *CallError, or ctx's error when ctx ended (an interruption,
+// which is nobody's failure).
+func (c *Client) Call(ctx context.Context, req *jobs.Request) (*jobs.Result, error) {
+	start := c.now()
+	actx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+string(req.Endpoint), bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, c.fail(jobs.ClassInvalidRequest, 0, err.Error(), nil)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", "llmbatch")
+	if c.key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := c.readBody(resp.Body)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, c.statusError(resp, body)
+	}
+	res, cerr := parseResponse(body)
+	if cerr != nil {
+		cerr.Message = c.redact(cerr.Message)
+		return nil, cerr
+	}
+	res.StatusCode = resp.StatusCode
+	res.ProviderRequestID = resp.Header.Get("x-request-id")
+	res.Raw = c.redactBytes(res.Raw)
+	res.Latency = c.now().Sub(start)
+	return res, nil
+}
+
+var errTooLarge = errors.New("response body too large")
+
+func (c *Client) readBody(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, c.maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > c.maxBody {
+		return nil, fmt.Errorf("%w: more than %d bytes", errTooLarge, c.maxBody)
+	}
+	return body, nil
+}
+
+// transportError classifies an error that left no usable answer. When the
+// caller's ctx ended it is an interruption and returned as ctx's error.
+func (c *Client) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, errTooLarge):
+		return c.fail(jobs.ClassBadResponse, 0, err.Error(), nil)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return c.fail(jobs.ClassTimeout, 0, fmt.Sprintf("no complete answer within %s", c.timeout), nil)
+	default:
+		return c.fail(jobs.ClassNetwork, 0, err.Error(), nil)
+	}
+}
+
+func (c *Client) statusError(resp *http.Response, body []byte) *CallError {
+	class := jobs.ClassForStatus(resp.StatusCode)
+	msg := errorMessage(body)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		msg = fmt.Sprintf("redirect to %q not followed", resp.Header.Get("Location"))
+	}
+	e := c.fail(class, resp.StatusCode, msg, body)
+	e.RetryAfter = RetryAfter(resp.Header, c.now())
+	return e
+}
+
+func (c *Client) fail(class jobs.ErrorClass, code int, msg string, body []byte) *CallError {
+	return &CallError{Failure: jobs.Failure{Class: class, StatusCode: code,
+		Message: c.redact(msg), Body: c.redactBytes(body)}}
+}
+
+// redact removes the API key from text that may echo it (an error body, a
+// URL in a transport error).
+func (c *Client) redact(s string) string {
+	if c.key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, "[REDACTED]")
+}
+
+func (c *Client) redactBytes(b []byte) []byte {
+	if c.key == "" || !bytes.Contains(b, []byte(c.key)) {
+		return b
+	}
+	return bytes.ReplaceAll(b, []byte(c.key), []byte("[REDACTED]"))
+}

@@ -1,0 +1,276 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Concurrency is how many requests are in flight at most.
+	Concurrency int
+	// MaxAttempts is how many attempts a request gets before it fails.
+	MaxAttempts int
+	Retry       RetryPolicy
+	// ClaimBatch bounds how many requests one claim takes (default 256).
+	ClaimBatch int
+	Now        func() time.Time
+}
+
+// Runner works one job until no request is left pending, it is stopped, or
+// the API refuses the run.
+type Runner struct {
+	q      jobs.Queue
+	jobID  int64
+	client *Client
+	opts   Options
+
+	// inflight counts requests claimed whose outcome is not yet committed.
+	inflight atomic.Int64
+	wake     chan struct{}
+	stopOnce sync.Once
+	stopped  chan struct{}
+	cancel   context.CancelFunc
+
+	mu  sync.Mutex
+	err error
+	w   *writer
+}
+
+// FatalError stops a run: the API answered in a way every further request
+// would repeat. It matches jobs.ErrFatalAPI.
+type FatalError struct{ Failure jobs.Failure }
+
+func (e *FatalError) Error() string { return e.Failure.Error() }
+
+func (e *FatalError) Unwrap() error { return jobs.ErrFatalAPI }
+
+// New returns a runner for the job.
+func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
+	opts.Concurrency = max(1, opts.Concurrency)
+	opts.MaxAttempts = max(1, opts.MaxAttempts)
+	if opts.ClaimBatch <= 0 {
+		opts.ClaimBatch = 256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Retry.Initial <= 0 {
+		opts.Retry = RetryPolicy{Initial: time.Second, Max: time.Minute}
+	}
+	return &Runner{q: q, jobID: jobID, client: client, opts: opts,
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
+}
+
+// Stop makes the run stop claiming; requests in flight finish and are
+// recorded, then Run returns jobs.ErrInterrupted. Safe to call many times
+// and from any goroutine.
+func (r *Runner) Stop() { r.stopOnce.Do(func() { close(r.stopped) }) }
+
+// Run works the job. It returns nil when no request is left pending,
+// jobs.ErrInterrupted when stopped or when ctx ends first (requests cut
+// short go back to pending without using an attempt), a *FatalError when
+// the API refuses the run, or the error that kept outcomes from being
+// recorded. Cancelling ctx is the hard stop: calls in flight are abandoned.
+func (r *Runner) Run(ctx context.Context) error {
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	r.cancel = cancel
+	r.w = newWriter(r.q, 2*r.opts.Concurrency, r.committed, r.fail)
+	r.mu.Unlock()
+	work := make(chan jobs.Request)
+	var g errgroup.Group
+	g.SetLimit(r.opts.Concurrency)
+	for i := 0; i < r.opts.Concurrency; i++ {
+		g.Go(func() error {
+			for req := range work {
+				r.w.submit(r.process(callCtx, req))
+			}
+			return nil
+		})
+	}
+	finished, err := r.dispatch(ctx, work)
+	close(work)
+	_ = g.Wait() // the workers return no errors: every outcome goes to the writer
+	r.w.close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.err != nil:
+		return r.err
+	case err != nil:
+		return err
+	case !finished:
+		return jobs.ErrInterrupted
+	}
+	return nil
+}
+
+// Stats reports how many transactions the writer committed and how many
+// outcomes they held; valid after Run returns.
+func (r *Runner) Stats() (commits, outcomes int) { return r.w.commits, r.w.recorded }
+
+// fail records the first error that ends the run, stops claiming and
+// abandons the calls in flight (they would fail the same way).
+func (r *Runner) fail(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	cancel := r.cancel
+	r.mu.Unlock()
+	r.Stop()
+	cancel()
+}
+
+// committed is the writer's signal that n outcomes are durable.
+func (r *Runner) committed(n int) {
+	r.inflight.Add(int64(-n))
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Runner) isStopped() bool {
+	select {
+	case <-r.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// dispatch claims batches while there is room in the pool and hands them to
+// the workers. It reports finished when no request is pending or in flight.
+func (r *Runner) dispatch(ctx context.Context, work chan<- jobs.Request) (bool, error) {
+	for !r.isStopped() && ctx.Err() == nil {
+		free := int64(r.opts.Concurrency) - r.inflight.Load()
+		if free <= 0 {
+			r.wait(ctx, time.Time{})
+			continue
+		}
+		reqs, err := r.q.Claim(ctx, r.jobID, int(min(free, int64(r.opts.ClaimBatch))), r.opts.Now())
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+		if len(reqs) == 0 {
+			done, err := r.idle(ctx)
+			if done || err != nil {
+				return done, err
+			}
+			continue
+		}
+		r.inflight.Add(int64(len(reqs)))
+		for i := range reqs {
+			select {
+			case work <- reqs[i]:
+			case <-r.stopped:
+				r.release(reqs[i:])
+				return false, nil
+			case <-ctx.Done():
+				r.release(reqs[i:])
+				return false, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// idle runs when nothing could be claimed: it reports done when nothing is
+// pending or in flight, else waits for an outcome or the next due request.
+func (r *Runner) idle(ctx context.Context) (bool, error) {
+	// Read in-flight before counting pending: only the dispatcher claims, so
+	// if nothing was in flight then, no outcome can put a request back after.
+	inflight := r.inflight.Load()
+	n, next, err := r.q.Waiting(ctx, r.jobID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, err
+	}
+	if n == 0 && inflight == 0 {
+		return true, nil
+	}
+	if n == 0 {
+		next = time.Time{}
+	}
+	r.wait(ctx, next)
+	return false, nil
+}
+
+// wait sleeps until an outcome is committed, the next request falls due,
+// the run stops, or a second passes (to notice changes by other processes,
+// such as the retry command).
+func (r *Runner) wait(ctx context.Context, next time.Time) {
+	d := time.Second
+	if !next.IsZero() {
+		d = min(d, max(time.Millisecond, next.Sub(r.opts.Now())))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.wake:
+	case <-t.C:
+	case <-r.stopped:
+	case <-ctx.Done():
+	}
+}
+
+// release hands claimed requests that were never sent back to pending.
+func (r *Runner) release(reqs []jobs.Request) {
+	for _, req := range reqs {
+		r.w.submit(interrupted(req))
+	}
+}
+
+// process makes one attempt at req and decides what becomes of it.
+func (r *Runner) process(ctx context.Context, req jobs.Request) jobs.Outcome {
+	if ctx.Err() != nil {
+		return interrupted(req)
+	}
+	start := r.opts.Now()
+	res, err := r.client.Call(ctx, &req)
+	req.Body = nil // the writer needs only the ids; let the body go
+	attempt := &jobs.Attempt{RequestID: req.ID, Number: req.Attempts + 1, StartedAt: start,
+		Duration: r.opts.Now().Sub(start)}
+	if err == nil {
+		attempt.StatusCode = res.StatusCode
+		res.CreatedAt = r.opts.Now()
+		return jobs.Outcome{Request: req, Attempt: attempt, Next: jobs.StatusSucceeded, CountAttempt: true, Result: res}
+	}
+	var ce *CallError
+	if !errors.As(err, &ce) {
+		return interrupted(req)
+	}
+	attempt.StatusCode, attempt.Class, attempt.Message = ce.StatusCode, ce.Class, ce.Message
+	o := jobs.Outcome{Request: req, Attempt: attempt, Failure: &ce.Failure, CountAttempt: true}
+	switch {
+	case ce.Class.Disposition() == jobs.Fatal:
+		o.Next, o.CountAttempt = jobs.StatusPending, false
+		r.fail(&FatalError{Failure: ce.Failure})
+	case ce.Class.Disposition() == jobs.Permanent || req.Attempts+1 >= r.opts.MaxAttempts:
+		o.Next = jobs.StatusFailed
+	default:
+		o.Next = jobs.StatusPending
+		o.NotBefore = r.opts.Now().Add(r.opts.Retry.Delay(req.Attempts+1, ce.RetryAfter))
+	}
+	return o
+}
+
+// interrupted hands a request back to pending without using an attempt.
+func interrupted(req jobs.Request) jobs.Outcome {
+	req.Body = nil
+	return jobs.Outcome{Request: req, Next: jobs.StatusPending, NotBefore: req.NotBefore}
+}
