@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/llmbatch/llmbatch/internal/fakeapi"
 )
 
 // testKey is the API key the tests' fake server expects; tests search every
@@ -114,4 +117,18 @@ func statusJSON(t *testing.T, db, job string) map[string]any {
 func count(t *testing.T, status map[string]any, state string) int {
 	t.Helper()
 	return int(status["counts"].(map[string]any)[state].(float64))
+}
+
+// settled returns the fake server's stats once no request is in flight:
+// the server counts an answer just after the client has it.
+func settled(t *testing.T, srv *fakeapi.Server) fakeapi.Stats {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := srv.Stats()
+		if s.InFlight == 0 || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -124,7 +124,7 @@ func TestRunErrorsAndRetries(t *testing.T) {
 			t.Errorf("status errors lack class %s: %v", want, st["errors"])
 		}
 	}
-	if s := srv.Stats(); s.Served != 7 || len(s.DuplicateKeys()) != 0 {
+	if s := settled(t, srv); s.Served != 7 || len(s.DuplicateKeys()) != 0 {
 		t.Errorf("served %d (duplicates %v), want 7", s.Served, s.DuplicateKeys())
 	}
 }
@@ -145,7 +145,7 @@ func TestRunFatalAuthStopsAndResumes(t *testing.T) {
 	if count(t, st, "failed") != 0 || count(t, st, "pending") != 50 {
 		t.Fatalf("after 401: counts = %v", st["counts"])
 	}
-	if calls := srv.Stats().Calls; calls > 8 {
+	if calls := settled(t, srv).Calls; calls > 8 {
 		t.Errorf("the run went on after the 401: %d calls", calls)
 	}
 	res = runCLI(t, keyEnv(), runArgs(db, srv, file)...)
@@ -172,7 +172,7 @@ func TestRunMaxAttemptsThenRetry(t *testing.T) {
 	if res.code != exitSomeFailed {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitSomeFailed, res.stderr)
 	}
-	if calls := srv.Stats().Calls; calls != 9 {
+	if calls := settled(t, srv).Calls; calls != 9 {
 		t.Errorf("calls = %d, want 3 requests × 3 attempts", calls)
 	}
 	flat := exportJSONL(t, db, "flaky", "flat")
@@ -199,7 +199,7 @@ func TestRunImportsOnceAndRefusesChangedFile(t *testing.T) {
 			t.Fatalf("run %d: exit %d\n%s", i, res.code, res.stderr)
 		}
 	}
-	if s := srv.Stats(); s.Served != 5 {
+	if s := settled(t, srv); s.Served != 5 {
 		t.Errorf("served %d, want 5: the second run must not send again", s.Served)
 	}
 	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Count(res.stdout, "\np ") != 1 {
@@ -229,7 +229,7 @@ func TestRunBadInputSendsNothing(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
 		}
 	}
-	if calls := srv.Stats().Calls; calls != 0 {
+	if calls := settled(t, srv).Calls; calls != 0 {
 		t.Errorf("%d requests sent for an invalid file", calls)
 	}
 	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Contains(res.stdout, "bad") {
@@ -264,7 +264,7 @@ func TestRunRefusesLockedJob(t *testing.T) {
 	if res.code != exitError || !strings.Contains(res.stderr, fmt.Sprintf("pid %d on %s", os.Getpid(), host)) {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	if calls := srv.Stats().Calls; calls != 0 {
+	if calls := settled(t, srv).Calls; calls != 0 {
 		t.Errorf("a refused run sent %d requests", calls)
 	}
 }

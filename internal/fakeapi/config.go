@@ -1,0 +1,185 @@
+package fakeapi
+
+import (
+	"strconv"
+	"time"
+)
+
+// Config says how a Server answers. It can be replaced while the server runs
+// with Server.SetConfig.
+type Config struct {
+	// Key, if not empty, is the API key every request must present as
+	// "Authorization: Bearer <Key>"; other requests get a 401.
+	Key string
+	// Latency is waited before answering each request. The wait ends early,
+	// without an answer, when the client goes away or the server closes.
+	Latency time.Duration
+	// ChunkInterval is waited between the events of a stream.
+	ChunkInterval time.Duration
+	// Faults are random faults at given rates.
+	Faults Faults
+	// Script, if set, decides a fault per call before Faults are drawn; it
+	// returns Fault{} for none. It is called concurrently and sees only calls
+	// that passed authentication and parsing.
+	Script func(Call) Fault
+	// Seed makes the random faults deterministic given the same call numbers.
+	Seed int64
+	// RecordBodies keeps the raw request bodies for Server.Bodies.
+	RecordBodies bool
+	// ReasoningModels lists substrings of model names that answer with
+	// reasoning_content and count reasoning tokens. Nil means {"r1"}; an empty
+	// non-nil slice means none.
+	ReasoningModels []string
+	// Now is the clock for the "created" field; nil means time.Now.
+	Now func() time.Time
+}
+
+// Faults are the rates (probabilities 0..1) of random faults. They are
+// checked per call in the order of the fields, and the first one drawn wins.
+type Faults struct {
+	// RateLimit answers 429, with the Retry-After header set to RetryAfter
+	// and retry-after-ms set to RetryAfterMS when those are not empty.
+	RateLimit    float64
+	RetryAfter   string
+	RetryAfterMS string
+	// ServerError answers 500.
+	ServerError float64
+	// Unavailable answers 503.
+	Unavailable float64
+	// Reset closes the connection without an answer, with SO_LINGER 0, so
+	// the client sees a connection reset.
+	Reset float64
+	// Slow answers normally, but only after SlowBy.
+	Slow   float64
+	SlowBy time.Duration
+	// BadJSON answers 200 with the first half of the JSON body (for a stream,
+	// one data event is cut in half, and [DONE] still follows).
+	BadJSON float64
+	// CutStream, for stream requests only, closes the connection after
+	// CutAfter data events (default 2) without [DONE].
+	CutStream float64
+	CutAfter  int
+}
+
+// Call is what a Config.Script sees of one request.
+type Call struct {
+	// N is the 1-based call number of the server (it is not reset by Reset).
+	N int64
+	// Path is the URL path of the request.
+	Path string
+	// Body is the raw request body; it must not be modified.
+	Body []byte
+	// CustomKey identifies the request by content: the content of the last
+	// user message (chat) or the prompt (completions; prompts that are not a
+	// single string are given as their compact JSON text).
+	CustomKey string
+	// Attempt counts the calls with this exact body so far, this one
+	// included, 1-based. Only calls made while a Script is set are counted.
+	Attempt int
+	// Stream and Model are the "stream" and "model" fields of the body.
+	Stream bool
+	Model  string
+}
+
+// Fault is how one call is answered instead of (or on the way to) the normal
+// answer. The zero Fault means the normal answer.
+type Fault struct {
+	// Status, if not 0, answers with this status. The body is Body when not
+	// empty, else an OpenAI-style error for the status; a 2xx status with an
+	// empty Body gives the normal answer with that status.
+	Status int
+	Body   string
+	// Header is set on the response, whatever it is (e.g. Retry-After).
+	Header map[string]string
+	// Reset closes the connection without answering (connection reset).
+	Reset bool
+	// Delay is waited before answering, after Config.Latency.
+	Delay time.Duration
+	// BadJSON answers 200 with a truncated JSON body (see Faults.BadJSON).
+	BadJSON bool
+	// CutAfterChunks, for a stream, closes the connection after that many
+	// data events without [DONE]; for a plain answer, it sends the headers
+	// (with the full Content-Length) and half of the body, then closes.
+	CutAfterChunks int
+	// KeepAliveOnly, for a stream, sends only ": keep-alive" comments every
+	// 50ms until the client goes away; for a plain request it sends nothing
+	// until the client goes away.
+	KeepAliveOnly bool
+}
+
+func (f Fault) isZero() bool {
+	return f.Status == 0 && f.Body == "" && len(f.Header) == 0 && !f.Reset &&
+		f.Delay == 0 && !f.BadJSON && f.CutAfterChunks == 0 && !f.KeepAliveOnly
+}
+
+// pick draws the random fault of call n. Each kind has its own draw, so
+// raising one rate does not move the calls another kind hits.
+func (fs *Faults) pick(seed, n int64, stream bool) Fault {
+	switch {
+	case chance(seed, n, 1, fs.RateLimit):
+		h := map[string]string{}
+		if fs.RetryAfter != "" {
+			h["Retry-After"] = fs.RetryAfter
+		}
+		if fs.RetryAfterMS != "" {
+			h["retry-after-ms"] = fs.RetryAfterMS
+		}
+		return Fault{Status: 429, Header: h}
+	case chance(seed, n, 2, fs.ServerError):
+		return Fault{Status: 500}
+	case chance(seed, n, 3, fs.Unavailable):
+		return Fault{Status: 503}
+	case chance(seed, n, 4, fs.Reset):
+		return Fault{Reset: true}
+	case chance(seed, n, 5, fs.Slow):
+		return Fault{Delay: fs.SlowBy}
+	case chance(seed, n, 6, fs.BadJSON):
+		return Fault{BadJSON: true}
+	case stream && chance(seed, n, 7, fs.CutStream):
+		after := fs.CutAfter
+		if after <= 0 {
+			after = 2
+		}
+		return Fault{CutAfterChunks: after}
+	}
+	return Fault{}
+}
+
+// chance reports whether the draw of kind for call n falls under p. It is a
+// pure function of its arguments, so it needs no lock on the hot path.
+func chance(seed, n int64, kind uint64, p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	if p >= 1 {
+		return true
+	}
+	x := splitmix64(uint64(seed) ^ splitmix64(uint64(n)<<4|kind))
+	return float64(x>>11)/(1<<53) < p
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// defaultError is the OpenAI-style error a fault with a bare Status gets.
+func defaultError(status int) *apiError {
+	e := &apiError{status: status, Type: "server_error"}
+	e.Message = "fakeapi: injected " + strconv.Itoa(status)
+	switch {
+	case status == 429:
+		e.Type, e.Code = "requests", "rate_limit_exceeded"
+		e.Message = "Rate limit reached (fakeapi). Please try again later."
+	case status == 402:
+		e.Type, e.Code = "invalid_request_error", "insufficient_quota"
+		e.Message = "Insufficient balance (fakeapi)."
+	case status == 403:
+		e.Type, e.Code = "invalid_request_error", "permission_denied"
+	case status >= 400 && status < 500:
+		e.Type = "invalid_request_error"
+	}
+	return e
+}

@@ -1,0 +1,56 @@
+// Package fakeapi is a fake OpenAI-compatible API server on loopback, with
+// fault injection, for the tests of several packages, for end-to-end tests
+// of the llmbatch binary, and for benchmarks. It imports only the standard
+// library (and "testing" only in the Start helper).
+//
+// The server answers POST requests whose path ends in "/chat/completions" or
+// "/completions" (any prefix; URL returns a base ending in "/v1"). Answers are
+// deterministic functions of the request body:
+//
+//   - chat: one choice per "n" whose content is "echo: " followed by the
+//     content of the last user message; completions: one choice per prompt
+//     times "n" (index = prompt*n + j) whose text is "echo: " followed by the
+//     prompt (token prompts are echoed as numbers separated by spaces).
+//   - usage.prompt_tokens is the number of whitespace-separated words in all
+//     message contents (or prompts; a token counts as a word) plus 3;
+//     completion_tokens is the number of words of all answers. A positive
+//     max_tokens (or max_completion_tokens) truncates each answer to that many
+//     words and sets finish_reason "length".
+//   - chat requests to a model whose name contains one of
+//     Config.ReasoningModels (default "r1") also carry reasoning_content
+//     "thinking about <content>", whose words are counted in
+//     usage.completion_tokens_details.reasoning_tokens and in
+//     completion_tokens.
+//   - "stream": true answers with server-sent events: a role chunk (chat
+//     only), a ": keep-alive" comment, reasoning deltas, content deltas, a
+//     finish chunk per choice, a usage chunk with empty choices when
+//     stream_options.include_usage is true, then "data: [DONE]".
+//
+// Every response carries "X-Request-Id: req-<N>", N being the 1-based call
+// number, which also appears in the id ("chatcmpl-<N>", "cmpl-<N>"). Errors
+// have OpenAI's shape {"error":{"message","type","param","code"}}: 400 for a
+// body that is not JSON, empty messages, a missing or malformed prompt, or n
+// outside 1..128; 401 when Config.Key is set and the bearer token differs
+// (the message never repeats the token); 404 and 405 for other paths and
+// methods.
+//
+// Faults are chosen per call: first Config.Script, then the random
+// Config.Faults drawn from Config.Seed and the call number. Stats counts what
+// was really written: only complete 2xx answers (for streams, the [DONE]
+// event) count as served and add to the token usage.
+//
+// A typical test:
+//
+//	s := fakeapi.Start(t, fakeapi.Config{
+//		Key: "sk-test",
+//		Script: func(c fakeapi.Call) fakeapi.Fault {
+//			if c.Attempt == 1 {
+//				return fakeapi.Fault{Status: 429, Header: map[string]string{"Retry-After": "0"}}
+//			}
+//			return fakeapi.Fault{}
+//		},
+//	})
+//	// run the client against s.URL(), then:
+//	st := s.Stats()
+//	if st.ServedByKey["prompt-1"] != 1 { ... }
+package fakeapi
