@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -13,6 +14,9 @@ import (
 // Claim atomically moves up to n due pending requests of an active job to
 // running and returns them in id (input) order.
 func (s *Store) Claim(ctx context.Context, jobID int64, n int, now time.Time) ([]jobs.Request, error) {
+	if n <= 0 { // LIMIT -1 would mean no limit at all
+		return nil, nil
+	}
 	rows, err := s.w.QueryContext(ctx, `UPDATE requests SET status = 'running'
 		WHERE id IN (SELECT id FROM requests
 			WHERE job_id = ? AND status = 'pending' AND not_before <= ?
@@ -108,6 +112,9 @@ func (st *recordStmts) record(ctx context.Context, o *jobs.Outcome) error {
 	r := &o.Request
 	if err := jobs.CheckTransition(jobs.StatusRunning, o.Next); err != nil {
 		return err
+	}
+	if o.Next == jobs.StatusSucceeded && o.Result == nil {
+		return errors.New("succeeded without a result") // a succeeded request has exactly one
 	}
 	counted := 0
 	if o.CountAttempt {

@@ -20,7 +20,7 @@ func TestClaim(t *testing.T) {
 		for _, tc := range []struct {
 			n         int
 			wantLines []int
-		}{{3, []int{1, 2, 3}}, {3, []int{4, 5}}, {3, nil}} {
+		}{{0, nil}, {-1, nil}, {3, []int{1, 2, 3}}, {3, []int{4, 5}}, {3, nil}} {
 			got := mustClaim(t, s, job.ID, tc.n)
 			if lines := linesOf(got); !slices.Equal(lines, tc.wantLines) {
 				t.Fatalf("Claim(%d) lines = %v, want %v", tc.n, lines, tc.wantLines)
@@ -64,14 +64,27 @@ func TestClaim(t *testing.T) {
 	t.Run("CancelledJob", func(t *testing.T) {
 		s := mustOpenStore(t)
 		job := mustImport(t, s, "cancelled", chatRequests(3))
+		// A live run holds one request when the job is cancelled, then dies:
+		// Recover hands that request back as pending in a cancelled job.
+		if err := s.Lock(ctx, job.ID, ownerA, staleAfter, nil); err != nil {
+			t.Fatalf("Lock: %v", err)
+		}
+		mustClaim(t, s, job.ID, 1)
 		if _, err := s.Cancel(ctx, job.ID); err != nil {
 			t.Fatalf("Cancel: %v", err)
 		}
-		if got := mustClaim(t, s, job.ID, 10); len(got) != 0 {
-			t.Errorf("Claim on a cancelled job = %d requests, want 0", len(got))
+		if n, err := s.Recover(ctx, job.ID); err != nil || n != 1 {
+			t.Fatalf("Recover() = %d, %v; want 1, nil", n, err)
 		}
-		if n := queryInt(t, s, `SELECT count(*) FROM requests WHERE status = 'running'`); n != 0 {
-			t.Errorf("running requests = %d, want 0", n)
+		if got := mustClaim(t, s, job.ID, 10); len(got) != 0 {
+			t.Errorf("Claim on a cancelled job = lines %v, want none", linesOf(got))
+		}
+		if n, _, err := s.Waiting(ctx, job.ID); err != nil || n != 0 {
+			t.Errorf("Waiting on a cancelled job = %d, %v; want 0, nil", n, err)
+		}
+		want := []jobs.Status{jobs.StatusPending, jobs.StatusCancelled, jobs.StatusCancelled}
+		if got := statuses(t, s, job.ID); !slices.Equal(got, want) {
+			t.Errorf("statuses = %v, want %v", got, want)
 		}
 	})
 
@@ -226,23 +239,43 @@ func TestRecordAttemptRow(t *testing.T) {
 	}
 }
 
-func TestRecordBadTransitionRollsBackBatch(t *testing.T) {
-	s := mustOpenStore(t)
-	job := mustImport(t, s, "bad", chatRequests(2))
-	reqs := mustClaim(t, s, job.ID, 2)
-	err := s.Record(context.Background(), []jobs.Outcome{
-		{Request: reqs[0], Next: jobs.StatusSucceeded, CountAttempt: true,
-			Attempt: &jobs.Attempt{Number: 1, StartedAt: t0, StatusCode: 200},
-			Result:  &jobs.Result{StatusCode: 200, Raw: []byte(`{}`), CreatedAt: t0}},
-		{Request: reqs[1], Next: jobs.StatusRunning},
-	})
-	if !errors.Is(err, jobs.ErrBadTransition) {
-		t.Fatalf("Record() error = %v, want ErrBadTransition", err)
+// TestRecordRejectsBatch checks that an outcome Record refuses rolls back
+// every outcome of its batch, including the valid ones before it.
+func TestRecordRejectsBatch(t *testing.T) {
+	tests := []struct {
+		name    string
+		bad     func(jobs.Request) jobs.Outcome
+		wantErr error // nil: any error
+	}{
+		{"NextRunning", func(r jobs.Request) jobs.Outcome { return jobs.Outcome{Request: r, Next: jobs.StatusRunning} },
+			jobs.ErrBadTransition},
+		{"UnknownStatus", func(r jobs.Request) jobs.Outcome {
+			return jobs.Outcome{Request: r, Next: jobs.Status("done")}
+		}, jobs.ErrBadTransition},
+		{"SucceededWithoutResult", func(r jobs.Request) jobs.Outcome {
+			o := succeed(r)
+			o.Result = nil
+			return o
+		}, nil},
 	}
-	for _, r := range reqs {
-		if got, want := readRow(t, s, r.ID), (reqRow{Status: jobs.StatusRunning}); got != want {
-			t.Errorf("request %d after rolled-back Record = %+v, want %+v", r.ID, got, want)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustOpenStore(t)
+			job := mustImport(t, s, "bad", chatRequests(2))
+			reqs := mustClaim(t, s, job.ID, 2)
+			err := s.Record(context.Background(), []jobs.Outcome{succeed(reqs[0]), tt.bad(reqs[1])})
+			if err == nil {
+				t.Fatal("Record() error = nil, want an error")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Record() error = %v, want %v", err, tt.wantErr)
+			}
+			for _, r := range reqs {
+				if got, want := readRow(t, s, r.ID), (reqRow{Status: jobs.StatusRunning}); got != want {
+					t.Errorf("request %d after rolled-back Record = %+v, want %+v", r.ID, got, want)
+				}
+			}
+		})
 	}
 }
 

@@ -34,10 +34,10 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 		return st, err
 	}
 	n := st.Counts[jobs.StatusSucceeded]
-	if st.LatencyP50, err = s.latency(ctx, jobID, n, 0.50); err != nil {
+	if st.LatencyP50, err = s.latency(ctx, jobID, n, 50); err != nil {
 		return st, err
 	}
-	st.LatencyP95, err = s.latency(ctx, jobID, n, 0.95)
+	st.LatencyP95, err = s.latency(ctx, jobID, n, 95)
 	return st, err
 }
 
@@ -76,12 +76,14 @@ func (s *Store) errorClasses(ctx context.Context, jobID int64) ([]jobs.ClassCoun
 	return list, rows.Err()
 }
 
-// latency returns the p-quantile of result latencies (nearest rank).
-func (s *Store) latency(ctx context.Context, jobID int64, n int, p float64) (time.Duration, error) {
+// latency returns the pct-th percentile of result latencies by nearest rank:
+// the value of rank ceil(pct·n/100), in integers so that no float rounding
+// moves the rank.
+func (s *Store) latency(ctx context.Context, jobID int64, n, pct int) (time.Duration, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	offset := int(p*float64(n)+0.5) - 1
+	offset := (pct*n+99)/100 - 1
 	offset = max(0, min(offset, n-1))
 	var ms int64
 	err := s.r.QueryRowContext(ctx, `SELECT latency_ms FROM results WHERE job_id = ?

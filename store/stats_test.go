@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+func counts(pending, running, succeeded, failed, cancelled int) map[jobs.Status]int {
+	return map[jobs.Status]int{jobs.StatusPending: pending, jobs.StatusRunning: running,
+		jobs.StatusSucceeded: succeeded, jobs.StatusFailed: failed, jobs.StatusCancelled: cancelled}
+}
+
+func rateLimited(r jobs.Request, msg string) jobs.Outcome {
+	return jobs.Outcome{Request: r, Next: jobs.StatusPending, CountAttempt: true,
+		Attempt: &jobs.Attempt{Number: r.Attempts + 1, StartedAt: t0, StatusCode: 429, Class: jobs.ClassRateLimited, Message: msg},
+		Failure: &jobs.Failure{Class: jobs.ClassRateLimited, StatusCode: 429, Message: msg}}
+}
+
+func TestStats(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "stats", chatRequests(16))
+	reqs := mustClaim(t, s, job.ID, 16)
+	var batch []jobs.Outcome
+	for i, r := range reqs[:11] { // latencies 1100ms down to 100ms
+		o := succeed(r)
+		o.Result.Latency = time.Duration(11-i) * 100 * time.Millisecond
+		if i < 10 {
+			o.Result.Usage = jobs.Usage{Known: true, PromptTokens: 10, CompletionTokens: 20, ReasoningTokens: 5,
+				CachedTokens: 2, TotalTokens: 30}
+		}
+		batch = append(batch, o)
+	}
+	f1, f2 := failPermanently(reqs[11]), failPermanently(reqs[12])
+	f1.Attempt.Message, f2.Attempt.Message = "bad top_p", "bad top_k"
+	batch = append(batch, f1, f2, rateLimited(reqs[13], "slow down 1"),
+		jobs.Outcome{Request: reqs[15], Next: jobs.StatusPending}) // line 15 stays running
+	mustRecord(t, s, batch...)
+	for _, msg := range []string{"slow down 2", "slow down 3"} { // line 14 comes back twice more
+		again := mustClaim(t, s, job.ID, 1)
+		if len(again) != 1 || again[0].Line != 14 {
+			t.Fatalf("claimed %v, want line 14", linesOf(again))
+		}
+		mustRecord(t, s, rateLimited(again[0], msg))
+	}
+	mustExec(t, s, `UPDATE requests SET status = 'cancelled' WHERE id = ?`, reqs[15].ID)
+
+	got, err := s.Stats(ctx, job.ID)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if got.Job.ID != job.ID || got.Job.Name != "stats" || got.Job.Total != 16 {
+		t.Errorf("Job = %+v, want job %d \"stats\" with Total 16", got.Job, job.ID)
+	}
+	if want := counts(1, 1, 11, 2, 1); !maps.Equal(got.Counts, want) {
+		t.Errorf("Counts = %v, want %v", got.Counts, want)
+	}
+	wantUsage := jobs.Usage{Known: true, PromptTokens: 100, CompletionTokens: 200, ReasoningTokens: 50,
+		CachedTokens: 20, TotalTokens: 300}
+	if got.Usage != wantUsage {
+		t.Errorf("Usage = %+v, want %+v", got.Usage, wantUsage)
+	}
+	if got.Attempts != 16 {
+		t.Errorf("Attempts = %d, want 16 (11 ok + 2 failed + 3 rate limited)", got.Attempts)
+	}
+	wantClasses := []struct {
+		class    jobs.ErrorClass
+		count    int
+		examples []string
+	}{
+		{jobs.ClassRateLimited, 3, []string{"slow down 1", "slow down 2", "slow down 3"}},
+		{jobs.ClassInvalidRequest, 2, []string{"bad top_p", "bad top_k"}},
+	}
+	if len(got.Errors) != len(wantClasses) {
+		t.Fatalf("Errors = %+v, want %d classes", got.Errors, len(wantClasses))
+	}
+	for i, w := range wantClasses {
+		e := got.Errors[i]
+		if e.Class != w.class || e.Count != w.count || !slices.Contains(w.examples, e.Example) {
+			t.Errorf("Errors[%d] = %+v, want %s × %d with one of %q", i, e, w.class, w.count, w.examples)
+		}
+	}
+	if got.LatencyP50 != 600*time.Millisecond || got.LatencyP95 != 1100*time.Millisecond {
+		t.Errorf("latency p50, p95 = %v, %v; want 600ms, 1.1s", got.LatencyP50, got.LatencyP95)
+	}
+}
+
+func TestStatsEmptyAndMissing(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "fresh", chatRequests(3))
+	got, err := s.Stats(ctx, job.ID)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if want := counts(3, 0, 0, 0, 0); !maps.Equal(got.Counts, want) {
+		t.Errorf("Counts = %v, want %v (every status present)", got.Counts, want)
+	}
+	if got.Usage != (jobs.Usage{}) || got.Attempts != 0 || len(got.Errors) != 0 || got.LatencyP50 != 0 || got.LatencyP95 != 0 {
+		t.Errorf("Stats = %+v, want no usage, attempts, errors or latency", got)
+	}
+	if got.Usage.Known {
+		t.Error("Usage.Known = true for a job without results")
+	}
+	if _, err := s.Stats(ctx, 999); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("Stats(missing) error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStatsUsageUnknown(t *testing.T) {
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "unknown", chatRequests(2))
+	reqs := mustClaim(t, s, job.ID, 2)
+	mustRecord(t, s, succeed(reqs[0]), succeed(reqs[1])) // no usage in either answer
+	got, err := s.Stats(context.Background(), job.ID)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if got.Usage != (jobs.Usage{}) {
+		t.Errorf("Usage = %+v, want unknown and zero", got.Usage)
+	}
+}
+
+// TestStatsLatencyNearestRank checks p50 and p95 against the nearest-rank
+// definition: the value of rank ceil(p·n) in ascending order.
+func TestStatsLatencyNearestRank(t *testing.T) {
+	tests := []struct {
+		n                int // latencies are 1..n × 10ms, recorded in reverse
+		wantP50, wantP95 int
+	}{
+		{1, 1, 1},
+		{2, 1, 2},
+		{10, 5, 10},
+		{11, 6, 11},  // p95 rank ceil(10.45) = 11, not round(10.45) = 10
+		{20, 10, 19}, // p95 rank exactly 19
+		{39, 20, 38}, // p95 rank ceil(37.05) = 38
+		{100, 50, 95},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("N%d", tt.n), func(t *testing.T) {
+			s := mustOpenStore(t)
+			job := mustImport(t, s, "latency", chatRequests(tt.n))
+			reqs := mustClaim(t, s, job.ID, tt.n)
+			var batch []jobs.Outcome
+			for i, r := range reqs {
+				o := succeed(r)
+				o.Result.Latency = time.Duration(tt.n-i) * 10 * time.Millisecond
+				batch = append(batch, o)
+			}
+			mustRecord(t, s, batch...)
+			got, err := s.Stats(context.Background(), job.ID)
+			if err != nil {
+				t.Fatalf("Stats: %v", err)
+			}
+			wantP50 := time.Duration(tt.wantP50) * 10 * time.Millisecond
+			wantP95 := time.Duration(tt.wantP95) * 10 * time.Millisecond
+			if got.LatencyP50 != wantP50 || got.LatencyP95 != wantP95 {
+				t.Errorf("p50, p95 = %v, %v; want %v, %v", got.LatencyP50, got.LatencyP95, wantP50, wantP95)
+			}
+		})
+	}
+}
