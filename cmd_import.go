@@ -118,9 +118,14 @@ func openJob(ctx context.Context, st *store.Store, opts importOptions, orName bo
 }
 
 // sameContent refuses to continue a job from a file whose content (or
-// default model) changed since it was imported.
+// default model) changed since it was imported. A run without --model
+// continues with the job's own default model.
 func sameContent(job jobs.Job, opts importOptions) error {
-	fp, err := input.Fingerprint(opts.Input, input.Options{DefaultModel: opts.Model})
+	model := opts.Model
+	if model == "" {
+		model = job.DefaultModel
+	}
+	fp, err := input.Fingerprint(opts.Input, input.Options{DefaultModel: model})
 	if err != nil {
 		return withCode(exitError, err)
 	}

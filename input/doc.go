@@ -1,0 +1,13 @@
+// Package input reads and validates llmbatch input files: JSONL with one
+// request per line, each either an OpenAI Batch line
+// ({"custom_id", "method", "url", "body"}) or a bare request body
+// ({"model", "messages"} or {"model", "prompt"}), detected per line.
+//
+// A Reader streams the file: lines have no length limit and memory does not
+// grow with the file. Every problem is reported as FILE:LINE: reason in a
+// *jobs.ValidationError, and once a line is invalid no further requests are
+// handed out, because by default nothing of an invalid file is imported.
+// Request bodies are the file's own bytes: numbers keep their spelling and
+// keys their order; the only edits (dropping custom_id and metadata from a
+// bare body, adding the default model) splice the raw object.
+package input

@@ -1,0 +1,239 @@
+package input
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// parsed is a valid line; its slices point into the line buffer.
+type parsed struct {
+	customID string
+	endpoint jobs.Endpoint
+	model    string
+	body     []byte // the request body as the file spells it
+	strip    bool   // a bare body with custom_id or metadata to drop
+	addModel bool   // no "model" in the body: splice in the default
+	metadata []byte // nil when absent or null
+}
+
+// maxCustomID is the longest custom_id accepted, in bytes (OpenAI's limit).
+const maxCustomID = 512
+
+// envelopeKeys are the top-level keys of an OpenAI Batch line. Any other
+// key is most likely a typo, which would otherwise be silently ignored.
+var envelopeKeys = map[string]bool{
+	"custom_id": true, "method": true, "url": true, "body": true, "metadata": true,
+}
+
+// parseLine validates one non-blank line (BOM and line ending removed) and
+// returns what a request needs, or the reason the line is invalid.
+func parseLine(raw []byte, n int, opts Options) (parsed, string) {
+	if !utf8.Valid(raw) {
+		return parsed{}, fmt.Sprintf("not valid UTF-8 (column %d)", badUTF8(raw)+1)
+	}
+	if !json.Valid(raw) {
+		return parsed{}, invalidJSON(raw)
+	}
+	raw = trimSpace(raw)
+	if raw[0] != '{' {
+		return parsed{}, "expected a JSON object, got " + article(raw)
+	}
+	obj, reason := newObject(raw)
+	if reason != "" {
+		return parsed{}, reason
+	}
+	if obj.has("body") {
+		return parseEnvelope(obj, n, opts)
+	}
+	return parseBare(obj, n, opts)
+}
+
+func badUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+func invalidJSON(raw []byte) string {
+	err := json.Unmarshal(raw, new(json.RawMessage))
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset > 0 && se.Offset <= int64(len(raw)) &&
+		se.Error() != "unexpected end of JSON input" {
+		return fmt.Sprintf("invalid JSON: %v (column %d)", se, se.Offset)
+	}
+	return fmt.Sprintf("invalid JSON: %v", err)
+}
+
+// parseEnvelope reads an OpenAI Batch line: custom_id, method, url and
+// metadata from the envelope, the request from "body".
+func parseEnvelope(env object, n int, opts Options) (parsed, string) {
+	for _, m := range env.ms {
+		if !envelopeKeys[m.Key] {
+			return parsed{}, fmt.Sprintf("unknown field %s in a batch line (allowed: custom_id, method, url, body, metadata)", shorten(quote(m.Key)))
+		}
+	}
+	p, reason := lineFields(env, n)
+	if reason != "" {
+		return p, reason
+	}
+	if v, ok := env.get("method"); ok && string(v) != `"POST"` {
+		return p, fmt.Sprintf(`"method" must be "POST", got %s`, got(v))
+	}
+	var want jobs.Endpoint
+	if v, ok := env.get("url"); ok {
+		if want, reason = endpointForURL(v); reason != "" {
+			return p, reason
+		}
+	}
+	raw, _ := env.get("body")
+	if kind(raw) != "object" {
+		return p, fmt.Sprintf(`"body" must be a JSON object, got %s`, kind(raw))
+	}
+	body, reason := newObject(raw)
+	if reason != "" {
+		return p, "in \"body\": " + reason
+	}
+	p.body = raw
+	return p, checkBody(&p, body, want, opts)
+}
+
+// endpointForURL maps a batch line's url, with or without the /v1 prefix.
+func endpointForURL(v []byte) (jobs.Endpoint, string) {
+	var u string
+	if kind(v) == "string" {
+		u, _ = unquote(v)
+	}
+	for _, e := range []jobs.Endpoint{jobs.EndpointChat, jobs.EndpointCompletions} {
+		if u == e.BatchURL() || u == string(e) {
+			return e, ""
+		}
+	}
+	return "", fmt.Sprintf(`"url" must be "/v1/chat/completions" or "/v1/completions", got %s`, got(v))
+}
+
+// parseBare reads a bare request body, whose custom_id and metadata are
+// ours, not the API's.
+func parseBare(obj object, n int, opts Options) (parsed, string) {
+	p, reason := lineFields(obj, n)
+	if reason != "" {
+		return p, reason
+	}
+	p.body = obj.b
+	p.strip = obj.has("custom_id") || obj.has("metadata")
+	return p, checkBody(&p, obj, "", opts)
+}
+
+// lineFields reads custom_id (default line-N) and metadata.
+func lineFields(obj object, n int) (parsed, string) {
+	p := parsed{customID: "line-" + strconv.Itoa(n)}
+	if v, ok := obj.get("custom_id"); ok {
+		s, reason := nonEmptyString("custom_id", v)
+		if reason != "" {
+			return p, reason
+		}
+		if len(s) > maxCustomID {
+			return p, fmt.Sprintf(`"custom_id" is %d bytes long, the limit is %d`, len(s), maxCustomID)
+		}
+		p.customID = s
+	}
+	if v, ok := obj.get("metadata"); ok && kind(v) != "null" {
+		p.metadata = v
+	}
+	return p, ""
+}
+
+// checkBody decides the endpoint and model of a request body and checks its
+// documented parameters.
+func checkBody(p *parsed, body object, want jobs.Endpoint, opts Options) string {
+	if reason := bodyEndpoint(p, body, want); reason != "" {
+		return reason
+	}
+	if reason := bodyModel(p, body, opts); reason != "" {
+		return reason
+	}
+	for _, m := range body.ms {
+		if check, ok := params[m.Key]; ok {
+			if reason := check(m.Key, body.b[m.ValueStart:m.End]); reason != "" {
+				return reason
+			}
+		}
+	}
+	return ""
+}
+
+func bodyEndpoint(p *parsed, body object, want jobs.Endpoint) string {
+	msgs, prompt := body.has("messages"), body.has("prompt")
+	switch {
+	case msgs && prompt:
+		return `both "messages" and "prompt" (a chat body has "messages", a completions body "prompt")`
+	case msgs:
+		p.endpoint = jobs.EndpointChat
+	case prompt:
+		p.endpoint = jobs.EndpointCompletions
+	case body.has("url") || body.has("method"):
+		return `no "body" (a line with "url" or "method" is an OpenAI Batch line, which needs one)`
+	default:
+		return `no "messages" (chat) or "prompt" (completions)`
+	}
+	if want != "" && want != p.endpoint {
+		field := map[jobs.Endpoint]string{jobs.EndpointChat: "messages", jobs.EndpointCompletions: "prompt"}
+		return fmt.Sprintf(`"url" is %q but the body has %q, not %q`,
+			want.BatchURL(), field[p.endpoint], field[want])
+	}
+	return ""
+}
+
+func bodyModel(p *parsed, body object, opts Options) string {
+	v, ok := body.get("model")
+	if !ok {
+		if opts.DefaultModel == "" {
+			return `no "model" (set it in the line or pass --model)`
+		}
+		p.model, p.addModel = opts.DefaultModel, true
+		return ""
+	}
+	s, reason := nonEmptyString("model", v)
+	p.model = s
+	return reason
+}
+
+// request builds the request from p. Body and Metadata are fresh slices:
+// p's point into the line buffer, which the next line overwrites.
+func (p parsed) request(n int) (jobs.Request, string) {
+	body := p.body
+	var err error
+	if p.strip {
+		// WithoutMembers copies when it drops something, which strip
+		// guarantees.
+		body, err = jobs.WithoutMembers(body, "custom_id", "metadata")
+	}
+	if err == nil && p.addModel {
+		body, err = jobs.WithMember(body, "model", []byte(quote(p.model)))
+	}
+	if err != nil {
+		return jobs.Request{}, fmt.Sprintf("cannot edit the body: %v", err)
+	}
+	if !p.strip && !p.addModel {
+		body = bytes.Clone(body)
+	}
+	return jobs.Request{
+		Line:     n,
+		CustomID: p.customID,
+		Endpoint: p.endpoint,
+		Model:    p.model,
+		Body:     body,
+		Metadata: bytes.Clone(p.metadata),
+		Status:   jobs.StatusPending,
+	}, ""
+}

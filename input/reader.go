@@ -1,0 +1,234 @@
+package input
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// Options are the import options that shape request bodies.
+type Options struct {
+	// DefaultModel (from --model) is spliced into bodies that have no
+	// "model" of their own.
+	DefaultModel string
+}
+
+// Reader yields the valid requests of one input file in line order. It
+// implements jobs.RequestSource.
+type Reader struct {
+	path string
+	opts Options
+	f    *os.File
+	hash hash.Hash // sees every byte br reads, for the fingerprint
+	br   *bufio.Reader
+	acc  []byte // holds a line longer than br's buffer
+	line int    // physical line number of the last line read
+	seen bool   // a non-blank line was read
+	done bool
+	fp   string
+	errs jobs.ValidationError
+}
+
+var _ jobs.RequestSource = (*Reader)(nil)
+
+// bufSize is the read buffer; longer lines are accumulated in Reader.acc.
+const bufSize = 64 << 10
+
+var bom = []byte("\xEF\xBB\xBF")
+
+// Open opens the input file at path. The error names path: "PATH: is a
+// directory, not a JSONL file" or "PATH: <reason>", matching the os errors
+// with errors.Is (fs.ErrNotExist, fs.ErrPermission).
+func Open(path string, opts Options) (*Reader, error) {
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	return &Reader{
+		path: path,
+		opts: opts,
+		f:    f,
+		hash: h,
+		br:   bufio.NewReaderSize(io.TeeReader(f, h), bufSize),
+	}, nil
+}
+
+func openFile(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		// The *fs.PathError would read "open PATH: ..."; the operation is
+		// noise to a user who named a file.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s: %w", path, pe.Err)
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: is a directory, not a JSONL file", path)
+	}
+	return f, nil
+}
+
+// Next returns the next valid request, or io.EOF at the end of the file.
+// After the first invalid line (or Reject) it still validates the rest of
+// the file, to report every problem at once, but returns no more requests.
+// Any other error is a failure to read the file.
+func (r *Reader) Next() (jobs.Request, error) {
+	for !r.done {
+		raw, err := r.readLine()
+		if err == io.EOF {
+			r.finish()
+			break
+		}
+		if err != nil {
+			return jobs.Request{}, fmt.Errorf("read %s: %w", r.path, err)
+		}
+		req, ok, err := r.handle(raw)
+		if err != nil || ok {
+			return req, err
+		}
+	}
+	return jobs.Request{}, io.EOF
+}
+
+// handle checks one physical line; ok says that req is a request to hand out.
+func (r *Reader) handle(raw []byte) (req jobs.Request, ok bool, err error) {
+	r.line++
+	if r.line == 1 {
+		if reason := utf16Reason(raw); reason != "" {
+			return req, false, r.stop(reason)
+		}
+		raw = bytes.TrimPrefix(raw, bom)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return req, false, nil
+	}
+	r.seen = true
+	if bytes.IndexByte(raw, 0) >= 0 {
+		// A NUL never occurs in JSON text: this is not a JSONL file, and
+		// one error says so better than one per line.
+		return req, false, r.stop("binary data (NUL byte), not a JSONL file")
+	}
+	p, reason := parseLine(raw, r.line, r.opts)
+	if reason == "" && r.errs.Total == 0 {
+		req, reason = p.request(r.line)
+	}
+	if reason != "" {
+		r.fail(r.line, reason)
+		return req, false, nil
+	}
+	return req, r.errs.Total == 0, nil
+}
+
+// utf16Reason recognises a UTF-16 byte order mark, a common result of
+// saving a file with some Windows editors.
+func utf16Reason(raw []byte) string {
+	if bytes.HasPrefix(raw, []byte{0xFF, 0xFE}) || bytes.HasPrefix(raw, []byte{0xFE, 0xFF}) {
+		return "UTF-16 text, not UTF-8 (save the file as UTF-8)"
+	}
+	return ""
+}
+
+// stop reports reason for the current line and ends reading. The rest of
+// the file still goes through the hash so that the fingerprint stays equal
+// to Fingerprint's.
+func (r *Reader) stop(reason string) error {
+	r.seen = true
+	r.fail(r.line, reason)
+	_, err := io.Copy(io.Discard, r.br)
+	r.finish()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", r.path, err)
+	}
+	return nil
+}
+
+func (r *Reader) fail(line int, reason string) {
+	r.errs.Add(jobs.LineError{File: r.path, Line: line, Reason: reason})
+}
+
+func (r *Reader) finish() {
+	r.done = true
+	if !r.seen {
+		r.fail(0, "no requests (the file is empty)")
+	}
+	r.fp = sum(r.hash, r.opts)
+}
+
+// readLine returns the next physical line without its line ending, or
+// io.EOF. The slice is only valid until the next call.
+func (r *Reader) readLine() ([]byte, error) {
+	r.acc = r.acc[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			r.acc = append(r.acc, chunk...)
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if len(r.acc) > 0 {
+			r.acc = append(r.acc, chunk...)
+			chunk = r.acc
+		}
+		if err == io.EOF && len(chunk) == 0 {
+			return nil, io.EOF
+		}
+		return trimEOL(chunk), nil
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// Reject records line as invalid for reason, as the store does for a second
+// use of a custom_id. Next hands out no more requests afterwards.
+func (r *Reader) Reject(line int, reason string) { r.fail(line, reason) }
+
+// Err returns, after Next returned io.EOF, a *jobs.ValidationError listing
+// the invalid lines in line order, or nil if every line was valid.
+func (r *Reader) Err() error {
+	if r.errs.Total == 0 {
+		return nil
+	}
+	sort.SliceStable(r.errs.Errors, func(i, j int) bool {
+		return r.errs.Errors[i].Line < r.errs.Errors[j].Line
+	})
+	return &r.errs
+}
+
+// Fingerprint identifies the file's content and the options that change
+// request bodies; it equals the package function Fingerprint for the same
+// file and options. It is only valid after Next returned io.EOF, and empty
+// before.
+func (r *Reader) Fingerprint() string { return r.fp }
+
+// Close closes the file.
+func (r *Reader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
+}
