@@ -34,6 +34,12 @@ func TestRunBothFormatsAndEndpoints(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
 	}
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.code != 0 {
+		t.Fatalf("rerun without --model must continue the job: exit %d\n%s", res.code, res.stderr)
+	}
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "other", file)...); res.code != exitError {
+		t.Fatalf("rerun with another --model: exit %d, want 1\n%s", res.code, res.stderr)
+	}
 	lines := exportJSONL(t, db, "mixed", "openai")
 	wantIDs := []string{"batch-chat", "batch-cmpl", "bare-chat", "line-4"}
 	wantContent := []string{"echo: prompt-a", "echo: prompt-b", "echo: prompt-c", "echo: prompt-d"}

@@ -113,14 +113,14 @@ func (c *Client) Call(ctx context.Context, req *jobs.Request) (*jobs.Result, err
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.statusError(resp, body)
 	}
-	res, cerr := parseResponse(body)
+	// Redact before parsing, so that no field taken from the body (content,
+	// an error's message and body) can carry the key.
+	res, cerr := parseResponse(c.redactBytes(body))
 	if cerr != nil {
-		cerr.Message = c.redact(cerr.Message)
 		return nil, cerr
 	}
 	res.StatusCode = resp.StatusCode
-	res.ProviderRequestID = resp.Header.Get("x-request-id")
-	res.Raw = c.redactBytes(res.Raw)
+	res.ProviderRequestID = c.redact(resp.Header.Get("x-request-id"))
 	res.Latency = c.now().Sub(start)
 	return res, nil
 }

@@ -1,7 +1,7 @@
 package worker
 
 import (
-	"math"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,22 +18,27 @@ const maxRetryAfter = time.Hour
 // time), so it holds across restarts and the worker is free meanwhile.
 type RetryPolicy struct {
 	// Initial is the delay after the first failed attempt; it doubles each
-	// attempt (±50 % jitter) up to Max.
+	// attempt (±50 % jitter), never below Initial nor above Max.
 	Initial, Max time.Duration
 }
 
 // Delay returns the wait before attempt number failed+1, given that failed
 // attempts have been made. A server's Retry-After wins when it is longer.
 func (p RetryPolicy) Delay(failed int, retryAfter time.Duration) time.Duration {
+	hi := max(p.Max, p.Initial)
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = p.Initial
-	b.MaxInterval = p.Max
+	b.MaxInterval = hi
+	b.Multiplier = 2 // the library's default is 1.5
 	b.MaxElapsedTime = 0
 	b.Reset()
 	d := p.Initial
 	for i := 0; i < failed; i++ {
 		d = b.NextBackOff()
 	}
+	// The jitter spreads around the current interval, so it can fall below
+	// Initial or, once the interval reaches Max, rise above Max.
+	d = min(max(d, p.Initial), hi)
 	return max(d, min(retryAfter, maxRetryAfter))
 }
 
@@ -42,8 +47,8 @@ func (p RetryPolicy) Delay(failed int, retryAfter time.Duration) time.Duration {
 // as an HTTP date. It returns 0 when neither is present or readable.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("retry-after-ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && !math.IsInf(ms, 0) {
-			return clampWait(time.Duration(ms * float64(time.Millisecond)))
+		if ms, err := parseNumber(v); err == nil && ms > 0 { // false for NaN
+			return clampWait(ms, time.Millisecond)
 		}
 	}
 	return ParseRetryAfter(h.Get("Retry-After"), now)
@@ -55,23 +60,37 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || math.IsNaN(secs) || math.IsInf(secs, 0) {
+	if secs, err := parseNumber(v); err == nil {
+		if !(secs > 0) { // NaN too
 			return 0
 		}
-		return clampWait(time.Duration(secs * float64(time.Second)))
+		return clampWait(secs, time.Second)
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return clampWait(d)
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0
 }
 
-func clampWait(d time.Duration) time.Duration {
-	if d < 0 || d > maxRetryAfter {
+// parseNumber parses a decimal number. A value too large for a float64 (a
+// long run of digits is valid delay-seconds) reads as +Inf, the longest
+// wait, not as garbage.
+func parseNumber(v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		err = nil // ±Inf or ±0, which the callers bound
+	}
+	return f, err
+}
+
+// clampWait converts n units to a duration of at most maxRetryAfter,
+// comparing before converting: a float64 too large for a Duration converts
+// to an unspecified value.
+func clampWait(n float64, unit time.Duration) time.Duration {
+	if n >= float64(maxRetryAfter/unit) {
 		return maxRetryAfter
 	}
-	return d
+	return time.Duration(n * float64(unit))
 }
