@@ -24,6 +24,8 @@ type Client struct {
 	http    *http.Client
 	timeout time.Duration
 	maxBody int64
+	stream  bool
+	stall   time.Duration
 	now     func() time.Time
 }
 
@@ -38,6 +40,12 @@ type ClientOptions struct {
 	// Conns sizes the connection pool (the run's concurrency).
 	Conns            int
 	MaxResponseBytes int64
+	// Stream sends every request as a stream (run --stream); otherwise a
+	// body with "stream": true streams.
+	Stream bool
+	// StallTimeout abandons a stream that sends no token for this long
+	// (keep-alive comments do not count); default DefaultStallTimeout.
+	StallTimeout time.Duration
 	// Transport replaces the default transport (tests).
 	Transport http.RoundTripper
 	Now       func() time.Time
@@ -59,6 +67,8 @@ func NewClient(opts ClientOptions) *Client {
 		key:     opts.APIKey,
 		timeout: opts.Timeout,
 		maxBody: opts.MaxResponseBytes,
+		stream:  opts.Stream,
+		stall:   opts.StallTimeout,
 		now:     opts.Now,
 		http: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -69,6 +79,9 @@ func NewClient(opts ClientOptions) *Client {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.stall <= 0 {
+		c.stall = DefaultStallTimeout
 	}
 	return c
 }
@@ -85,18 +98,27 @@ type CallError struct {
 // which is nobody's failure).
 func (c *Client) Call(ctx context.Context, req *jobs.Request) (*jobs.Result, error) {
 	start := c.now()
-	actx := ctx
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+	body, stream, err := prepareBody(req.Body, c.stream)
+	if err != nil {
+		return nil, c.fail(jobs.ClassInvalidRequest, 0, "stored body is not a JSON object: "+err.Error(), nil)
 	}
-	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+string(req.Endpoint), bytes.NewReader(req.Body))
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if c.timeout > 0 {
+		var cancelTimeout context.CancelFunc
+		actx, cancelTimeout = context.WithTimeout(actx, c.timeout)
+		defer cancelTimeout()
+	}
+	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+string(req.Endpoint), bytes.NewReader(body))
 	if err != nil {
 		return nil, c.fail(jobs.ClassInvalidRequest, 0, err.Error(), nil)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
+	if stream {
+		hreq.Header.Set("Accept", "text/event-stream")
+	} else {
+		hreq.Header.Set("Accept", "application/json")
+	}
 	hreq.Header.Set("User-Agent", "llmbatch")
 	if c.key != "" {
 		hreq.Header.Set("Authorization", "Bearer "+c.key)
@@ -106,11 +128,15 @@ func (c *Client) Call(ctx context.Context, req *jobs.Request) (*jobs.Result, err
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := c.readBody(resp.Body)
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if ok && stream && isEventStream(resp.Header) {
+		return c.readStreamed(ctx, actx, cancel, req, resp, start)
+	}
+	body, err = c.readBody(resp.Body)
 	if err != nil {
 		return nil, c.transportError(ctx, err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
 		return nil, c.statusError(resp, body)
 	}
 	// Redact before parsing, so that no field taken from the body (content,

@@ -157,7 +157,10 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- jobs.Request) (bool, 
 			r.wait(ctx, time.Time{})
 			continue
 		}
-		reqs, err := r.q.Claim(ctx, r.jobID, int(min(free, int64(r.opts.ClaimBatch))), r.opts.Now())
+		// A claim cut short by ctx may already have moved its requests to
+		// running, where nobody would hand them back: let it finish, and
+		// release what it took below.
+		reqs, err := r.q.Claim(context.WithoutCancel(ctx), r.jobID, int(min(free, int64(r.opts.ClaimBatch))), r.opts.Now())
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, nil
