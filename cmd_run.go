@@ -41,6 +41,8 @@ type runOptions struct {
 	RetryDelay        time.Duration
 	MaxRetryDelay     time.Duration
 	MaxResponseBytes  int64
+	Stream            bool
+	StallTimeout      time.Duration
 }
 
 func (o runOptions) Validate() error {
@@ -54,8 +56,8 @@ func (o runOptions) Validate() error {
 		return withCode(exitError, errors.New("--concurrency must be at least 1"))
 	case o.MaxAttempts < 1:
 		return withCode(exitError, errors.New("--max-attempts must be at least 1"))
-	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay:
-		return withCode(exitError, errors.New("--timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
+	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
+		return withCode(exitError, errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
 	}
 	return checkBaseURL(o.BaseURL, o.AllowInsecureHTTP)
 }
@@ -104,6 +106,8 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
 			&cli.DurationFlag{Name: "retry-delay", Value: time.Second, Usage: "wait after a first retryable error; doubles each attempt"},
 			&cli.DurationFlag{Name: "max-retry-delay", Value: time.Minute, Usage: "longest wait between attempts (a server's Retry-After may ask for more)"},
 			&cli.Int64Flag{Name: "max-response-bytes", Value: worker.DefaultMaxResponseBytes, Usage: "largest response body read"},
+			&cli.BoolFlag{Name: "stream", Usage: `send every request as a stream ("stream": true, with usage); lines may also set "stream": true themselves`},
+			&cli.DurationFlag{Name: "stall-timeout", Value: worker.DefaultStallTimeout, Usage: "retry a stream that sends no token for this long (keep-alives do not count)"},
 		),
 		Action: func(c *cli.Context) error {
 			opts, err := runOptionsFrom(c, env)
@@ -127,6 +131,8 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 		RetryDelay:        c.Duration("retry-delay"),
 		MaxRetryDelay:     c.Duration("max-retry-delay"),
 		MaxResponseBytes:  c.Int64("max-response-bytes"),
+		Stream:            c.Bool("stream"),
+		StallTimeout:      c.Duration("stall-timeout"),
 	}
 	if o.BaseURL == "" {
 		o.BaseURL = env("OPENAI_BASE_URL")
@@ -185,7 +191,8 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 // live run.
 func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, opts runOptions, stderr io.Writer) error {
 	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
-		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes})
+		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
+		Stream: opts.Stream, StallTimeout: opts.StallTimeout})
 	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency,
 		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay}})
 	hard, cancel := context.WithCancel(ctx)

@@ -135,6 +135,8 @@ type Stats struct {
 	Attempts int
 	// Errors counts failed attempts by class, most frequent first.
 	Errors []ClassCount
-	// Latencies of recorded results.
+	// Latencies of recorded results, and time to first token of the
+	// streamed ones (zero when none was streamed).
 	LatencyP50, LatencyP95 time.Duration
+	TTFTP50, TTFTP95       time.Duration
 }

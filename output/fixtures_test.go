@@ -122,6 +122,8 @@ func fixtureStats(knownUsage bool) jobs.Stats {
 		},
 		LatencyP50: 1234567 * time.Microsecond,
 		LatencyP95: 8 * time.Second,
+		TTFTP50:    420 * time.Millisecond,
+		TTFTP95:    2100 * time.Millisecond,
 	}
 	if knownUsage {
 		s.Usage = jobs.Usage{Known: true, PromptTokens: 10200, CompletionTokens: 48100, ReasoningTokens: 30050, CachedTokens: 4096, TotalTokens: 58300}

@@ -33,6 +33,7 @@ func WriteStatus(w io.Writer, s jobs.Stats) error {
 	row(tw, "tokens", tokensText(s.Usage))
 	row(tw, "attempts", fmt.Sprint(s.Attempts))
 	row(tw, "latency", fmt.Sprintf("p50 %s, p95 %s", formatLatency(s.LatencyP50), formatLatency(s.LatencyP95)))
+	row(tw, "ttft", fmt.Sprintf("p50 %s, p95 %s", formatLatency(s.TTFTP50), formatLatency(s.TTFTP95)))
 	if len(s.Errors) == 0 {
 		row(tw, "errors", "none")
 	} else {
@@ -150,6 +151,11 @@ type StatusJSON struct {
 		P50 int64 `json:"p50"`
 		P95 int64 `json:"p95"`
 	} `json:"latency_ms"`
+	// TTFTMS is the time to first token of streamed results (0 when none).
+	TTFTMS struct {
+		P50 int64 `json:"p50"`
+		P95 int64 `json:"p95"`
+	} `json:"ttft_ms"`
 }
 
 // StatusJSONError is one error class in StatusJSON, with its whole example
@@ -181,6 +187,7 @@ func NewStatusJSON(s jobs.Stats) StatusJSON {
 		v.Errors = append(v.Errors, StatusJSONError{Class: string(e.Class), Count: e.Count, Example: e.Example})
 	}
 	v.LatencyMS.P50, v.LatencyMS.P95 = s.LatencyP50.Milliseconds(), s.LatencyP95.Milliseconds()
+	v.TTFTMS.P50, v.TTFTMS.P95 = s.TTFTP50.Milliseconds(), s.TTFTP95.Milliseconds()
 	return v
 }
 

@@ -96,7 +96,7 @@ func TestWriteStatusJSONShape(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &v); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "attempts", "errors", "latency_ms"}; !equal(got, want) {
+	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "attempts", "errors", "latency_ms", "ttft_ms"}; !equal(got, want) {
 		t.Errorf("keys %q, want %q", got, want)
 	}
 	var counts []string

@@ -33,12 +33,25 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	if st.Errors, err = s.errorClasses(ctx, jobID); err != nil {
 		return st, err
 	}
-	n := st.Counts[jobs.StatusSucceeded]
-	if st.LatencyP50, err = s.latency(ctx, jobID, n, 50); err != nil {
+	if st.LatencyP50, st.LatencyP95, err = s.quantiles(ctx, jobID, "latency_ms"); err != nil {
 		return st, err
 	}
-	st.LatencyP95, err = s.latency(ctx, jobID, n, 95)
+	st.TTFTP50, st.TTFTP95, err = s.quantiles(ctx, jobID, "ttft_ms")
 	return st, err
+}
+
+// quantiles returns the p50 and p95 of a duration column of the job's
+// results (nearest rank, NULLs left out).
+func (s *Store) quantiles(ctx context.Context, jobID int64, column string) (p50, p95 time.Duration, err error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(`+column+`) FROM results WHERE job_id = ?`, jobID).Scan(&n); err != nil {
+		return 0, 0, fmt.Errorf("stats: %s: %w", column, err)
+	}
+	if p50, err = s.quantile(ctx, jobID, column, n, 50); err != nil {
+		return 0, 0, err
+	}
+	p95, err = s.quantile(ctx, jobID, column, n, 95)
+	return p50, p95, err
 }
 
 func (s *Store) usage(ctx context.Context, jobID int64) (jobs.Usage, error) {
@@ -76,22 +89,22 @@ func (s *Store) errorClasses(ctx context.Context, jobID int64) ([]jobs.ClassCoun
 	return list, rows.Err()
 }
 
-// latency returns the pct-th percentile of result latencies by nearest rank:
+// quantile returns the pct-th percentile of a column of n non-NULL values by nearest rank:
 // the value of rank ceil(pct·n/100), in integers so that no float rounding
 // moves the rank.
-func (s *Store) latency(ctx context.Context, jobID int64, n, pct int) (time.Duration, error) {
+func (s *Store) quantile(ctx context.Context, jobID int64, column string, n, pct int) (time.Duration, error) {
 	if n == 0 {
 		return 0, nil
 	}
 	offset := (pct*n+99)/100 - 1
 	offset = max(0, min(offset, n-1))
 	var ms int64
-	err := s.r.QueryRowContext(ctx, `SELECT latency_ms FROM results WHERE job_id = ?
-		ORDER BY latency_ms LIMIT 1 OFFSET ?`, jobID, offset).Scan(&ms)
+	err := s.r.QueryRowContext(ctx, `SELECT `+column+` FROM results WHERE job_id = ? AND `+column+` IS NOT NULL
+		ORDER BY `+column+` LIMIT 1 OFFSET ?`, jobID, offset).Scan(&ms)
 	if err == sql.ErrNoRows {
 		return 0, nil
 	} else if err != nil {
-		return 0, fmt.Errorf("stats: latency: %w", err)
+		return 0, fmt.Errorf("stats: %s: %w", column, err)
 	}
 	return msDuration(ms), nil
 }
