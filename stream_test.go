@@ -16,7 +16,7 @@ func TestStreamedR1AnswerLooksNonStreamed(t *testing.T) {
 		"messages": []any{map[string]any{"role": "user", "content": "prompt-why"}}}
 	own := map[string]any{"custom_id": "own-options", "model": "deepseek/deepseek-v3", "stream": true,
 		"stream_options": map[string]any{"include_usage": false},
-		"messages": []any{map[string]any{"role": "user", "content": "prompt-own"}}}
+		"messages":       []any{map[string]any{"role": "user", "content": "prompt-own"}}}
 	file := writeLines(t, dir, "r1.jsonl", line, own, `{"custom_id":"cmpl","model":"m","prompt":"prompt-c"}`)
 	db := filepath.Join(dir, "t.db")
 	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", file)...); res.code != 0 {
