@@ -127,6 +127,13 @@ type ClassCount struct {
 	Example string     `json:"example"`
 }
 
+// ModelUsage is the usage of one model's recorded results.
+type ModelUsage struct {
+	Model   string
+	Results int
+	Usage   Usage
+}
+
 // Stats describes a job's progress.
 type Stats struct {
 	Job      Job
@@ -135,6 +142,8 @@ type Stats struct {
 	Attempts int
 	// Errors counts failed attempts by class, most frequent first.
 	Errors []ClassCount
+	// Models splits the results' usage by requested model, in name order.
+	Models []ModelUsage
 	// Latencies of recorded results, and time to first token of the
 	// streamed ones (zero when none was streamed).
 	LatencyP50, LatencyP95 time.Duration

@@ -33,6 +33,9 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	if st.Errors, err = s.errorClasses(ctx, jobID); err != nil {
 		return st, err
 	}
+	if st.Models, err = s.modelUsage(ctx, jobID); err != nil {
+		return st, err
+	}
 	if st.LatencyP50, st.LatencyP95, err = s.quantiles(ctx, jobID, "latency_ms"); err != nil {
 		return st, err
 	}

@@ -1,0 +1,119 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Price is what a model costs per million tokens. Cached prompt tokens cost
+// Cached when the user gave a cached price, else Input.
+type Price struct {
+	Input     float64 `json:"input"`
+	Output    float64 `json:"output"`
+	Cached    float64 `json:"cached"`
+	HasCached bool    `json:"-"`
+}
+
+// Prices maps models to prices. Currency is only a label the user picks:
+// llmbatch ships no price table, which would silently go stale.
+type Prices struct {
+	Currency string
+	ByModel  map[string]Price
+}
+
+// ParsePrice reads "MODEL=IN:OUT" or "MODEL=IN:OUT:CACHED", prices per
+// million tokens.
+func ParsePrice(spec string) (string, Price, error) {
+	eq := strings.LastIndex(spec, "=")
+	if eq <= 0 {
+		return "", Price{}, fmt.Errorf("price %q: want MODEL=IN:OUT or MODEL=IN:OUT:CACHED (per million tokens)", spec)
+	}
+	model, parts := spec[:eq], strings.Split(spec[eq+1:], ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return "", Price{}, fmt.Errorf("price %q: want MODEL=IN:OUT or MODEL=IN:OUT:CACHED (per million tokens)", spec)
+	}
+	var v [3]float64
+	for i, p := range parts {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return "", Price{}, fmt.Errorf("price %q: %q is not a price (a number of at least 0)", spec, p)
+		}
+		v[i] = f
+	}
+	return model, Price{Input: v[0], Output: v[1], Cached: v[2], HasCached: len(parts) == 3}, nil
+}
+
+// ParsePrices reads a prices file:
+//
+//	{"currency": "USD", "models": {"deepseek/deepseek-r1": {"input": 0.55, "output": 2.19, "cached": 0.14}}}
+//
+// where "cached" is optional.
+func ParsePrices(data []byte) (Prices, error) {
+	var f struct {
+		Currency string `json:"currency"`
+		Models   map[string]struct {
+			Input  *float64 `json:"input"`
+			Output *float64 `json:"output"`
+			Cached *float64 `json:"cached"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return Prices{}, fmt.Errorf("prices file: %w", err)
+	}
+	ps := Prices{Currency: f.Currency, ByModel: map[string]Price{}}
+	for model, m := range f.Models {
+		if m.Input == nil || m.Output == nil || *m.Input < 0 || *m.Output < 0 || (m.Cached != nil && *m.Cached < 0) {
+			return Prices{}, fmt.Errorf("prices file: model %q needs \"input\" and \"output\" prices of at least 0", model)
+		}
+		p := Price{Input: *m.Input, Output: *m.Output}
+		if m.Cached != nil {
+			p.Cached, p.HasCached = *m.Cached, true
+		}
+		ps.ByModel[model] = p
+	}
+	return ps, nil
+}
+
+// Set adds or replaces the price of one model.
+func (ps *Prices) Set(model string, p Price) {
+	if ps.ByModel == nil {
+		ps.ByModel = map[string]Price{}
+	}
+	ps.ByModel[model] = p
+}
+
+// Cost returns what usage u of model cost, and false when the model has no
+// price or the usage is unknown.
+func (ps Prices) Cost(model string, u Usage) (float64, bool) {
+	p, ok := ps.ByModel[model]
+	if !ok || !u.Known {
+		return 0, false
+	}
+	return p.Cost(u.PromptTokens, u.CachedTokens, u.CompletionTokens), true
+}
+
+// Cost returns the price of prompt tokens (cached of them from the cache)
+// and completion tokens.
+func (p Price) Cost(prompt, cached, completion int64) float64 {
+	cachedPrice := p.Input
+	if p.HasCached {
+		cachedPrice = p.Cached
+	}
+	cached = min(cached, prompt)
+	return (float64(prompt-cached)*p.Input + float64(cached)*cachedPrice + float64(completion)*p.Output) / 1e6
+}
+
+// FormatCost renders an amount with the currency label, or "unknown".
+func (ps Prices) FormatCost(amount float64, known bool) string {
+	if !known {
+		return "unknown"
+	}
+	s := strconv.FormatFloat(amount, 'f', 4, 64)
+	if ps.Currency == "" {
+		return s
+	}
+	return s + " " + ps.Currency
+}

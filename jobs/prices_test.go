@@ -1,0 +1,66 @@
+package jobs
+
+import (
+	"math"
+	"testing"
+)
+
+func TestParsePrice(t *testing.T) {
+	tests := []struct {
+		spec    string
+		model   string
+		want    Price
+		wantErr bool
+	}{
+		{spec: "deepseek/deepseek-r1=0.55:2.19", model: "deepseek/deepseek-r1", want: Price{Input: 0.55, Output: 2.19}},
+		{spec: "m=1:2:0.25", model: "m", want: Price{Input: 1, Output: 2, Cached: 0.25, HasCached: true}},
+		{spec: "a=b=1:2", model: "a=b", want: Price{Input: 1, Output: 2}},
+		{spec: "m=1", wantErr: true},
+		{spec: "=1:2", wantErr: true},
+		{spec: "m=1:x", wantErr: true},
+		{spec: "m=-1:2", wantErr: true},
+		{spec: "m=1:2:3:4", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			model, got, err := ParsePrice(tt.spec)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && (model != tt.model || got != tt.want) {
+				t.Errorf("got %q %+v, want %q %+v", model, got, tt.model, tt.want)
+			}
+		})
+	}
+}
+
+func TestCost(t *testing.T) {
+	ps, err := ParsePrices([]byte(`{"currency":"USD","models":{"r1":{"input":1,"output":4,"cached":0.25},"v3":{"input":2,"output":8}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := Usage{Known: true, PromptTokens: 1_000_000, CachedTokens: 400_000, CompletionTokens: 500_000}
+	// 600k × 1 + 400k × 0.25 + 500k × 4 = 0.6 + 0.1 + 2.0
+	if got, ok := ps.Cost("r1", u); !ok || math.Abs(got-2.7) > 1e-9 {
+		t.Errorf("r1 cost = %v, %v; want 2.7", got, ok)
+	}
+	// No cached price: cached tokens cost the input price.
+	if got, ok := ps.Cost("v3", u); !ok || math.Abs(got-6.0) > 1e-9 {
+		t.Errorf("v3 cost = %v, %v; want 6", got, ok)
+	}
+	if _, ok := ps.Cost("unpriced", u); ok {
+		t.Error("a model without a price has a cost")
+	}
+	if _, ok := ps.Cost("r1", Usage{}); ok {
+		t.Error("unknown usage has a cost")
+	}
+	if got := ps.FormatCost(2.7, true); got != "2.7000 USD" {
+		t.Errorf("FormatCost = %q", got)
+	}
+	if got := ps.FormatCost(0, false); got != "unknown" {
+		t.Errorf("FormatCost unknown = %q", got)
+	}
+	if _, err := ParsePrices([]byte(`{"models":{"m":{"input":1}}}`)); err == nil {
+		t.Error("a price without output was accepted")
+	}
+}
