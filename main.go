@@ -97,6 +97,7 @@ func newApp(env func(string) string, stdout, stderr io.Writer) *cli.App {
 			exportCommand(env, stdout, stderr),
 			retryCommand(env, stdout),
 			cancelCommand(env, stdout),
+			reportCommand(env, stdout, stderr),
 		},
 	}
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
+	"github.com/llmbatch/llmbatch/store"
+	"github.com/urfave/cli/v2"
+)
+
+// reportOptions are the flags of the report command.
+type reportOptions struct {
+	Job      string
+	Output   string
+	Prices   []string
+	File     string
+	Currency string
+}
+
+// Validate checks that the command has a file to write.
+func (o reportOptions) Validate() error {
+	if o.Output == "" {
+		return errors.New("-o FILE: where to write the report")
+	}
+	return nil
+}
+
+func reportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "write a job's report as one self-contained HTML file: throughput, latency, tokens, cost, errors",
+		ArgsUsage: "[JOB]",
+		Description: `Example:
+   llmbatch report prompts -o report.html --price deepseek/deepseek-r1=0.55:2.19:0.14 --currency USD
+
+The file (mode 0600) holds its styles and its charts (inline SVG), and loads
+nothing from the network when opened; "-o -" writes it to stdout.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", Usage: "write the report to `FILE` (mode 0600); - for stdout"},
+			&cli.StringSliceFlag{Name: "price", Usage: "price of a model per million tokens, `MODEL=IN:OUT[:CACHED]` (repeatable)"},
+			&cli.StringFlag{Name: "prices", Usage: `prices ` + "`FILE`" + ` (JSON: {"currency": "USD", "models": {"MODEL": {"input": 0.55, "output": 2.19, "cached": 0.14}}})`},
+			&cli.StringFlag{Name: "currency", Usage: "currency `LABEL` shown with costs (overrides the prices file's)"},
+		},
+		Action: func(c *cli.Context) error {
+			opts, err := reportOptionsFrom(c)
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			if err := opts.Validate(); err != nil {
+				return withCode(exitError, err)
+			}
+			prices, err := reportPrices(opts)
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+				return runReport(ctx, st, opts, prices, stdout, stderr)
+			})
+		},
+	}
+}
+
+// reportOptionsFrom reads the flags, those before the job name and those
+// after it: urfave/cli stops parsing flags at the first argument, so that
+// "report JOB -o FILE" would otherwise leave "-o FILE" among the arguments.
+func reportOptionsFrom(c *cli.Context) (reportOptions, error) {
+	o := reportOptions{Output: c.String("output"), Prices: c.StringSlice("price"),
+		File: c.String("prices"), Currency: c.String("currency")}
+	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(set); err != nil {
+			return o, err
+		}
+	}
+	var args []string
+	for rest := c.Args().Slice(); len(rest) > 0; {
+		if err := set.Parse(rest); err != nil {
+			return o, err
+		}
+		if rest = set.Args(); len(rest) > 0 {
+			args, rest = append(args, rest[0]), rest[1:]
+		}
+	}
+	if len(args) > 1 {
+		return o, fmt.Errorf("name one JOB, not %q", args)
+	}
+	if len(args) == 1 {
+		o.Job = args[0]
+	}
+	set.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "output", "o":
+			o.Output = f.Value.String()
+		case "prices":
+			o.File = f.Value.String()
+		case "currency":
+			o.Currency = f.Value.String()
+		case "price":
+			o.Prices = append(o.Prices, f.Value.(*cli.StringSlice).Value()...)
+		}
+	})
+	return o, nil
+}
+
+// reportPrices reads the prices file, then applies each --price and the
+// --currency label on top of it.
+func reportPrices(o reportOptions) (jobs.Prices, error) {
+	var ps jobs.Prices
+	if o.File != "" {
+		data, err := os.ReadFile(o.File)
+		if err != nil {
+			return ps, err
+		}
+		if ps, err = jobs.ParsePrices(data); err != nil {
+			return ps, fmt.Errorf("%s: %w", o.File, err)
+		}
+	}
+	for _, spec := range o.Prices {
+		model, p, err := jobs.ParsePrice(spec)
+		if err != nil {
+			return ps, err
+		}
+		ps.Set(model, p)
+	}
+	if o.Currency != "" {
+		ps.Currency = o.Currency
+	}
+	return ps, nil
+}
+
+// runReport reads the job's report data and writes the HTML file.
+func runReport(ctx context.Context, st *store.Store, o reportOptions, prices jobs.Prices, stdout, stderr io.Writer) (err error) {
+	job, err := findJob(ctx, st, o.Job)
+	if err != nil {
+		return err
+	}
+	rep, err := st.Report(ctx, job.ID, jobs.DefaultReportOptions)
+	if err != nil {
+		return err
+	}
+	out, closeOut, err := createOutput(o.Output, stdout)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeOut()) }()
+	info := output.ReportInfo{Prices: prices, Generated: time.Now(), Location: time.Local}
+	if err := output.WriteReport(out, rep, info); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if o.Output != "-" {
+		fmt.Fprintf(stderr, "llmbatch: job %s: report written to %s\n", job.Name, o.Output)
+	}
+	return nil
+}
