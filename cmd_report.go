@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -67,46 +66,13 @@ nothing from the network when opened; "-o -" writes it to stdout.`,
 	}
 }
 
-// reportOptionsFrom reads the flags, those before the job name and those
-// after it: urfave/cli stops parsing flags at the first argument, so that
-// "report JOB -o FILE" would otherwise leave "-o FILE" among the arguments.
+// reportOptionsFrom reads the flags and the job name.
 func reportOptionsFrom(c *cli.Context) (reportOptions, error) {
 	o := reportOptions{Output: c.String("output"), Prices: c.StringSlice("price"),
-		File: c.String("prices"), Currency: c.String("currency")}
-	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
-	set.SetOutput(io.Discard)
-	for _, f := range c.Command.Flags {
-		if err := f.Apply(set); err != nil {
-			return o, err
-		}
+		File: c.String("prices"), Currency: c.String("currency"), Job: c.Args().First()}
+	if c.Args().Len() > 1 {
+		return o, fmt.Errorf("name one JOB, not %q", c.Args().Slice())
 	}
-	var args []string
-	for rest := c.Args().Slice(); len(rest) > 0; {
-		if err := set.Parse(rest); err != nil {
-			return o, err
-		}
-		if rest = set.Args(); len(rest) > 0 {
-			args, rest = append(args, rest[0]), rest[1:]
-		}
-	}
-	if len(args) > 1 {
-		return o, fmt.Errorf("name one JOB, not %q", args)
-	}
-	if len(args) == 1 {
-		o.Job = args[0]
-	}
-	set.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "output", "o":
-			o.Output = f.Value.String()
-		case "prices":
-			o.File = f.Value.String()
-		case "currency":
-			o.Currency = f.Value.String()
-		case "price":
-			o.Prices = append(o.Prices, f.Value.(*cli.StringSlice).Value()...)
-		}
-	})
 	return o, nil
 }
 

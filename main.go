@@ -39,7 +39,7 @@ func main() {
 // supplies the environment, so that tests need not change the process's.
 func realMain(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	app := newApp(env, stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, flagsFirst(app, args))
 	code := exitCode(err)
 	if err != nil && code != exitOK {
 		fmt.Fprintf(stderr, "llmbatch: %v\n", err)
