@@ -22,13 +22,23 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
    llmbatch export prompts -o results.jsonl --errors errors.jsonl
    llmbatch export --format flat prompts | jq -r .content`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "format", Value: "openai", Usage: "openai (OpenAI Batch output lines) or flat"},
+			&cli.StringFlag{Name: "format", Value: "openai", Usage: "openai (OpenAI Batch output lines), flat, or merged (each dataset record with the answer added)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
 			&cli.StringFlag{Name: "errors", Usage: "write failed and cancelled requests to `FILE` instead of with the results"},
+			// merged: the names of the members added to each record ("" leaves one out).
+			&cli.StringFlag{Name: "answer-field", Value: output.DefaultMergedFields.Answer, Usage: "merged: `NAME` of the answer's field"},
+			&cli.StringFlag{Name: "reasoning-field", Value: output.DefaultMergedFields.Reasoning, Usage: "merged: `NAME` of the reasoning's field"},
+			&cli.StringFlag{Name: "usage-field", Value: output.DefaultMergedFields.Usage, Usage: "merged: `NAME` of the token usage's field"},
+			&cli.StringFlag{Name: "status-field", Value: output.DefaultMergedFields.Status, Usage: "merged: `NAME` of the status's field"},
 		},
 		Action: func(c *cli.Context) error {
 			format, err := output.ParseFormat(c.String("format"))
 			if err != nil {
+				return withCode(exitError, err)
+			}
+			merged := output.MergedFields{Answer: c.String("answer-field"), Reasoning: c.String("reasoning-field"),
+				Usage: c.String("usage-field"), Status: c.String("status-field")}
+			if err := merged.Validate(); err != nil {
 				return withCode(exitError, err)
 			}
 			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
@@ -36,13 +46,19 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
 				if err != nil {
 					return err
 				}
-				return export(ctx, st, job, format, c.String("output"), c.String("errors"), stdout, stderr)
+				return export(ctx, st, job, exportFormat{format, merged}, c.String("output"), c.String("errors"), stdout, stderr)
 			})
 		},
 	}
 }
 
-func export(ctx context.Context, st *store.Store, job jobs.Job, format output.Format, outPath, errPath string, stdout, stderr io.Writer) (err error) {
+// exportFormat is the format and, for merged, the names of the added fields.
+type exportFormat struct {
+	output.Format
+	merged output.MergedFields
+}
+
+func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFormat, outPath, errPath string, stdout, stderr io.Writer) (err error) {
 	out, closeOut, err := createOutput(outPath, stdout)
 	if err != nil {
 		return err
@@ -57,7 +73,8 @@ func export(ctx context.Context, st *store.Store, job jobs.Job, format output.Fo
 		defer func() { err = errors.Join(err, closeErrs()) }()
 		errs = w
 	}
-	ex := output.NewExporter(format, job.Name, out, errs)
+	ex := output.NewExporter(format.Format, job.Name, out, errs)
+	ex.SetMergedFields(format.merged)
 	if err := st.Records(ctx, job.ID, ex.Write); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/store"
 	"github.com/urfave/cli/v2"
@@ -21,22 +20,25 @@ type importOptions struct {
 	Input string // a file path, or (for run) the name of an existing job
 	Job   string
 	Model string
+	// Dataset holds the dataset, samples and cache flags (cmd_dataset.go).
+	Dataset datasetOptions
 }
 
 func (o importOptions) Validate() error {
 	if o.Input == "" {
 		return withCode(exitError, errors.New("give an input FILE (or, for run, a JOB name)"))
 	}
-	return nil
+	return o.Dataset.Validate()
 }
 
-var importFlags = []cli.Flag{
+var importFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "job", Usage: "job `NAME` (default: the file's base name without extension)"},
 	&cli.StringFlag{Name: "model", Usage: "default `MODEL` for lines that name none"},
-}
+}, datasetFlags...)
 
 func importOptionsFrom(c *cli.Context, env func(string) string) importOptions {
-	return importOptions{DB: dbPath(c, env), Input: c.Args().First(), Job: c.String("job"), Model: c.String("model")}
+	return importOptions{DB: dbPath(c, env), Input: c.Args().First(), Job: c.String("job"), Model: c.String("model"),
+		Dataset: datasetOptionsFrom(c)}
 }
 
 func dbPath(c *cli.Context, env func(string) string) string {
@@ -125,7 +127,7 @@ func sameContent(job jobs.Job, opts importOptions) error {
 	if model == "" {
 		model = job.DefaultModel
 	}
-	fp, err := input.Fingerprint(opts.Input, input.Options{DefaultModel: model})
+	fp, err := fingerprintOf(opts, model)
 	if err != nil {
 		return withCode(exitError, err)
 	}
@@ -138,9 +140,9 @@ func sameContent(job jobs.Job, opts importOptions) error {
 }
 
 func importFile(ctx context.Context, st *store.Store, name string, opts importOptions) (jobs.Job, error) {
-	r, err := input.Open(opts.Input, input.Options{DefaultModel: opts.Model})
+	r, err := openSource(opts)
 	if err != nil {
-		return jobs.Job{}, withCode(exitError, err)
+		return jobs.Job{}, err
 	}
 	defer r.Close()
 	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.Input, DefaultModel: opts.Model}, r)

@@ -35,6 +35,7 @@ type runOptions struct {
 	APIKey            string
 	AllowInsecureHTTP bool
 	Concurrency       int
+	RPM, TPM          int
 	MaxAttempts       int
 	Timeout           time.Duration
 	DrainTimeout      time.Duration
@@ -54,6 +55,8 @@ func (o runOptions) Validate() error {
 		return withCode(exitError, errors.New("no API key: set OPENAI_API_KEY or pass --api-key-file"))
 	case o.Concurrency < 1:
 		return withCode(exitError, errors.New("--concurrency must be at least 1"))
+	case o.RPM < 0 || o.TPM < 0:
+		return withCode(exitError, errors.New("--rpm and --tpm must be 0 (no limit) or more"))
 	case o.MaxAttempts < 1:
 		return withCode(exitError, errors.New("--max-attempts must be at least 1"))
 	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
@@ -99,7 +102,9 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
 			&cli.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL` (default $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
 			&cli.StringFlag{Name: "api-key-file", Usage: "read the API key from `FILE` instead of $OPENAI_API_KEY"},
 			&cli.BoolFlag{Name: "allow-insecure-http", Usage: "allow a plain-http --base-url to a host other than loopback"},
-			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "requests in flight at most"},
+			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "requests in flight at most (the adaptive controller may use fewer while the provider pushes back)"},
+			&cli.IntFlag{Name: "rpm", Usage: "send at most `N` requests a minute (0: no limit)"},
+			&cli.IntFlag{Name: "tpm", Usage: "send at most `N` tokens a minute, estimated before sending and reconciled with the usage reported (0: no limit)"},
 			&cli.IntFlag{Name: "max-attempts", Value: 8, Usage: "attempts per request before it fails"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "time limit of one attempt"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "after Ctrl-C, how long requests in flight may finish"},
@@ -125,6 +130,8 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 		BaseURL:           c.String("base-url"),
 		AllowInsecureHTTP: c.Bool("allow-insecure-http"),
 		Concurrency:       c.Int("concurrency"),
+		RPM:               c.Int("rpm"),
+		TPM:               c.Int("tpm"),
 		MaxAttempts:       c.Int("max-attempts"),
 		Timeout:           c.Duration("timeout"),
 		DrainTimeout:      c.Duration("drain-timeout"),
@@ -174,17 +181,28 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "llmbatch: job %s: imported %d requests from %s\n", job.Name, job.Total, job.Source)
 	}
 	owner := newOwner()
-	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); err != nil {
+	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
 		return withCode(exitError, fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale))
+	} else if err != nil {
+		return cannotWrite(job, err) // not another run: a full or read-only disk
 	}
 	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
 	if n, err := st.Recover(ctx, job.ID); err != nil {
-		return err
+		return cannotWrite(job, err)
 	} else if n > 0 {
 		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests left running by an earlier run go back to pending\n", job.Name, n)
 	}
+	if err := answerFromCache(ctx, st, job, opts.importOptions, stderr); err != nil {
+		return cannotWrite(job, err)
+	}
 	runErr := work(ctx, st, job, owner, opts, stderr)
 	return finish(ctx, st, job, runErr, stderr)
+}
+
+// cannotWrite is the error of a run that stopped before its work because
+// the database could not be written (a full or read-only disk).
+func cannotWrite(job jobs.Job, err error) error {
+	return withCode(exitError, fmt.Errorf("job %s: %w; results committed so far are kept; run `llmbatch run %s` to continue once fixed", job.Name, err, job.Name))
 }
 
 // work runs the job's requests with the signal handling and heartbeat of a
@@ -193,7 +211,7 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
 		Stream: opts.Stream, StallTimeout: opts.StallTimeout})
-	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency,
+	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, RPM: opts.RPM, TPM: opts.TPM,
 		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay}})
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()

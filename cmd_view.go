@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
@@ -67,6 +68,9 @@ func statusCommand(env func(string) string, stdout io.Writer) *cli.Command {
 				if err != nil {
 					return err
 				}
+				if stats.Run, err = liveRun(ctx, st, job.ID); err != nil {
+					return err
+				}
 				if c.Bool("json") {
 					return output.WriteStatusJSON(stdout, stats)
 				}
@@ -74,6 +78,21 @@ func statusCommand(env func(string) string, stdout io.Writer) *cli.Command {
 			})
 		},
 	}
+}
+
+// liveRun returns how the run working the job is pacing itself, or nil
+// when no run has saved its state recently (none runs, or it died).
+func liveRun(ctx context.Context, st *store.Store, jobID int64) (*jobs.RunState, error) {
+	rs, err := st.RunState(ctx, jobID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if !rs.Live(time.Now()) {
+		return nil, nil
+	}
+	return &rs, nil
 }
 
 func jobsCommand(env func(string) string, stdout io.Writer) *cli.Command {

@@ -19,8 +19,12 @@ type object struct {
 // newObject splits the valid JSON object b. Duplicate keys are rejected:
 // decoders disagree on which one wins (jobs.Lookup takes the first,
 // encoding/json the last), so what we check might not be what is sent.
-func newObject(b []byte) (object, string) {
-	ms, err := jobs.Members(b)
+func newObject(b []byte) (object, string) { return newObjectIn(nil, b) }
+
+// newObjectIn is newObject appending the members to buf, which the caller
+// reuses.
+func newObjectIn(buf []jobs.Member, b []byte) (object, string) {
+	ms, err := jobs.AppendMembers(buf[:0], b)
 	if err != nil {
 		return object{}, fmt.Sprintf("cannot read the object: %v", err)
 	}

@@ -11,15 +11,27 @@ import (
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
-// parsed is a valid line; its slices point into the line buffer.
+// parsed is a valid line; its slices point into the line buffer and the
+// scratch buffers, which the next line overwrites.
 type parsed struct {
 	customID string
 	endpoint jobs.Endpoint
 	model    string
-	body     []byte // the request body as the file spells it
-	strip    bool   // a bare body with custom_id or metadata to drop
-	addModel bool   // no "model" in the body: splice in the default
-	metadata []byte // nil when absent or null
+	body     []byte        // the request body as the file spells it
+	members  []jobs.Member // body's top-level members
+	strip    bool          // a bare body with custom_id or metadata to drop
+	addModel bool          // no "model" in the body: splice in the default
+	metadata []byte        // nil when absent or null
+}
+
+// scratch is what a Reader reuses from one line to the next, so that
+// reading a line allocates little more than the request it returns.
+type scratch struct {
+	line, body []jobs.Member
+	// model is the last model read: most files name one model on every
+	// line, which then shares one string.
+	model string
+	arena arena
 }
 
 // maxCustomID is the longest custom_id accepted, in bytes (OpenAI's limit).
@@ -34,24 +46,30 @@ var envelopeKeys = map[string]bool{
 // parseLine validates one non-blank line (BOM and line ending removed) and
 // returns what a request needs, or the reason the line is invalid.
 func parseLine(raw []byte, n int, opts Options) (parsed, string) {
+	return parseLineIn(new(scratch), raw, n, opts)
+}
+
+// parseLineIn is parseLine with buffers that sc keeps for the next line.
+func parseLineIn(sc *scratch, raw []byte, n int, opts Options) (parsed, string) {
 	if !utf8.Valid(raw) {
 		return parsed{}, fmt.Sprintf("not valid UTF-8 (column %d)", badUTF8(raw)+1)
 	}
-	if !json.Valid(raw) {
+	if !validJSON(raw) {
 		return parsed{}, invalidJSON(raw)
 	}
 	raw = trimSpace(raw)
 	if raw[0] != '{' {
 		return parsed{}, "expected a JSON object, got " + article(raw)
 	}
-	obj, reason := newObject(raw)
+	obj, reason := newObjectIn(sc.line, raw)
 	if reason != "" {
 		return parsed{}, reason
 	}
+	sc.line = obj.ms
 	if obj.has("body") {
-		return parseEnvelope(obj, n, opts)
+		return parseEnvelope(sc, obj, n, opts)
 	}
-	return parseBare(obj, n, opts)
+	return parseBare(sc, obj, n, opts)
 }
 
 func badUTF8(b []byte) int {
@@ -77,7 +95,7 @@ func invalidJSON(raw []byte) string {
 
 // parseEnvelope reads an OpenAI Batch line: custom_id, method, url and
 // metadata from the envelope, the request from "body".
-func parseEnvelope(env object, n int, opts Options) (parsed, string) {
+func parseEnvelope(sc *scratch, env object, n int, opts Options) (parsed, string) {
 	for _, m := range env.ms {
 		if !envelopeKeys[m.Key] {
 			return parsed{}, fmt.Sprintf("unknown field %s in a batch line (allowed: custom_id, method, url, body, metadata)", shorten(quote(m.Key)))
@@ -100,12 +118,13 @@ func parseEnvelope(env object, n int, opts Options) (parsed, string) {
 	if kind(raw) != "object" {
 		return p, fmt.Sprintf(`"body" must be a JSON object, got %s`, kind(raw))
 	}
-	body, reason := newObject(raw)
+	body, reason := newObjectIn(sc.body, raw)
 	if reason != "" {
 		return p, "in \"body\": " + reason
 	}
-	p.body = raw
-	return p, checkBody(&p, body, want, opts)
+	sc.body = body.ms
+	p.body, p.members = raw, body.ms
+	return p, checkBody(sc, &p, body, want, opts)
 }
 
 // endpointForURL maps a batch line's url, with or without the /v1 prefix.
@@ -124,20 +143,22 @@ func endpointForURL(v []byte) (jobs.Endpoint, string) {
 
 // parseBare reads a bare request body, whose custom_id and metadata are
 // ours, not the API's.
-func parseBare(obj object, n int, opts Options) (parsed, string) {
+func parseBare(sc *scratch, obj object, n int, opts Options) (parsed, string) {
 	p, reason := lineFields(obj, n)
 	if reason != "" {
 		return p, reason
 	}
-	p.body = obj.b
+	p.body, p.members = obj.b, obj.ms
 	p.strip = obj.has("custom_id") || obj.has("metadata")
-	return p, checkBody(&p, obj, "", opts)
+	return p, checkBody(sc, &p, obj, "", opts)
 }
 
 // lineFields reads custom_id (default line-N) and metadata.
 func lineFields(obj object, n int) (parsed, string) {
-	p := parsed{customID: "line-" + strconv.Itoa(n)}
-	if v, ok := obj.get("custom_id"); ok {
+	var p parsed
+	if v, ok := obj.get("custom_id"); !ok {
+		p.customID = "line-" + strconv.Itoa(n)
+	} else {
 		s, reason := nonEmptyString("custom_id", v)
 		if reason != "" {
 			return p, reason
@@ -155,11 +176,11 @@ func lineFields(obj object, n int) (parsed, string) {
 
 // checkBody decides the endpoint and model of a request body and checks its
 // documented parameters.
-func checkBody(p *parsed, body object, want jobs.Endpoint, opts Options) string {
+func checkBody(sc *scratch, p *parsed, body object, want jobs.Endpoint, opts Options) string {
 	if reason := bodyEndpoint(p, body, want); reason != "" {
 		return reason
 	}
-	if reason := bodyModel(p, body, opts); reason != "" {
+	if reason := bodyModel(sc, p, body, opts); reason != "" {
 		return reason
 	}
 	for _, m := range body.ms {
@@ -194,7 +215,7 @@ func bodyEndpoint(p *parsed, body object, want jobs.Endpoint) string {
 	return ""
 }
 
-func bodyModel(p *parsed, body object, opts Options) string {
+func bodyModel(sc *scratch, p *parsed, body object, opts Options) string {
 	v, ok := body.get("model")
 	if !ok {
 		if opts.DefaultModel == "" {
@@ -203,29 +224,42 @@ func bodyModel(p *parsed, body object, opts Options) string {
 		p.model, p.addModel = opts.DefaultModel, true
 		return ""
 	}
+	if v = trimSpace(v); len(v) > 2 && v[0] == '"' && string(v[1:len(v)-1]) == sc.model {
+		p.model = sc.model // the same spelling, without escapes: the same model
+		return ""
+	}
 	s, reason := nonEmptyString("model", v)
 	p.model = s
+	if reason == "" && !bytes.Contains(v, []byte{'\\'}) {
+		sc.model = s
+	}
 	return reason
 }
 
-// request builds the request from p. Body and Metadata are fresh slices:
-// p's point into the line buffer, which the next line overwrites.
-func (p parsed) request(n int) (jobs.Request, string) {
-	body := p.body
-	var err error
-	if p.strip {
-		// WithoutMembers copies when it drops something, which strip
-		// guarantees.
-		body, err = jobs.WithoutMembers(body, "custom_id", "metadata")
+// request builds the request from p. Body and Metadata are cut from the
+// arena: p's slices point into the line buffer, which the next line
+// overwrites.
+func (p parsed) request(n int, a *arena) (jobs.Request, string) {
+	var body []byte
+	switch {
+	case p.addModel:
+		src := p.body
+		if p.strip {
+			src = jobs.AppendWithoutMembers(nil, p.body, p.members, "custom_id", "metadata")
+		}
+		b, err := jobs.WithMember(src, "model", []byte(quote(p.model)))
+		if err != nil {
+			return jobs.Request{}, fmt.Sprintf("cannot edit the body: %v", err)
+		}
+		body = a.copy(b)
+	case p.strip:
+		body = a.cut(jobs.AppendWithoutMembers(a.next(len(p.body)), p.body, p.members, "custom_id", "metadata"))
+	default:
+		body = a.copy(p.body)
 	}
-	if err == nil && p.addModel {
-		body, err = jobs.WithMember(body, "model", []byte(quote(p.model)))
-	}
-	if err != nil {
-		return jobs.Request{}, fmt.Sprintf("cannot edit the body: %v", err)
-	}
-	if !p.strip && !p.addModel {
-		body = bytes.Clone(body)
+	var meta []byte
+	if p.metadata != nil {
+		meta = a.copy(p.metadata)
 	}
 	return jobs.Request{
 		Line:     n,
@@ -233,7 +267,34 @@ func (p parsed) request(n int) (jobs.Request, string) {
 		Endpoint: p.endpoint,
 		Model:    p.model,
 		Body:     body,
-		Metadata: bytes.Clone(p.metadata),
+		Metadata: meta,
 		Status:   jobs.StatusPending,
 	}, ""
 }
+
+// arena hands out the bodies and metadata of requests from chunks of
+// arenaChunk bytes, one allocation per chunk instead of two per line. A
+// chunk is freed when no request cut from it is left.
+type arena struct{ buf []byte }
+
+const arenaChunk = 64 << 10
+
+// next returns an empty slice with room for at least n bytes, at the free
+// end of the current chunk; cut then takes what was appended to it.
+func (a *arena) next(n int) []byte {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(arenaChunk, n))
+	}
+	return a.buf[len(a.buf):len(a.buf)]
+}
+
+// cut takes b, a slice next returned with bytes appended, from the arena.
+func (a *arena) cut(b []byte) []byte {
+	if len(b) > cap(a.buf)-len(a.buf) {
+		return b // it outgrew the room, so append gave it an array of its own
+	}
+	a.buf = a.buf[:len(a.buf)+len(b)]
+	return b[:len(b):len(b)]
+}
+
+func (a *arena) copy(b []byte) []byte { return a.cut(append(a.next(len(b)), b...)) }

@@ -1,11 +1,14 @@
 package input
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/llmbatch/llmbatch/jobs"
 )
 
 // A check validates the raw value of one body field and returns why it is
@@ -172,7 +175,8 @@ func checkMessage(field string, i int, v []byte) string {
 	if kind(v) != "object" {
 		return fmt.Sprintf("%q must be an object, got %s", name(), kind(v))
 	}
-	msg, reason := newObject(v)
+	var buf [8]jobs.Member // most messages have two or three members
+	msg, reason := newObjectIn(buf[:0], v)
 	if reason != "" {
 		return fmt.Sprintf("%q: %s", name(), reason)
 	}
@@ -180,11 +184,27 @@ func checkMessage(field string, i int, v []byte) string {
 	if !ok {
 		return fmt.Sprintf(`%q has no "role"`, name())
 	}
-	role, _ := unquote(rv)
+	role := roleOf(rv)
 	if kind(rv) != "string" || !slices.Contains(roles, role) {
 		return fmt.Sprintf("%q must be one of %s, got %s", name()+".role", strings.Join(roles, ", "), got(rv))
 	}
 	return checkContent(name, role, msg)
+}
+
+// roleOf decodes the role rv; the common spellings share the strings of
+// roles rather than allocating one per message.
+func roleOf(rv []byte) string {
+	if t := trimSpace(rv); len(t) >= 2 && t[0] == '"' {
+		for _, r := range roles {
+			if string(t[1:len(t)-1]) == r {
+				return r
+			}
+		}
+	}
+	// A copy, so that rv (and the caller's buffer of members, which escape
+	// analysis does not tell apart from it) stays on the stack.
+	role, _ := unquote(bytes.Clone(rv))
+	return role
 }
 
 // checkContent wants a string or an array of parts. An assistant message

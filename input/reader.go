@@ -36,6 +36,7 @@ type Reader struct {
 	done bool
 	fp   string
 	errs jobs.ValidationError
+	sc   scratch
 }
 
 var _ jobs.RequestSource = (*Reader)(nil)
@@ -126,9 +127,9 @@ func (r *Reader) handle(raw []byte) (req jobs.Request, ok bool, err error) {
 		// one error says so better than one per line.
 		return req, false, r.stop("binary data (NUL byte), not a JSONL file")
 	}
-	p, reason := parseLine(raw, r.line, r.opts)
+	p, reason := parseLineIn(&r.sc, raw, r.line, r.opts)
 	if reason == "" && r.errs.Total == 0 {
-		req, reason = p.request(r.line)
+		req, reason = p.request(r.line, &r.sc.arena)
 	}
 	if reason != "" {
 		r.fail(r.line, reason)
@@ -203,7 +204,29 @@ func trimEOL(b []byte) []byte {
 
 // Reject records line as invalid for reason, as the store does for a second
 // use of a custom_id. Next hands out no more requests afterwards.
-func (r *Reader) Reject(line int, reason string) { r.fail(line, reason) }
+//
+// The store may reject lines only once it has read the file to the end,
+// after the lines found invalid on the way: of more than jobs.MaxReported
+// errors, the ones kept are those of the first lines, as they would be had
+// the rejection come in line order.
+func (r *Reader) Reject(line int, reason string) {
+	e := jobs.LineError{File: r.path, Line: line, Reason: reason}
+	errs := r.errs.Errors
+	if len(errs) < jobs.MaxReported {
+		r.errs.Add(e)
+		return
+	}
+	r.errs.Total++
+	last := 0
+	for i := range errs {
+		if errs[i].Line > errs[last].Line {
+			last = i
+		}
+	}
+	if line < errs[last].Line {
+		errs[last] = e
+	}
+}
 
 // Err returns, after Next returned io.EOF, a *jobs.ValidationError listing
 // the invalid lines in line order, or nil if every line was valid.

@@ -1,8 +1,9 @@
 package jobs
 
 import (
-	"bytes"
 	"errors"
+	"slices"
+	"strings"
 )
 
 // Request bodies are sent byte for byte as the input gave them, so the few
@@ -25,15 +26,22 @@ var errNotObject = errors.New("not a JSON object")
 // Members lists the top-level members of the JSON object b in order. b must
 // be valid JSON (check with json.Valid first); for anything else it returns
 // an error but never panics.
-func Members(b []byte) ([]Member, error) {
+func Members(b []byte) ([]Member, error) { return AppendMembers(nil, b) }
+
+// AppendMembers is Members appending to dst, for callers that split many
+// objects and can reuse one slice.
+func AppendMembers(dst []Member, b []byte) ([]Member, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, errNotObject
 	}
 	i = skipSpace(b, i+1)
-	var out []Member
+	out := dst
 	if i < len(b) && b[i] == '}' {
 		return out, nil
+	}
+	if out == nil {
+		out = make([]Member, 0, 8) // most bodies and messages have fewer members
 	}
 	for i < len(b) {
 		start := i
@@ -41,7 +49,7 @@ func Members(b []byte) ([]Member, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, err := unquote(b[start:keyEnd])
+		key, err := memberKey(b[start:keyEnd])
 		if err != nil {
 			return nil, err
 		}
@@ -68,6 +76,31 @@ func Members(b []byte) ([]Member, error) {
 	return nil, errNotObject
 }
 
+// commonKeys are the keys of request lines, bodies and messages. Their
+// strings are shared rather than allocated for every object split.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range strings.Fields(`custom_id method url body metadata model messages prompt role content name
+		temperature top_p top_k min_p max_tokens max_completion_tokens n stop stream stream_options include_usage
+		presence_penalty frequency_penalty repetition_penalty logit_bias logprobs top_logprobs seed user
+		response_format type json_schema schema strict tools tool_choice tool_calls tool_call_id function
+		function_call functions parameters description arguments id text image_url detail reasoning_effort
+		echo suffix best_of`) {
+		m[k] = k
+	}
+	return m
+}()
+
+// memberKey decodes the raw JSON string of a member's key.
+func memberKey(raw []byte) (string, error) {
+	if len(raw) >= 2 {
+		if k, ok := commonKeys[string(raw[1:len(raw)-1])]; ok {
+			return k, nil // a common key has no escapes, so this is its value
+		}
+	}
+	return unquote(raw)
+}
+
 // Lookup returns the raw value of the top-level key in object b, if present.
 func Lookup(b []byte, key string) ([]byte, bool) {
 	ms, err := Members(b)
@@ -89,32 +122,37 @@ func WithoutMembers(b []byte, keys ...string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	drop := func(k string) bool {
-		for _, d := range keys {
-			if d == k {
-				return true
-			}
-		}
-		return false
-	}
-	var kept []Member
-	for _, m := range ms {
-		if !drop(m.Key) {
-			kept = append(kept, m)
-		}
-	}
-	if len(kept) == len(ms) {
+	if !hasAny(ms, keys) {
 		return b, nil
 	}
-	out := make([]byte, 0, len(b))
-	out = append(out, '{')
-	for i, m := range kept {
-		if i > 0 {
-			out = append(out, ',')
+	return AppendWithoutMembers(make([]byte, 0, len(b)), b, ms, keys...), nil
+}
+
+// AppendWithoutMembers appends to dst what WithoutMembers returns when it
+// drops something, for a caller that has split b into ms already.
+func AppendWithoutMembers(dst, b []byte, ms []Member, keys ...string) []byte {
+	dst = append(dst, '{')
+	n := 0
+	for _, m := range ms {
+		if slices.Contains(keys, m.Key) {
+			continue
 		}
-		out = append(out, b[m.Start:m.End]...)
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, b[m.Start:m.End]...)
+		n++
 	}
-	return append(out, '}'), nil
+	return append(dst, '}')
+}
+
+func hasAny(ms []Member, keys []string) bool {
+	for _, m := range ms {
+		if slices.Contains(keys, m.Key) {
+			return true
+		}
+	}
+	return false
 }
 
 // WithMember returns object b with `"key":value` added as its first member.
@@ -190,7 +228,7 @@ func skipValue(b []byte, i int) (int, error) {
 		return 0, errNotObject
 	default: // number, true, false, null
 		j := i
-		for j < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[j])) {
+		for j < len(b) && !isDelimiter(b[j]) {
 			j++
 		}
 		if j == i {
@@ -198,4 +236,13 @@ func skipValue(b []byte, i int) (int, error) {
 		}
 		return j, nil
 	}
+}
+
+// isDelimiter reports whether c ends a number or literal.
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }

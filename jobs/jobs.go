@@ -50,6 +50,9 @@ type Request struct {
 	Body []byte
 	// Metadata is the line's metadata as raw JSON, or nil. It is kept, not sent.
 	Metadata json.RawMessage
+	// CacheKey identifies the request's answer across jobs (see CacheKey);
+	// empty when the request is never answered from the cache.
+	CacheKey string
 	Status   Status
 	// Attempts counts HTTP attempts that ended with an answer or an error;
 	// interruptions do not count.

@@ -140,6 +140,9 @@ type Stats struct {
 	Counts   map[Status]int
 	Usage    Usage
 	Attempts int
+	// Cached counts the requests answered from an earlier identical
+	// request's result instead of the API; their tokens are not in Usage.
+	Cached int
 	// Errors counts failed attempts by class, most frequent first.
 	Errors []ClassCount
 	// Models splits the results' usage by requested model, in name order.
@@ -148,4 +151,7 @@ type Stats struct {
 	// streamed ones (zero when none was streamed).
 	LatencyP50, LatencyP95 time.Duration
 	TTFTP50, TTFTP95       time.Duration
+	// Run is the pacing of the run working the job now, or nil when no
+	// live run has saved its state (see RunState.Live).
+	Run *RunState
 }

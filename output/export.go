@@ -17,16 +17,19 @@ const (
 	// FormatFlat is one flat object per request: the text, the usage and the
 	// error, without the response envelope.
 	FormatFlat Format = "flat"
+	// FormatMerged is the request's dataset record with the answer added
+	// (see MergedFields).
+	FormatMerged Format = "merged"
 )
 
 // ParseFormat returns the format named s, or an error naming the formats
 // there are.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
-	case FormatOpenAI, FormatFlat:
+	case FormatOpenAI, FormatFlat, FormatMerged:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want openai or flat)", s)
+	return "", fmt.Errorf("unknown format %q (want openai, flat or merged)", s)
 }
 
 // ExportCounts says how many requests an Exporter wrote, by status, and how
@@ -59,6 +62,7 @@ type Exporter struct {
 	line    []byte
 	raw     rawAppender
 	counts  ExportCounts
+	merged  *MergedFields // FormatMerged's names; nil: DefaultMergedFields
 }
 
 // NewExporter returns an Exporter that writes finished requests of the job
@@ -143,6 +147,8 @@ func (e *Exporter) appendLine(b []byte, rec jobs.Record) ([]byte, error) {
 		return e.appendOpenAI(b, rec)
 	case FormatFlat:
 		return e.appendFlat(b, rec)
+	case FormatMerged:
+		return e.appendMerged(b, rec)
 	default:
 		return b, fmt.Errorf("unknown format %q", e.format)
 	}

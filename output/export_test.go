@@ -273,13 +273,13 @@ func TestExportWriterError(t *testing.T) {
 }
 
 func TestParseFormat(t *testing.T) {
-	for _, s := range []string{"openai", "flat"} {
+	for _, s := range []string{"openai", "flat", "merged"} {
 		if f, err := ParseFormat(s); err != nil || string(f) != s {
 			t.Errorf("ParseFormat(%q) = %q, %v", s, f, err)
 		}
 	}
 	for _, s := range []string{"", "csv", "OpenAI"} {
-		want := fmt.Sprintf("unknown format %q (want openai or flat)", s)
+		want := fmt.Sprintf("unknown format %q (want openai, flat or merged)", s)
 		if _, err := ParseFormat(s); err == nil || err.Error() != want {
 			t.Errorf("ParseFormat(%q) error = %v, want %s", s, err, want)
 		}

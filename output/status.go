@@ -32,8 +32,12 @@ func WriteStatus(w io.Writer, s jobs.Stats) error {
 	row(tw, "done", doneText(s))
 	row(tw, "tokens", tokensText(s.Usage))
 	row(tw, "attempts", fmt.Sprint(s.Attempts))
+	if s.Cached > 0 {
+		row(tw, "cached", fmt.Sprintf("%d (answered from earlier identical requests; no call, no tokens)", s.Cached))
+	}
 	row(tw, "latency", fmt.Sprintf("p50 %s, p95 %s", formatLatency(s.LatencyP50), formatLatency(s.LatencyP95)))
 	row(tw, "ttft", fmt.Sprintf("p50 %s, p95 %s", formatLatency(s.TTFTP50), formatLatency(s.TTFTP95)))
+	writeRun(tw, s.Run)
 	if len(s.Errors) == 0 {
 		row(tw, "errors", "none")
 	} else {
@@ -119,9 +123,14 @@ func truncate(s string, n int) string {
 //	  "counts": {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0},
 //	  "usage": {"known": true, "prompt_tokens": 0, "completion_tokens": 0, "reasoning_tokens": 0, "cached_tokens": 0, "total_tokens": 0},
 //	  "attempts": 0,
+//	  "cached": 0,
 //	  "errors": [{"class": "rate_limited", "count": 3, "example": "..."}],
-//	  "latency_ms": {"p50": 0, "p95": 0}
+//	  "latency_ms": {"p50": 0, "p95": 0},
+//	  "run": null
 //	}
+//
+// run is null unless a live run is working the job; then it is a
+// StatusJSONRun.
 type StatusJSON struct {
 	Job struct {
 		Name      string `json:"name"`
@@ -146,6 +155,7 @@ type StatusJSON struct {
 		TotalTokens      int64 `json:"total_tokens"`
 	} `json:"usage"`
 	Attempts  int               `json:"attempts"`
+	Cached    int               `json:"cached"` // requests answered from the cache
 	Errors    []StatusJSONError `json:"errors"`
 	LatencyMS struct {
 		P50 int64 `json:"p50"`
@@ -156,6 +166,8 @@ type StatusJSON struct {
 		P50 int64 `json:"p50"`
 		P95 int64 `json:"p95"`
 	} `json:"ttft_ms"`
+	// Run is the pacing of the live run working the job, or nil.
+	Run *StatusJSONRun `json:"run"`
 }
 
 // StatusJSONError is one error class in StatusJSON, with its whole example
@@ -182,12 +194,14 @@ func NewStatusJSON(s jobs.Stats) StatusJSON {
 	v.Usage.Known, v.Usage.PromptTokens, v.Usage.CompletionTokens = u.Known, u.PromptTokens, u.CompletionTokens
 	v.Usage.ReasoningTokens, v.Usage.CachedTokens, v.Usage.TotalTokens = u.ReasoningTokens, u.CachedTokens, u.TotalTokens
 	v.Attempts = s.Attempts
+	v.Cached = s.Cached
 	v.Errors = make([]StatusJSONError, 0, len(s.Errors))
 	for _, e := range s.Errors {
 		v.Errors = append(v.Errors, StatusJSONError{Class: string(e.Class), Count: e.Count, Example: e.Example})
 	}
 	v.LatencyMS.P50, v.LatencyMS.P95 = s.LatencyP50.Milliseconds(), s.LatencyP95.Milliseconds()
 	v.TTFTMS.P50, v.TTFTMS.P95 = s.TTFTP50.Milliseconds(), s.TTFTP95.Milliseconds()
+	v.Run = newStatusJSONRun(s.Run)
 	return v
 }
 

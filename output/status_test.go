@@ -96,7 +96,7 @@ func TestWriteStatusJSONShape(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &v); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "attempts", "errors", "latency_ms", "ttft_ms"}; !equal(got, want) {
+	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "attempts", "cached", "errors", "latency_ms", "ttft_ms", "run"}; !equal(got, want) {
 		t.Errorf("keys %q, want %q", got, want)
 	}
 	var counts []string
@@ -105,6 +105,9 @@ func TestWriteStatusJSONShape(t *testing.T) {
 	}
 	if got := objectKeys(t, v["counts"]); !equal(got, counts) {
 		t.Errorf("counts keys %q, want %q", got, counts)
+	}
+	if got := string(v["run"]); got != "null" {
+		t.Errorf("run = %s without a live run, want null", got)
 	}
 	if got := string(v["errors"]); got != "[]" {
 		t.Errorf("errors = %s, want []", got)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,4 +119,74 @@ func benchRecord(b *testing.B, perTx int, raw []byte) {
 		b.Fatalf("results = %d, want %d", n, next)
 	}
 	b.ReportMetric(float64(recorded)/b.Elapsed().Seconds(), "results/s")
+}
+
+// BenchmarkCycle is a run's store work without the HTTP: claim a batch,
+// record its successes in one group commit, as the runner does at zero
+// latency. Each op is one request; CPU time is the process's.
+func BenchmarkCycle(b *testing.B) {
+	for _, batch := range []int{16, 64, 256} {
+		b.Run(fmt.Sprintf("Batch=%d", batch), func(b *testing.B) {
+			benchCycle(b, batch)
+		})
+	}
+}
+
+func benchCycle(b *testing.B, batch int) {
+	ctx := context.Background()
+	s := mustOpenStore(b)
+	pool := max(20_000, b.N+batch)
+	job := mustImport(b, s, "cycle", benchRequests(pool))
+	res := benchResult()
+	outcomes := make([]jobs.Outcome, 0, batch)
+	b.ResetTimer()
+	defer reportCPU(b, cpuNow())
+	done := 0
+	for done < b.N {
+		reqs, err := s.Claim(ctx, job.ID, batch, t0)
+		if err != nil || len(reqs) == 0 {
+			b.Fatalf("Claim = %d requests, %v", len(reqs), err)
+		}
+		outcomes = outcomes[:0]
+		for _, r := range reqs {
+			outcomes = append(outcomes, success(r, res))
+		}
+		if err := s.Record(ctx, outcomes); err != nil {
+			b.Fatal(err)
+		}
+		done += len(reqs)
+	}
+	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "requests/s")
+}
+
+// benchResult is a typical answer of about 700 bytes.
+func benchResult() *jobs.Result {
+	raw := []byte(`{"id":"chatcmpl-1","object":"chat.completion","model":"deepseek/deepseek-v3","choices":[{"index":0,` +
+		`"message":{"role":"assistant","content":"` + strings.Repeat("y", 400) + `"},"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":60,"completion_tokens":100,"total_tokens":160}}`)
+	return &jobs.Result{StatusCode: 200, ResponseID: "chatcmpl-1", Model: "deepseek/deepseek-v3", Raw: raw,
+		Content: strings.Repeat("y", 400), FinishReason: "stop", Latency: 900 * time.Millisecond, CreatedAt: t0,
+		Usage: jobs.Usage{Known: true, PromptTokens: 60, CompletionTokens: 100, TotalTokens: 160}}
+}
+
+func success(r jobs.Request, res *jobs.Result) jobs.Outcome {
+	r.Body = nil
+	return jobs.Outcome{Request: r, Next: jobs.StatusSucceeded, CountAttempt: true,
+		Attempt: &jobs.Attempt{Number: 1, StartedAt: t0, Duration: 900 * time.Millisecond, StatusCode: 200},
+		Result:  res}
+}
+
+// cpuNow is the CPU time (user and system) the process has used.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per op since start: on a shared machine
+// it varies much less than the wall time.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuNow()-start)/float64(b.N), "cpu-ns/op")
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -48,41 +47,6 @@ func (s *Store) Import(ctx context.Context, job jobs.Job, src jobs.RequestSource
 	return job, nil
 }
 
-// importRequests inserts src's requests; a custom_id used twice is reported
-// back to src as an invalid line, found by the UNIQUE constraint so that no
-// set of every id is held in memory.
-func importRequests(ctx context.Context, tx *sql.Tx, jobID int64, src jobs.RequestSource) (int, error) {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO requests (job_id, line, custom_id, endpoint, model, body, metadata)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return 0, fmt.Errorf("import: %w", err)
-	}
-	defer ins.Close()
-	n := 0
-	for {
-		r, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return 0, err
-		}
-		_, err = ins.ExecContext(ctx, jobID, r.Line, r.CustomID, string(r.Endpoint), r.Model, r.Body, nullBytes(r.Metadata))
-		if isUniqueViolation(err) {
-			var first int
-			if err := tx.QueryRowContext(ctx, `SELECT line FROM requests WHERE job_id = ? AND custom_id = ?`,
-				jobID, r.CustomID).Scan(&first); err != nil {
-				return 0, fmt.Errorf("import: %w", err)
-			}
-			src.Reject(r.Line, fmt.Sprintf("duplicate custom_id %q (first used on line %d)", r.CustomID, first))
-			continue
-		} else if err != nil {
-			return 0, fmt.Errorf("import line %d: %w", r.Line, err)
-		}
-		n++
-	}
-	return n, src.Err()
-}
-
 // Job returns the job of that name, or jobs.ErrNotFound.
 func (s *Store) Job(ctx context.Context, name string) (jobs.Job, error) {
 	row := s.r.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name = ?`, name)
@@ -112,15 +76,15 @@ func (s *Store) Jobs(ctx context.Context) ([]jobs.JobSummary, error) {
 		return nil, err
 	}
 	for i := range list {
-		if list[i].Counts, err = s.counts(ctx, list[i].ID); err != nil {
+		if list[i].Counts, err = s.counts(ctx, s.r, list[i].ID); err != nil {
 			return nil, err
 		}
 	}
 	return list, nil
 }
 
-func (s *Store) counts(ctx context.Context, jobID int64) (map[jobs.Status]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM requests WHERE job_id = ? GROUP BY status`, jobID)
+func (s *Store) counts(ctx context.Context, q querier, jobID int64) (map[jobs.Status]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT status, count(*) FROM requests WHERE job_id = ? GROUP BY status`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("count requests: %w", err)
 	}

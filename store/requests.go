@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,39 +14,91 @@ import (
 
 // Claim atomically moves up to n due pending requests of an active job to
 // running and returns them in id (input) order.
+//
+// The claim is committed without an fsync (synchronous=NORMAL for this one
+// transaction): a claim lost to a power cut leaves its requests pending,
+// which is where Recover would put them anyway, and the fsync of the next
+// Record makes it durable with everything written before it. Outcomes
+// (results, failures, attempts) are still committed with synchronous=FULL.
 func (s *Store) Claim(ctx context.Context, jobID int64, n int, now time.Time) ([]jobs.Request, error) {
 	if n <= 0 { // LIMIT -1 would mean no limit at all
 		return nil, nil
 	}
-	rows, err := s.w.QueryContext(ctx, `UPDATE requests SET status = 'running'
-		WHERE id IN (SELECT id FROM requests
-			WHERE job_id = ? AND status = 'pending' AND not_before <= ?
-			ORDER BY not_before, id LIMIT ?)
-		AND (SELECT state FROM jobs WHERE id = ?) = 'active'
-		RETURNING id, line, custom_id, endpoint, model, body, metadata, attempts, not_before`,
-		jobID, millis(now), n, jobID)
+	var out []jobs.Request
+	err := s.withoutSync(ctx, func(conn *sql.Conn) error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if out, err = claimTx(ctx, tx, jobID, n, now); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim requests: %w", err)
 	}
+	return out, nil
+}
+
+// claimTx selects the due requests and marks them running one by one: the
+// single UPDATE … WHERE id IN (SELECT …) RETURNING statement builds four
+// temporary tables per call, which costs more than the updates.
+func claimTx(ctx context.Context, tx *sql.Tx, jobID int64, n int, now time.Time) ([]jobs.Request, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, line, custom_id, endpoint, model, body, metadata, attempts, not_before
+		FROM requests WHERE job_id = ? AND status = 'pending' AND not_before <= ?
+		AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND state = 'active')
+		ORDER BY not_before, id LIMIT ?`, jobID, millis(now), jobID, n)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	var out []jobs.Request
+	out := make([]jobs.Request, 0, n)
 	for rows.Next() {
 		r := jobs.Request{JobID: jobID, Status: jobs.StatusRunning}
 		var endpoint string
 		var notBefore int64
 		if err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, &r.Body, (*[]byte)(&r.Metadata),
 			&r.Attempts, &notBefore); err != nil {
-			return nil, fmt.Errorf("claim requests: %w", err)
+			return nil, err
 		}
 		r.Endpoint = jobs.Endpoint(endpoint)
 		r.NotBefore = fromMillis(notBefore)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim requests: %w", err)
+		return nil, err
+	}
+	rows.Close()
+	for _, r := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'running' WHERE id = ? AND status = 'pending'`, r.ID); err != nil {
+			return nil, err
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// withoutSync runs fn on the writer connection with synchronous=NORMAL,
+// and restores synchronous=FULL after it. A connection that cannot be
+// restored is discarded, so that no later transaction commits without an
+// fsync by mistake.
+func (s *Store) withoutSync(ctx context.Context, fn func(*sql.Conn) error) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return err
+	}
+	ferr := fn(conn)
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(ferr, err)
+	}
+	return ferr
 }
 
 // Record applies outcomes in one transaction (the group commit). Each

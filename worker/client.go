@@ -97,6 +97,20 @@ type CallError struct {
 // error is a *CallError, or ctx's error when ctx ended (an interruption,
 // which is nobody's failure).
 func (c *Client) Call(ctx context.Context, req *jobs.Request) (*jobs.Result, error) {
+	res, _, err := c.CallQuota(ctx, req)
+	return res, err
+}
+
+// CallQuota is Call that also returns what the answer's x-ratelimit-*
+// headers say about the provider's limits (all unknown when no answer
+// arrived or it sent none).
+func (c *Client) CallQuota(ctx context.Context, req *jobs.Request) (*jobs.Result, Quota, error) {
+	q := noQuota
+	res, err := c.call(ctx, req, &q)
+	return res, q, err
+}
+
+func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.Result, error) {
 	start := c.now()
 	body, stream, err := prepareBody(req.Body, c.stream)
 	if err != nil {
@@ -128,6 +142,9 @@ func (c *Client) Call(ctx context.Context, req *jobs.Request) (*jobs.Result, err
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
+	if hasQuota(resp.Header) {
+		*q = ParseQuota(resp.Header, c.now())
+	}
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if ok && stream && isEventStream(resp.Header) {
 		return c.readStreamed(ctx, actx, cancel, req, resp, start)

@@ -20,6 +20,12 @@ type Options struct {
 	Retry       RetryPolicy
 	// ClaimBatch bounds how many requests one claim takes (default 256).
 	ClaimBatch int
+	// RPM and TPM limit the requests and the estimated tokens (see
+	// EstimateTokens) sent per minute; 0 means no limit.
+	RPM, TPM int
+	// StateEvery is how often a run whose queue is a jobs.RunStateStore
+	// saves its RunState (default every second).
+	StateEvery time.Duration
 	Now        func() time.Time
 }
 
@@ -33,6 +39,13 @@ type Runner struct {
 
 	// inflight counts requests claimed whose outcome is not yet committed.
 	inflight atomic.Int64
+	// calling counts requests handed to a worker whose call has not ended;
+	// pace keeps it within the effective concurrency. waiting is set while
+	// the dispatcher waits for a call to end, so that only then the
+	// workers wake it.
+	calling  atomic.Int64
+	waiting  atomic.Bool
+	pace     *pacer
 	wake     chan struct{}
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -64,8 +77,19 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	if opts.Retry.Initial <= 0 {
 		opts.Retry = RetryPolicy{Initial: time.Second, Max: time.Minute}
 	}
+	if opts.StateEvery <= 0 {
+		opts.StateEvery = time.Second
+	}
 	return &Runner{q: q, jobID: jobID, client: client, opts: opts,
+		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
+}
+
+// task is a claimed request on its way to a worker, with the tokens it was
+// charged (0 without --tpm).
+type task struct {
+	req  jobs.Request
+	cost int64
 }
 
 // Stop makes the run stop claiming; requests in flight finish and are
@@ -85,13 +109,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.cancel = cancel
 	r.w = newWriter(r.q, 2*r.opts.Concurrency, r.committed, r.fail)
 	r.mu.Unlock()
-	work := make(chan jobs.Request)
+	stopState := r.saveStates(ctx)
+	defer stopState()
+	work := make(chan task)
 	var g errgroup.Group
 	g.SetLimit(r.opts.Concurrency)
 	for i := 0; i < r.opts.Concurrency; i++ {
 		g.Go(func() error {
-			for req := range work {
-				r.w.submit(r.process(callCtx, req))
+			for t := range work {
+				o := r.process(callCtx, t)
+				r.calling.Add(-1)
+				if r.waiting.Load() {
+					r.poke()
+				}
+				r.w.submit(o)
 			}
 			return nil
 		})
@@ -133,6 +164,11 @@ func (r *Runner) fail(err error) {
 // committed is the writer's signal that n outcomes are durable.
 func (r *Runner) committed(n int) {
 	r.inflight.Add(int64(-n))
+	r.poke()
+}
+
+// poke wakes the dispatcher if it waits.
+func (r *Runner) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -150,7 +186,7 @@ func (r *Runner) isStopped() bool {
 
 // dispatch claims batches while there is room in the pool and hands them to
 // the workers. It reports finished when no request is pending or in flight.
-func (r *Runner) dispatch(ctx context.Context, work chan<- jobs.Request) (bool, error) {
+func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 	for !r.isStopped() && ctx.Err() == nil {
 		free := int64(r.opts.Concurrency) - r.inflight.Load()
 		if free <= 0 {
@@ -176,18 +212,63 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- jobs.Request) (bool, 
 		}
 		r.inflight.Add(int64(len(reqs)))
 		for i := range reqs {
+			t := task{req: reqs[i]}
+			if r.pace.estimates() {
+				t.cost = EstimateTokens(t.req.Body)
+			}
+			if !r.admit(ctx, t.cost) {
+				r.release(reqs[i:])
+				return false, nil
+			}
 			select {
-			case work <- reqs[i]:
+			case work <- t:
 			case <-r.stopped:
+				r.calling.Add(-1)
 				r.release(reqs[i:])
 				return false, nil
 			case <-ctx.Done():
+				r.calling.Add(-1)
 				r.release(reqs[i:])
 				return false, nil
 			}
 		}
 	}
 	return false, nil
+}
+
+// admit waits until the pacer lets a request costing cost tokens go, and
+// counts it as calling. It reports false when the run stops first.
+func (r *Runner) admit(ctx context.Context, cost int64) bool {
+	for {
+		// Set waiting before asking, so that a call ending after the
+		// pacer said "wait for a call" sees it and wakes us.
+		r.waiting.Store(true)
+		d := r.pace.admit(int(r.calling.Load()), cost)
+		if d == 0 {
+			r.waiting.Store(false)
+			r.calling.Add(1)
+			return true
+		}
+		if !r.sleep(ctx, d) {
+			r.waiting.Store(false)
+			return false
+		}
+	}
+}
+
+// sleep waits for d or until woken; it reports false when the run stops.
+func (r *Runner) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.wake:
+	case <-r.stopped:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // idle runs when nothing could be claimed: it reports done when nothing is
@@ -238,14 +319,20 @@ func (r *Runner) release(reqs []jobs.Request) {
 	}
 }
 
-// process makes one attempt at req and decides what becomes of it.
-func (r *Runner) process(ctx context.Context, req jobs.Request) jobs.Outcome {
+// process makes one attempt at the task's request and decides what becomes
+// of it.
+func (r *Runner) process(ctx context.Context, t task) jobs.Outcome {
+	req := t.req
 	if ctx.Err() != nil {
 		return interrupted(req)
 	}
 	start := r.opts.Now()
-	res, err := r.client.Call(ctx, &req)
+	res, quota, err := r.client.CallQuota(ctx, &req)
 	req.Body = nil // the writer needs only the ids; let the body go
+	var ce *CallError
+	if err == nil || errors.As(err, &ce) {
+		r.pace.done(start, t.cost, res, ce, quota)
+	}
 	attempt := &jobs.Attempt{RequestID: req.ID, Number: req.Attempts + 1, StartedAt: start,
 		Duration: r.opts.Now().Sub(start)}
 	if err == nil {
@@ -253,8 +340,7 @@ func (r *Runner) process(ctx context.Context, req jobs.Request) jobs.Outcome {
 		res.CreatedAt = r.opts.Now()
 		return jobs.Outcome{Request: req, Attempt: attempt, Next: jobs.StatusSucceeded, CountAttempt: true, Result: res}
 	}
-	var ce *CallError
-	if !errors.As(err, &ce) {
+	if ce == nil {
 		return interrupted(req)
 	}
 	attempt.StatusCode, attempt.Class, attempt.Message = ce.StatusCode, ce.Class, ce.Message

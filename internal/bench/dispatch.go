@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmbatch/llmbatch/input"
+	"github.com/llmbatch/llmbatch/internal/fakeapi"
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/worker"
+)
+
+// benchKey is the API key the fake expects; it is a fake's key, not a secret.
+const benchKey = "sk-bench"
+
+func init() {
+	register(Scenario{
+		Name: "dispatch",
+		Doc:  "completed requests/s at zero latency: llmbatch (in-process runner, store on disk) vs a minimal client",
+		Run:  runDispatch,
+	})
+	register(Scenario{
+		Name: "latency",
+		Doc:  "requests/s with a slow server, against the ideal concurrency/latency",
+		Run:  runLatency,
+	})
+}
+
+// runResult is one timed run of n requests.
+type runResult struct {
+	n    int
+	wall time.Duration
+	cpu  time.Duration // of the whole process, fake server included
+	// commits and outcomes are the runner's group-commit counts.
+	commits, outcomes int
+	queue             string // where the store's time went
+}
+
+func (r runResult) rate() float64 { return perSecond(r.n, r.wall) }
+
+// cpuPer1k is CPU-seconds per 1,000 requests.
+func (r runResult) cpuPer1k() float64 { return r.cpu.Seconds() * 1000 / float64(r.n) }
+
+func runDispatch(ctx context.Context, e *Env) error {
+	n, conc := e.cfg.dispatchN, e.cfg.concurrency
+	e.note("%s chat requests, concurrency %d, zero-latency fake server in this process", thousands(float64(n)), conc)
+	minimal, llm, err := compare(ctx, e, n, 0, e.cfg.cpuprofile)
+	if err != nil {
+		return err
+	}
+	e.figure("minimal client (no persistence)", fmt.Sprintf("%s req/s", thousands(minimal.rate())), "", false)
+	e.figure("  CPU per 1,000 requests", fmt.Sprintf("%.3f CPU-s", minimal.cpuPer1k()), "", false)
+	e.figure("llmbatch (import → store → runner)", fmt.Sprintf("%s req/s", thousands(llm.rate())), "", false)
+	e.figure("  CPU per 1,000 requests", fmt.Sprintf("%.3f CPU-s", llm.cpuPer1k()), "", false)
+	ratio := llm.rate() / minimal.rate()
+	e.figure("llmbatch / minimal client", fmt.Sprintf("%.2f×", ratio), "≥ 0.50×", ratio >= 0.5)
+	e.note("best of %d rounds each; CPU is this process's (getrusage), the fake server's share included in both",
+		max(1, e.cfg.rounds))
+	e.note("group commit: %s outcomes in %s transactions (%.0f per commit)",
+		thousands(float64(llm.outcomes)), thousands(float64(llm.commits)), float64(llm.outcomes)/float64(max(1, llm.commits)))
+	e.note("store: %s", llm.queue)
+	return nil
+}
+
+func runLatency(ctx context.Context, e *Env) error {
+	n, conc, lat := e.cfg.latencyN, e.cfg.concurrency, e.cfg.latency
+	ideal := float64(conc) / lat.Seconds()
+	e.note("%s chat requests, concurrency %d, server latency %s: ideal %s req/s", thousands(float64(n)), conc, lat, thousands(ideal))
+	minimal, llm, err := compare(ctx, e, n, lat, "")
+	if err != nil {
+		return err
+	}
+	e.figure("minimal client", fmt.Sprintf("%s req/s (%.1f %%)", thousands(minimal.rate()), 100*minimal.rate()/ideal), "", false)
+	pct := 100 * llm.rate() / ideal
+	e.figure("llmbatch", fmt.Sprintf("%s req/s (%.1f %%)", thousands(llm.rate()), pct), "≥ 95 % of ideal", pct >= 95)
+	e.note("group commit: %.0f outcomes per commit", float64(llm.outcomes)/float64(max(1, llm.commits)))
+	e.note("store: %s", llm.queue)
+	return nil
+}
+
+// compare runs n requests with the minimal client, then with llmbatch, each
+// against a fresh fake server answering after latency, -rounds times in
+// turn, and keeps the fastest run of each: on a shared machine the slow
+// runs measure the neighbours.
+func compare(ctx context.Context, e *Env, n int, latency time.Duration, profile string) (minimal, llm runResult, err error) {
+	file, err := e.input(n)
+	if err != nil {
+		return minimal, llm, err
+	}
+	reqs, err := readBodies(file)
+	if err != nil {
+		return minimal, llm, err
+	}
+	for round := range max(1, e.cfg.rounds) {
+		m, err := runMinimalOnce(ctx, reqs, latency, e.cfg.concurrency)
+		if err != nil {
+			return minimal, llm, fmt.Errorf("minimal client: %w", err)
+		}
+		l, err := runLLMBatchOnce(ctx, e, file, n, latency, profile)
+		if err != nil {
+			return minimal, llm, fmt.Errorf("llmbatch: %w", err)
+		}
+		e.note("round %d: minimal client %s req/s, llmbatch %s req/s", round+1, thousands(m.rate()), thousands(l.rate()))
+		if m.rate() > minimal.rate() || minimal.n == 0 {
+			minimal = m
+		}
+		if l.rate() > llm.rate() || llm.n == 0 {
+			llm = l
+		}
+		profile = "" // profile the first round only
+	}
+	return minimal, llm, nil
+}
+
+func runMinimalOnce(ctx context.Context, reqs []jobs.Request, latency time.Duration, conc int) (runResult, error) {
+	fake := fakeapi.New(fakeapi.Config{Key: benchKey, Latency: latency})
+	defer fake.Close()
+	return runMinimal(ctx, fake.URL(), reqs, conc)
+}
+
+func runLLMBatchOnce(ctx context.Context, e *Env, file string, n int, latency time.Duration, profile string) (runResult, error) {
+	fake := fakeapi.New(fakeapi.Config{Key: benchKey, Latency: latency})
+	defer fake.Close()
+	res, err := runInProcess(ctx, e, fake.URL(), file, e.cfg.concurrency, profile)
+	if err != nil {
+		return res, err
+	}
+	if st := fake.Stats(); st.Served != int64(n) {
+		return res, fmt.Errorf("the fake served %d answers for %d requests", st.Served, n)
+	}
+	return res, nil
+}
+
+// runMinimal sends every body once from conc goroutines sharing one
+// http.Client, reading each answer to the end and keeping nothing: the
+// machine's limit for this server.
+func runMinimal(ctx context.Context, baseURL string, reqs []jobs.Request, conc int) (runResult, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conc, conc
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	send := func(r jobs.Request) error {
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+string(r.Endpoint), bytes.NewReader(r.Body))
+		if err != nil {
+			return err
+		}
+		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header.Set("Authorization", "Bearer "+benchKey)
+		resp, err := client.Do(hreq)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return err
+	}
+	runtime.GC()
+	cpu0, start := cpuTime(), time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(reqs)); i = next.Add(1) - 1 {
+				if err := send(reqs[i]); err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return runResult{n: len(reqs), wall: time.Since(start), cpu: cpuTime() - cpu0}, firstErr
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// runInProcess imports file into a new store on disk and works the job with
+// a worker.Runner, timing the run alone.
+func runInProcess(ctx context.Context, e *Env, baseURL, file string, conc int, profile string) (runResult, error) {
+	st, err := store.Open(ctx, e.path(fmt.Sprintf("inprocess-%d.db", time.Now().UnixNano())))
+	if err != nil {
+		return runResult{}, err
+	}
+	defer st.Close()
+	src, err := input.Open(file, input.Options{})
+	if err != nil {
+		return runResult{}, err
+	}
+	job, err := st.Import(ctx, jobs.Job{Name: "bench", Source: file}, src)
+	src.Close()
+	if err != nil {
+		return runResult{}, err
+	}
+	client := worker.NewClient(worker.ClientOptions{BaseURL: baseURL, APIKey: benchKey, Timeout: time.Minute, Conns: conc})
+	q := &timedQueue{Queue: st}
+	runner := worker.New(q, job.ID, client, worker.Options{Concurrency: conc, MaxAttempts: 3})
+	stopProfile, err := startProfile(profile)
+	if err != nil {
+		return runResult{}, err
+	}
+	runtime.GC()
+	cpu0, start := cpuTime(), time.Now()
+	err = runner.Run(ctx)
+	res := runResult{n: job.Total, wall: time.Since(start), cpu: cpuTime() - cpu0}
+	stopProfile()
+	res.commits, res.outcomes = runner.Stats()
+	res.queue = q.String()
+	if err != nil {
+		return res, err
+	}
+	stats, err := st.Stats(ctx, job.ID)
+	if err != nil {
+		return res, err
+	}
+	if got := stats.Counts[jobs.StatusSucceeded]; got != job.Total {
+		return res, fmt.Errorf("%d of %d requests succeeded (%v)", got, job.Total, stats.Counts)
+	}
+	return res, nil
+}
+
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, errors.Join(err, os.Remove(path))
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,167 @@
+package jobs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// CacheKey identifies what a request asks for, so that a database can
+// answer a request from the result of an earlier identical one (in any job)
+// instead of calling the API again. Two bodies that the API reads the same
+// way get the same key even when they are spelled differently: the body is
+// decoded and written out again with its object keys sorted, no white space
+// and every number in one spelling (1.0, 1e0 and 1 are the same number).
+// "stream" and "stream_options" are left out, because a streamed answer is
+// stored exactly as the plain one. The endpoint and the sample index are
+// part of the key, so that the K samples of one prompt stay independent
+// answers.
+//
+// The key is the hex SHA-256 of "endpoint\x00sample\x00canonical body". body
+// must be a JSON object; anything else is an error.
+func CacheKey(endpoint Endpoint, body []byte, sample int) (string, error) {
+	canon, err := CanonicalBody(body)
+	if err != nil {
+		return "", err
+	}
+	return CanonicalKey(endpoint, canon, sample), nil
+}
+
+// CanonicalKey is CacheKey for a body already in its canonical spelling,
+// for the K samples of one body.
+func CanonicalKey(endpoint Endpoint, canon []byte, sample int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", endpoint, sample)
+	h.Write(canon)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CanonicalBody returns the body's canonical spelling, as CacheKey hashes
+// it. It works on the raw bytes, without decoding into maps: strings keep
+// their bytes unless they hold escapes, which are decoded and written again
+// with only the escapes JSON requires.
+func CanonicalBody(body []byte) ([]byte, error) {
+	if !json.Valid(body) {
+		return nil, errors.New("canonical body: not valid JSON")
+	}
+	ms, err := Members(body)
+	if err != nil {
+		return nil, fmt.Errorf("canonical body: %w", err)
+	}
+	ms = slices.DeleteFunc(ms, func(m Member) bool { return m.Key == "stream" || m.Key == "stream_options" })
+	return appendObject(make([]byte, 0, len(body)), body, ms)
+}
+
+func appendObject(b, raw []byte, ms []Member) ([]byte, error) {
+	slices.SortStableFunc(ms, func(x, y Member) int { return strings.Compare(x.Key, y.Key) })
+	b = append(b, '{')
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendMinimalString(b, m.Key)
+		b = append(b, ':')
+		var err error
+		if b, err = appendCanonical(b, raw[m.ValueStart:m.End]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendCanonical appends the valid JSON value v in canonical spelling.
+func appendCanonical(b, v []byte) ([]byte, error) {
+	switch v[0] {
+	case '{':
+		ms, err := Members(v)
+		if err != nil {
+			return nil, err
+		}
+		return appendObject(b, v, ms)
+	case '[':
+		b = append(b, '[')
+		i := skipSpace(v, 1)
+		for n := 0; i < len(v) && v[i] != ']'; n++ {
+			end, err := skipValue(v, i)
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendCanonical(b, v[i:end]); err != nil {
+				return nil, err
+			}
+			i = skipSpace(v, end)
+			if i < len(v) && v[i] == ',' {
+				i = skipSpace(v, i+1)
+			}
+		}
+		return append(b, ']'), nil
+	case '"':
+		if bytes.IndexByte(v[1:len(v)-1], '\\') < 0 {
+			// Valid JSON text without escapes holds no character that
+			// needs one: it is already in canonical spelling.
+			return append(b, v...), nil
+		}
+		s, err := unquote(v)
+		if err != nil {
+			return nil, err
+		}
+		return appendMinimalString(b, s), nil
+	case 't', 'f', 'n':
+		return append(b, v...), nil
+	default:
+		return append(b, canonicalNumber(string(v))...), nil
+	}
+}
+
+// appendMinimalString writes s as a JSON string with only the escapes JSON
+// requires: quote, backslash and control characters.
+func appendMinimalString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// canonicalNumber spells a JSON number one way. An integer literal keeps
+// its digits (it may be beyond float64, like a seed); any other number is
+// read as float64, the precision the API reads it with, and written as an
+// integer when it is one and small enough to be exact, else in the shortest
+// form that reads back the same.
+func canonicalNumber(s string) string {
+	if !strings.ContainsAny(s, ".eE") {
+		if s == "-0" {
+			return "0"
+		}
+		return s
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !math.IsInf(f, 0) {
+		return s
+	}
+	if f == 0 {
+		return "0"
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
