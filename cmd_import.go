@@ -31,6 +31,10 @@ func (o importOptions) Validate() error {
 	return o.Dataset.Validate()
 }
 
+// dryRunFlag makes run and import validate the file and print what it
+// would send and cost, without opening the database (dryrun.go).
+var dryRunFlag = &cli.BoolFlag{Name: "dry-run", Usage: "validate FILE and print the requests per endpoint and model, estimated tokens, worst-case cost (with prices) and duration (with --rpm/--tpm); sends nothing and writes nothing"}
+
 var importFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "job", Usage: "job `NAME` (default: the file's base name without extension)"},
 	&cli.StringFlag{Name: "model", Usage: "default `MODEL` for lines that name none"},
@@ -56,8 +60,11 @@ func importCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
 		Name:      "import",
 		Usage:     "validate FILE and store it as a job, without sending anything",
 		ArgsUsage: "FILE",
-		Flags:     importFlags,
+		Flags:     append(append(append([]cli.Flag{}, importFlags...), priceFlags()...), dryRunFlag),
 		Action: func(c *cli.Context) error {
+			if c.Bool("dry-run") {
+				return runDryRun(importOptionsFrom(c, env), priceOptionsFrom(c), dryRunLimits{}, stdout)
+			}
 			return runImport(c.Context, importOptionsFrom(c, env), stdout)
 		},
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -16,11 +15,9 @@ import (
 
 // reportOptions are the flags of the report command.
 type reportOptions struct {
-	Job      string
-	Output   string
-	Prices   []string
-	File     string
-	Currency string
+	Job    string
+	Output string
+	priceOptions
 }
 
 // Validate checks that the command has a file to write.
@@ -41,12 +38,9 @@ func reportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
 
 The file (mode 0600) holds its styles and its charts (inline SVG), and loads
 nothing from the network when opened; "-o -" writes it to stdout.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", Usage: "write the report to `FILE` (mode 0600); - for stdout"},
-			&cli.StringSliceFlag{Name: "price", Usage: "price of a model per million tokens, `MODEL=IN:OUT[:CACHED]` (repeatable)"},
-			&cli.StringFlag{Name: "prices", Usage: `prices ` + "`FILE`" + ` (JSON: {"currency": "USD", "models": {"MODEL": {"input": 0.55, "output": 2.19, "cached": 0.14}}})`},
-			&cli.StringFlag{Name: "currency", Usage: "currency `LABEL` shown with costs (overrides the prices file's)"},
-		},
+		}, priceFlags()...),
 		Action: func(c *cli.Context) error {
 			opts, err := reportOptionsFrom(c)
 			if err != nil {
@@ -55,7 +49,7 @@ nothing from the network when opened; "-o -" writes it to stdout.`,
 			if err := opts.Validate(); err != nil {
 				return withCode(exitError, err)
 			}
-			prices, err := reportPrices(opts)
+			prices, err := opts.load()
 			if err != nil {
 				return withCode(exitError, err)
 			}
@@ -68,38 +62,11 @@ nothing from the network when opened; "-o -" writes it to stdout.`,
 
 // reportOptionsFrom reads the flags and the job name.
 func reportOptionsFrom(c *cli.Context) (reportOptions, error) {
-	o := reportOptions{Output: c.String("output"), Prices: c.StringSlice("price"),
-		File: c.String("prices"), Currency: c.String("currency"), Job: c.Args().First()}
+	o := reportOptions{Output: c.String("output"), priceOptions: priceOptionsFrom(c), Job: c.Args().First()}
 	if c.Args().Len() > 1 {
 		return o, fmt.Errorf("name one JOB, not %q", c.Args().Slice())
 	}
 	return o, nil
-}
-
-// reportPrices reads the prices file, then applies each --price and the
-// --currency label on top of it.
-func reportPrices(o reportOptions) (jobs.Prices, error) {
-	var ps jobs.Prices
-	if o.File != "" {
-		data, err := os.ReadFile(o.File)
-		if err != nil {
-			return ps, err
-		}
-		if ps, err = jobs.ParsePrices(data); err != nil {
-			return ps, fmt.Errorf("%s: %w", o.File, err)
-		}
-	}
-	for _, spec := range o.Prices {
-		model, p, err := jobs.ParsePrice(spec)
-		if err != nil {
-			return ps, err
-		}
-		ps.Set(model, p)
-	}
-	if o.Currency != "" {
-		ps.Currency = o.Currency
-	}
-	return ps, nil
 }
 
 // runReport reads the job's report data and writes the HTML file.

@@ -44,6 +44,14 @@ type runOptions struct {
 	MaxResponseBytes  int64
 	Stream            bool
 	StallTimeout      time.Duration
+	// LogInterval is how often the progress line is logged when stderr is
+	// not a terminal; Quiet silences it (progress.go).
+	LogInterval time.Duration
+	Quiet       bool
+	// MaxTokens is the job's token budget, 0 for none.
+	MaxTokens int64
+	// Prices price the cost in the progress line; empty means none shown.
+	Prices jobs.Prices
 }
 
 func (o runOptions) Validate() error {
@@ -59,6 +67,10 @@ func (o runOptions) Validate() error {
 		return withCode(exitError, errors.New("--rpm and --tpm must be 0 (no limit) or more"))
 	case o.MaxAttempts < 1:
 		return withCode(exitError, errors.New("--max-attempts must be at least 1"))
+	case o.MaxTokens < 0:
+		return withCode(exitError, errors.New("--max-tokens must be 0 (no budget) or more"))
+	case o.LogInterval <= 0:
+		return withCode(exitError, errors.New("--log-interval must be positive"))
 	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
 		return withCode(exitError, errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
 	}
@@ -97,8 +109,10 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
 		Description: `Example:
    export OPENAI_API_KEY=...
    llmbatch run --model deepseek/deepseek-v3 --concurrency 32 prompts.jsonl
-   llmbatch run prompts          # continue the job named "prompts"`,
-		Flags: append(append([]cli.Flag{}, importFlags...),
+   llmbatch run prompts          # continue the job named "prompts"
+   llmbatch run --dry-run --rpm 500 --price deepseek/deepseek-v3=0.27:1.10 prompts.jsonl`,
+		Flags: append(append(append([]cli.Flag{}, importFlags...), priceFlags()...),
+			dryRunFlag,
 			&cli.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL` (default $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
 			&cli.StringFlag{Name: "api-key-file", Usage: "read the API key from `FILE` instead of $OPENAI_API_KEY"},
 			&cli.BoolFlag{Name: "allow-insecure-http", Usage: "allow a plain-http --base-url to a host other than loopback"},
@@ -113,8 +127,15 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
 			&cli.Int64Flag{Name: "max-response-bytes", Value: worker.DefaultMaxResponseBytes, Usage: "largest response body read"},
 			&cli.BoolFlag{Name: "stream", Usage: `send every request as a stream ("stream": true, with usage); lines may also set "stream": true themselves`},
 			&cli.DurationFlag{Name: "stall-timeout", Value: worker.DefaultStallTimeout, Usage: "retry a stream that sends no token for this long (keep-alives do not count)"},
+			&cli.DurationFlag{Name: "log-interval", Value: 30 * time.Second, Usage: "when stderr is not a terminal, log a progress line this often (on a terminal the line is redrawn every second)"},
+			&cli.Int64Flag{Name: "max-tokens", Usage: "token budget of the job, `N` tokens over all its runs (0: none); a request is sent only if its worst case (estimated prompt + max_tokens × n) fits, else the run finishes what is in flight and exits 5"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress line"},
 		),
 		Action: func(c *cli.Context) error {
+			if c.Bool("dry-run") {
+				limits := dryRunLimits{RPM: c.Int("rpm"), TPM: c.Int("tpm"), Concurrency: c.Int("concurrency")}
+				return runDryRun(importOptionsFrom(c, env), priceOptionsFrom(c), limits, stdout)
+			}
 			opts, err := runOptionsFrom(c, env)
 			if err != nil {
 				return err
@@ -140,7 +161,15 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 		MaxResponseBytes:  c.Int64("max-response-bytes"),
 		Stream:            c.Bool("stream"),
 		StallTimeout:      c.Duration("stall-timeout"),
+		LogInterval:       c.Duration("log-interval"),
+		Quiet:             c.Bool("quiet"),
+		MaxTokens:         c.Int64("max-tokens"),
 	}
+	prices, err := priceOptionsFrom(c).load()
+	if err != nil {
+		return o, withCode(exitError, err)
+	}
+	o.Prices = prices
 	if o.BaseURL == "" {
 		o.BaseURL = env("OPENAI_BASE_URL")
 	}
@@ -211,15 +240,24 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
 		Stream: opts.Stream, StallTimeout: opts.StallTimeout})
+	stats, err := st.Stats(ctx, job.ID)
+	if err != nil {
+		return err
+	}
 	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, RPM: opts.RPM, TPM: opts.TPM,
-		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay}})
+		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
+		MaxTokens: opts.MaxTokens, SpentTokens: stats.Usage.TotalTokens})
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, stderr)
 	defer stopSignals()
 	lost := make(chan error, 1)
 	go heartbeat(hard, st, job.ID, owner, runner, lost)
-	err := runner.Run(hard)
+	if !opts.Quiet {
+		stopProgress := startProgress(ctx, newProgressLine(stats, opts.Prices, time.Now()), runner, opts.LogInterval, stderr)
+		defer stopProgress()
+	}
+	err = runner.Run(hard)
 	select {
 	case lerr := <-lost:
 		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
@@ -286,7 +324,10 @@ func finish(ctx context.Context, st *store.Store, job jobs.Job, runErr error, st
 		job.Name, c[jobs.StatusSucceeded], c[jobs.StatusFailed], c[jobs.StatusCancelled],
 		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, stats.Attempts, tokenSummary(stats.Usage))
 	var fe *worker.FatalError
+	var be *worker.BudgetError
 	switch {
+	case errors.As(runErr, &be):
+		return withCode(exitBudget, fmt.Errorf("%w; nothing is lost: raise --max-tokens and run `llmbatch run %s` again to continue", be, job.Name))
 	case errors.As(runErr, &fe):
 		return withCode(exitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `llmbatch run %s` to continue", fe, fatalHint(fe.Failure.Class), job.Name))
 	case errors.Is(runErr, jobs.ErrInterrupted):

@@ -24,6 +24,7 @@ const (
 	exitError       = 1
 	exitSomeFailed  = 3
 	exitFatalAPI    = 4
+	exitBudget      = 5
 	exitInterrupted = 130
 )
 

@@ -21,6 +21,9 @@ var (
 	// ErrFatalAPI: the API answered in a way that every further request
 	// would repeat (bad key, no balance, forbidden); the run stops.
 	ErrFatalAPI = errors.New("fatal API error")
+	// ErrBudget: the run stopped claiming because the next request's worst
+	// case would have crossed the token budget; nothing was lost.
+	ErrBudget = errors.New("budget reached")
 	// ErrInterrupted: the run was stopped by a signal before the job ended.
 	ErrInterrupted = errors.New("interrupted")
 )

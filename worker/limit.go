@@ -84,15 +84,24 @@ func (b *bucket) give(now time.Time, n float64) {
 }
 
 // EstimateTokens estimates what a request will count against a
-// tokens-per-minute limit before it is sent: the JSON text of its messages
-// (chat) or prompt (completions) at four bytes a token, rounded up, plus
-// max_tokens (else max_completion_tokens, else DefaultMaxTokens) times n.
-// The JSON text overcounts a little (keys, quotes, escapes), which errs on
-// the safe side; the run reconciles the estimate with the usage reported.
+// tokens-per-minute limit before it is sent: the sum of EstimateParts.
 func EstimateTokens(body []byte) int64 {
+	prompt, completion := EstimateParts(body)
+	return prompt + completion
+}
+
+// EstimateParts estimates a request's tokens before it is sent, in two
+// parts: prompt, the JSON text of its messages (chat) or prompt
+// (completions) at four bytes a token, rounded up; and completion, the
+// worst case max_tokens (else max_completion_tokens, else
+// DefaultMaxTokens) times n. The JSON text overcounts a little (keys,
+// quotes, escapes), which errs on the safe side; a run reconciles the
+// estimate with the usage reported. A body that is not a JSON object
+// counts whole as prompt.
+func EstimateParts(body []byte) (prompt, completion int64) {
 	ms, err := jobs.Members(body)
 	if err != nil {
-		return (int64(len(body))+3)/4 + DefaultMaxTokens
+		return (int64(len(body)) + 3) / 4, DefaultMaxTokens
 	}
 	var text, maxTokens, maxCompletion int64
 	n := int64(1)
@@ -109,13 +118,13 @@ func EstimateTokens(body []byte) int64 {
 			n = max(1, positiveInt(v))
 		}
 	}
-	completion := int64(DefaultMaxTokens)
+	completion = int64(DefaultMaxTokens)
 	if maxTokens > 0 {
 		completion = maxTokens
 	} else if maxCompletion > 0 {
 		completion = maxCompletion
 	}
-	return (text+3)/4 + completion*n
+	return (text + 3) / 4, completion * n
 }
 
 // positiveInt reads a JSON number as a positive integer, or returns 0.

@@ -23,6 +23,12 @@ type Options struct {
 	// RPM and TPM limit the requests and the estimated tokens (see
 	// EstimateTokens) sent per minute; 0 means no limit.
 	RPM, TPM int
+	// MaxTokens, if not 0, is the run's token budget: a request is sent
+	// only if its worst case (EstimateTokens) fits in what SpentTokens and
+	// the requests in flight leave of it; the first that does not stops
+	// the run with a *BudgetError. SpentTokens is what the job used before
+	// this run.
+	MaxTokens, SpentTokens int64
 	// StateEvery is how often a run whose queue is a jobs.RunStateStore
 	// saves its RunState (default every second).
 	StateEvery time.Duration
@@ -54,6 +60,9 @@ type Runner struct {
 	mu  sync.Mutex
 	err error
 	w   *writer
+
+	progress progress
+	budget   budget
 }
 
 // FatalError stops a run: the API answered in a way every further request
@@ -80,7 +89,7 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = time.Second
 	}
-	return &Runner{q: q, jobID: jobID, client: client, opts: opts,
+	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: budget{limit: opts.MaxTokens, spent: opts.SpentTokens},
 		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
 }
@@ -90,6 +99,8 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 type task struct {
 	req  jobs.Request
 	cost int64
+	// reserved is the worst case reserved from the budget (0 without one).
+	reserved int64
 }
 
 // Stop makes the run stop claiming; requests in flight finish and are
@@ -118,6 +129,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		g.Go(func() error {
 			for t := range work {
 				o := r.process(callCtx, t)
+				r.budget.settle(t.reserved, &o)
+				r.progress.add(o)
 				r.calling.Add(-1)
 				if r.waiting.Load() {
 					r.poke()
@@ -138,6 +151,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		return r.err
 	case err != nil:
 		return err
+	case !finished && r.budget.err() != nil:
+		return r.budget.err()
 	case !finished:
 		return jobs.ErrInterrupted
 	}
@@ -213,27 +228,44 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 		r.inflight.Add(int64(len(reqs)))
 		for i := range reqs {
 			t := task{req: reqs[i]}
-			if r.pace.estimates() {
+			if r.pace.estimates() || r.budget.limit > 0 {
 				t.cost = EstimateTokens(t.req.Body)
 			}
+			if r.budget.limit > 0 {
+				if !r.budget.reserve(t.cost) {
+					r.release(reqs[i:])
+					return false, nil
+				}
+				t.reserved = t.cost
+			}
+			if !r.pace.estimates() {
+				t.cost = 0
+			}
 			if !r.admit(ctx, t.cost) {
+				r.budget.settle(t.reserved, nil)
 				r.release(reqs[i:])
 				return false, nil
 			}
 			select {
 			case work <- t:
 			case <-r.stopped:
-				r.calling.Add(-1)
-				r.release(reqs[i:])
+				r.unsend(t, reqs[i:])
 				return false, nil
 			case <-ctx.Done():
-				r.calling.Add(-1)
-				r.release(reqs[i:])
+				r.unsend(t, reqs[i:])
 				return false, nil
 			}
 		}
 	}
 	return false, nil
+}
+
+// unsend hands back a task admitted but not sent, and the rest of its
+// batch.
+func (r *Runner) unsend(t task, rest []jobs.Request) {
+	r.calling.Add(-1)
+	r.budget.settle(t.reserved, nil)
+	r.release(rest)
 }
 
 // admit waits until the pacer lets a request costing cost tokens go, and
