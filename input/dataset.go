@@ -270,14 +270,9 @@ func (d *Dataset) Close() error {
 // DatasetFingerprint returns the fingerprint a Dataset over path with opts
 // gives, hashing the file without parsing it.
 func DatasetFingerprint(path string, opts DatasetOptions) (string, error) {
-	f, err := openFile(path)
+	h, err := hashFile(path)
 	if err != nil {
 		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return opts.sum(h, opts.format(path)), nil
 }

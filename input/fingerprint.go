@@ -12,14 +12,9 @@ import (
 // at path and opts, by hashing the file without parsing it: the cheap way to
 // tell whether an existing job's file (or --model) has changed.
 func Fingerprint(path string, opts Options) (string, error) {
-	f, err := openFile(path)
+	h, err := hashFile(path)
 	if err != nil {
 		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return sum(h, opts), nil
 }
@@ -31,4 +26,18 @@ func sum(h hash.Hash, opts Options) string {
 	io.WriteString(h, "\x00model=")
 	io.WriteString(h, opts.DefaultModel)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// hashFile returns a sha256 hash that has read the whole file at path.
+func hashFile(path string) (hash.Hash, error) {
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return h, nil
 }
