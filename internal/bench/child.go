@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -18,15 +19,28 @@ type child struct {
 	cmd   *exec.Cmd
 	out   bytes.Buffer // stdout and stderr
 	start time.Time
+	// hwm is the child's peak RSS so far (VmHWM), read every hwmEvery.
+	hwm      atomic.Int64
+	stopHWM  chan struct{}
+	hwmEnded chan struct{}
 }
 
 // childResult is how a child ended and what it used.
 type childResult struct {
-	wall   time.Duration
-	cpu    time.Duration
-	maxRSS int64 // bytes, from getrusage after Wait: the peak of the child alone
+	wall time.Duration
+	cpu  time.Duration
+	// maxRSS is the child's peak RSS in bytes: the last VmHWM read from
+	// /proc before it exited. getrusage's ru_maxrss of a child cannot be
+	// used: Go starts children with vfork, and Linux counts the peak of
+	// the memory map an exec replaces, which is the parent's, so every
+	// child would seem at least as large as the bench process.
+	maxRSS int64
 	code   int
 }
+
+// hwmEvery is how often the child's peak RSS is read. VmHWM only grows, so
+// a peak is missed only if it comes in the child's last hwmEvery.
+const hwmEvery = 20 * time.Millisecond
 
 // startChild runs the llmbatch binary with args; env is added to this
 // process's environment.
@@ -39,7 +53,25 @@ func startChild(ctx context.Context, bin string, env []string, args ...string) (
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
 	}
+	c.stopHWM, c.hwmEnded = make(chan struct{}), make(chan struct{})
+	go c.watchHWM()
 	return c, nil
+}
+
+func (c *child) watchHWM() {
+	defer close(c.hwmEnded)
+	t := time.NewTicker(hwmEvery)
+	defer t.Stop()
+	for {
+		if v := procStatus(c.cmd.Process.Pid, "VmHWM:"); v > 0 {
+			c.hwm.Store(v)
+		}
+		select {
+		case <-c.stopHWM:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // wait waits for the child to end. A non-zero exit is not an error here:
@@ -47,6 +79,9 @@ func startChild(ctx context.Context, bin string, env []string, args ...string) (
 func (c *child) wait() (childResult, error) {
 	err := c.cmd.Wait()
 	res := childResult{wall: time.Since(c.start)}
+	close(c.stopHWM)
+	<-c.hwmEnded
+	res.maxRSS = c.hwm.Load()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return res, err
@@ -55,7 +90,6 @@ func (c *child) wait() (childResult, error) {
 	res.code = ps.ExitCode()
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 		res.cpu = rusageCPU(ru)
-		res.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
 	}
 	return res, nil
 }
@@ -77,13 +111,16 @@ func runChild(ctx context.Context, bin string, env []string, args ...string) (ch
 }
 
 // rss reads the resident set size of process pid from /proc, or 0.
-func rss(pid int) int64 {
+func rss(pid int) int64 { return procStatus(pid, "VmRSS:") }
+
+// procStatus reads a size field of /proc/PID/status in bytes, or 0.
+func procStatus(pid int, field string) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb * 1024
 		}

@@ -12,7 +12,7 @@ import (
 func init() {
 	register(Scenario{
 		Name: "import",
-		Doc:  "`llmbatch import` of ~300-byte chat lines in a child process: lines/s and peak RSS",
+		Doc:  "`llmbatch import` of ~300-byte chat lines in a child process: lines/s and peak RSS (VmHWM)",
 		Run:  runImport,
 	})
 }

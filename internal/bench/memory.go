@@ -53,7 +53,7 @@ func runMemory(ctx context.Context, e *Env) error {
 		return fmt.Errorf("the fake finished %d requests of %d", got, n)
 	}
 	first := o.firstAt()
-	e.figure("peak RSS (getrusage, import included)", mb(res.maxRSS), "< 250 MB", res.maxRSS < runMaxRSS)
+	e.figure("peak RSS (VmHWM, import included)", mb(res.maxRSS), "< 250 MB", res.maxRSS < runMaxRSS)
 	e.figure("RSS at 0/25/50/75/100 % sent", samples.String(), "", false)
 	if !first.IsZero() {
 		importTime := first.Sub(c.start)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/store"
@@ -62,7 +63,59 @@ func runResume(ctx context.Context, e *Env) error {
 		}
 		e.figure(how.label, fmt.Sprintf("first request after %s", d.Round(time.Millisecond)), "≤ 1 s", d <= time.Second)
 	}
+	steps, err := startSteps(ctx, db, "resume", file)
+	if err != nil {
+		return err
+	}
+	e.note("where a start goes, the same steps in this process: %s", steps)
 	return nil
+}
+
+// startSteps times, in this process, what a run does before its first
+// request, on the job's database.
+func startSteps(ctx context.Context, db, name, file string) (string, error) {
+	var parts []string
+	t := time.Now()
+	step := func(what string) {
+		parts = append(parts, fmt.Sprintf("%s %s", what, time.Since(t).Round(time.Millisecond)))
+		t = time.Now()
+	}
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	job, err := st.Job(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	step("open")
+	if _, err := input.Fingerprint(file, input.Options{}); err != nil {
+		return "", err
+	}
+	step("hash the file (run FILE only)")
+	owner := jobs.LockOwner{Token: "bench", PID: os.Getpid(), Host: "bench"}
+	if err := st.Lock(ctx, job.ID, owner, time.Minute, func(jobs.LockOwner) bool { return true }); err != nil {
+		return "", err
+	}
+	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+	if _, err := st.Recover(ctx, job.ID); err != nil {
+		return "", err
+	}
+	step("lock and recover")
+	if _, err := st.AnswerFromCache(ctx, job.ID); err != nil {
+		return "", err
+	}
+	step("answer from cache")
+	if _, err := st.Stats(ctx, job.ID); err != nil {
+		return "", err
+	}
+	step("stats (progress, budget)")
+	if _, err := st.Claim(ctx, job.ID, 64, time.Now()); err != nil {
+		return "", err
+	}
+	step("first claim")
+	return strings.Join(parts, ", "), nil
 }
 
 // resumeOnce starts `llmbatch run arg`, waits for the fake's first request,
