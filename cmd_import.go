@@ -60,7 +60,10 @@ func importCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
 		Name:      "import",
 		Usage:     "validate FILE and store it as a job, without sending anything",
 		ArgsUsage: "FILE",
-		Flags:     append(append(append([]cli.Flag{}, importFlags...), priceFlags()...), dryRunFlag),
+		Description: `Example:
+   llmbatch import --model deepseek/deepseek-v3 prompts.jsonl
+   llmbatch import --dry-run prompts.jsonl    # validate and estimate only; writes nothing`,
+		Flags: append(append(append([]cli.Flag{}, importFlags...), priceFlags()...), dryRunFlag),
 		Action: func(c *cli.Context) error {
 			if c.Bool("dry-run") {
 				return runDryRun(importOptionsFrom(c, env), priceOptionsFrom(c), dryRunLimits{}, stdout)

@@ -60,6 +60,9 @@ func NewClient(opts ClientOptions) *Client {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = max(100, opts.Conns)
 		t.MaxIdleConnsPerHost = max(2, opts.Conns)
+		// An API's headers are a few KiB; a hostile server's endless headers
+		// must not cost Go's default 10 MiB per connection.
+		t.MaxResponseHeaderBytes = 1 << 20
 		rt = t
 	}
 	c := &Client{
