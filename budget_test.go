@@ -14,8 +14,10 @@ func TestTokenBudget(t *testing.T) {
 	file := writeLines(t, dir, "b.jsonl", chatLines(10)...)
 	db := filepath.Join(dir, "b.db")
 	// Each request's worst case is 10 prompt tokens ([{"content":"prompt-0",
-	// "role":"user"}] is 39 bytes) + 1024 completion = 1034: with 4 claimed
-	// at once, two fit in 3000 and the third would cross it.
+	// "role":"user"}] is 39 bytes) + 1024 completion = 1034: two reservations
+	// fit in 3000 and a third would cross it. How many requests pass before
+	// the stop depends on how soon the first answers settle their
+	// reservations, so the test asserts bounds, not an exact count.
 	res := runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--concurrency", "4", "--max-tokens", "3000", "-q")...)
 	if res.code != exitBudget {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitBudget, res.stderr)
@@ -24,11 +26,12 @@ func TestTokenBudget(t *testing.T) {
 		t.Errorf("stderr:\n%s", res.stderr)
 	}
 	st := statusJSON(t, db, "b")
-	if got, want := count(t, st, "succeeded"), 2; got != want {
-		t.Errorf("succeeded after the budget stop: got %d, want %d", got, want)
+	succeeded, pending := count(t, st, "succeeded"), count(t, st, "pending")
+	if succeeded < 2 || succeeded > 9 || succeeded+pending != 10 {
+		t.Errorf("after the budget stop: %d succeeded, %d pending; want 2 to 9 succeeded and the rest pending", succeeded, pending)
 	}
-	if got, want := count(t, st, "pending"), 8; got != want {
-		t.Errorf("pending after the budget stop: got %d, want %d", got, want)
+	if used := st["usage"].(map[string]any)["total_tokens"].(float64); used > 3000 {
+		t.Errorf("spent %v tokens of a 3000-token budget", used)
 	}
 	if got := count(t, st, "running") + count(t, st, "failed"); got != 0 {
 		t.Errorf("running or failed after the budget stop: %d", got)
