@@ -197,23 +197,34 @@ func cmpErr(first, err error) error {
 	return err
 }
 
+// importFresh imports file as job name into a new store file of its own.
+func importFresh(ctx context.Context, e *Env, name, file string) (*store.Store, jobs.Job, error) {
+	st, err := store.Open(ctx, e.path(fmt.Sprintf("%s-%d.db", name, time.Now().UnixNano())))
+	if err != nil {
+		return nil, jobs.Job{}, err
+	}
+	src, err := input.Open(file, input.Options{})
+	if err != nil {
+		st.Close()
+		return nil, jobs.Job{}, err
+	}
+	defer src.Close()
+	job, err := st.Import(ctx, jobs.Job{Name: name, Source: file}, src)
+	if err != nil {
+		st.Close()
+		return nil, jobs.Job{}, err
+	}
+	return st, job, nil
+}
+
 // runInProcess imports file into a new store on disk and works the job with
 // a worker.Runner, timing the run alone.
 func runInProcess(ctx context.Context, e *Env, baseURL, file string, conc int, profile string) (runResult, error) {
-	st, err := store.Open(ctx, e.path(fmt.Sprintf("inprocess-%d.db", time.Now().UnixNano())))
+	st, job, err := importFresh(ctx, e, "bench", file)
 	if err != nil {
 		return runResult{}, err
 	}
 	defer st.Close()
-	src, err := input.Open(file, input.Options{})
-	if err != nil {
-		return runResult{}, err
-	}
-	job, err := st.Import(ctx, jobs.Job{Name: "bench", Source: file}, src)
-	src.Close()
-	if err != nil {
-		return runResult{}, err
-	}
 	client := worker.NewClient(worker.ClientOptions{BaseURL: baseURL, APIKey: benchKey, Timeout: time.Minute, Conns: conc})
 	q := &timedQueue{Queue: st}
 	runner := worker.New(q, job.ID, client, worker.Options{Concurrency: conc, MaxAttempts: 3})

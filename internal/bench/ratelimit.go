@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
 	"github.com/llmbatch/llmbatch/worker"
 )
 
@@ -90,20 +88,11 @@ func rateLimitRun(ctx context.Context, e *Env, limit, rpm int, d time.Duration) 
 	if err != nil {
 		return rlResult{}, err
 	}
-	st, err := store.Open(ctx, e.path(fmt.Sprintf("ratelimit-%d.db", time.Now().UnixNano())))
+	st, job, err := importFresh(ctx, e, "ratelimit", file)
 	if err != nil {
 		return rlResult{}, err
 	}
 	defer st.Close()
-	src, err := input.Open(file, input.Options{})
-	if err != nil {
-		return rlResult{}, err
-	}
-	job, err := st.Import(ctx, jobs.Job{Name: "ratelimit", Source: file}, src)
-	src.Close()
-	if err != nil {
-		return rlResult{}, err
-	}
 	lim := fakeapi.NewLimiter(fakeapi.Limit{Requests: limit})
 	fake := fakeapi.New(fakeapi.Config{Key: benchKey, Latency: *rlLatency, Script: lim.Script(nil)})
 	defer fake.Close()
