@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,11 +51,7 @@ func writeLines(t *testing.T, dir, name string, lines ...any) string {
 		}
 		b.WriteByte('\n')
 	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeFile(t, dir, name, b.String())
 }
 
 // chatLine is a bare chat body whose prompt the fake server answers with
