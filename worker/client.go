@@ -159,8 +159,13 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 	if !ok {
 		return nil, c.statusError(resp, body)
 	}
-	// Redact before parsing, so that no field taken from the body (content,
-	// an error's message and body) can carry the key.
+	return c.result(body, resp, start)
+}
+
+// result turns a 2xx body (plain, or assembled from a stream) into a
+// Result. The key is redacted before parsing, so that no field taken from
+// the body (content, an error's message and body) can carry it.
+func (c *Client) result(body []byte, resp *http.Response, start time.Time) (*jobs.Result, error) {
 	res, cerr := parseResponse(c.redactBytes(body))
 	if cerr != nil {
 		return nil, cerr

@@ -88,13 +88,10 @@ func (c *Client) readStreamed(ctx, actx context.Context, cancel context.CancelCa
 	if err != nil {
 		return nil, c.streamFailure(ctx, actx, err)
 	}
-	res, cerr := parseResponse(c.redactBytes(body))
-	if cerr != nil {
-		return nil, cerr
+	res, err := c.result(body, resp, start)
+	if err != nil {
+		return nil, err
 	}
-	res.StatusCode = resp.StatusCode
-	res.ProviderRequestID = c.redact(resp.Header.Get("x-request-id"))
-	res.Latency = c.now().Sub(start)
 	res.TTFT = max(ttft, time.Millisecond)
 	return res, nil
 }
