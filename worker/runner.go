@@ -18,7 +18,11 @@ type Options struct {
 	// MaxAttempts is how many attempts a request gets before it fails.
 	MaxAttempts int
 	Retry       RetryPolicy
-	// ClaimBatch bounds how many requests one claim takes (default 256).
+	// ClaimBatch bounds how many requests one claim takes (default 256; the
+	// concurrency at most when RPM or TPM is set). The runner claims the
+	// next batch while the calls of the last one run, so up to Concurrency
+	// + ClaimBatch requests may be claimed (running) at once, of which at
+	// most Concurrency are being sent.
 	ClaimBatch int
 	// RPM and TPM limit the requests and the estimated tokens (see
 	// EstimateTokens) sent per minute; 0 means no limit.
@@ -43,7 +47,8 @@ type Runner struct {
 	client *Client
 	opts   Options
 
-	// inflight counts requests claimed whose outcome is not yet committed.
+	// inflight counts requests claimed whose outcome is not yet committed:
+	// at most the concurrency plus one claim batch.
 	inflight atomic.Int64
 	// calling counts requests handed to a worker whose call has not ended;
 	// pace keeps it within the effective concurrency. waiting is set while
@@ -118,7 +123,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cancel()
 	r.mu.Lock()
 	r.cancel = cancel
-	r.w = newWriter(r.q, 2*r.opts.Concurrency, r.committed, r.fail)
+	r.w = newWriter(r.q, r.opts.Concurrency+r.opts.ClaimBatch, r.committed, r.fail)
 	r.mu.Unlock()
 	stopState := r.saveStates(ctx)
 	defer stopState()
@@ -202,16 +207,30 @@ func (r *Runner) isStopped() bool {
 // dispatch claims batches while there is room in the pool and hands them to
 // the workers. It reports finished when no request is pending or in flight.
 func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
+	batch := r.opts.ClaimBatch
+	if r.opts.RPM > 0 || r.opts.TPM > 0 {
+		// A paced run sends slowly: claim no more than a pool's worth
+		// ahead, so that requests do not sit claimed (shown as running)
+		// for minutes.
+		batch = min(batch, r.opts.Concurrency)
+	}
+	window := int64(r.opts.Concurrency + batch)
+	least := int64(max(1, min(r.opts.Concurrency, batch)/4))
 	for !r.isStopped() && ctx.Err() == nil {
-		free := int64(r.opts.Concurrency) - r.inflight.Load()
-		if free <= 0 {
+		// The pacer keeps the calls within the concurrency; the window
+		// bounds what is claimed but not yet committed. It is a batch wider
+		// than the pool, so that the next claim is taken while calls run
+		// and outcomes wait for their commit, and a claim waits until a
+		// fair share of the window is free, so that claims stay large.
+		free := window - r.inflight.Load()
+		if free < least && (free <= 0 || r.calling.Load() > 0) {
 			r.wait(ctx, time.Time{})
 			continue
 		}
 		// A claim cut short by ctx may already have moved its requests to
 		// running, where nobody would hand them back: let it finish, and
 		// release what it took below.
-		reqs, err := r.q.Claim(context.WithoutCancel(ctx), r.jobID, int(min(free, int64(r.opts.ClaimBatch))), r.opts.Now())
+		reqs, err := r.q.Claim(context.WithoutCancel(ctx), r.jobID, int(min(free, int64(batch))), r.opts.Now())
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, nil

@@ -544,3 +544,46 @@ func BenchmarkRunner(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
 	b.ReportMetric(float64(outcomes)/float64(max(commits, 1)), "outcomes/commit")
 }
+
+// claimCounter is the real store, counting the claims made and the
+// requests they took.
+type claimCounter struct {
+	*store.Store
+	claims, claimed atomic.Int64
+}
+
+func (q *claimCounter) Claim(ctx context.Context, jobID int64, n int, now time.Time) ([]jobs.Request, error) {
+	reqs, err := q.Store.Claim(ctx, jobID, n, now)
+	q.claims.Add(1)
+	q.claimed.Add(int64(len(reqs)))
+	return reqs, err
+}
+
+// The runner claims the next batch while calls run, so claims stay large
+// (a claim is a write transaction on the one writer connection), while the
+// calls in flight stay within the concurrency.
+func TestRunnerClaimsAhead(t *testing.T) {
+	const n, concurrency = 2000, 16
+	st := mustOpenStore(t)
+	jobID := mustImport(t, st, n)
+	fake := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: time.Millisecond})
+	q := &claimCounter{Store: st}
+	r := newTestRunner(q, jobID, fake, Options{Concurrency: concurrency, MaxAttempts: 1})
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	fs := fake.Stats()
+	if fs.Served != n || fs.MaxInFlight > concurrency {
+		t.Errorf("served %d with %d in flight at most; want %d with at most %d", fs.Served, fs.MaxInFlight, n, concurrency)
+	}
+	claims, claimed := q.claims.Load(), q.claimed.Load()
+	t.Logf("%d claims took %d requests (%.1f each)", claims, claimed, float64(claimed)/float64(claims))
+	if claimed != n {
+		t.Errorf("claims took %d requests, want %d (each once)", claimed, n)
+	}
+	// Claiming only what commits free would take about concurrency or
+	// fewer requests a claim.
+	if claims*2*concurrency > n {
+		t.Errorf("%d claims for %d requests; want at most %d (claims of twice the concurrency on average)", claims, n, n/(2*concurrency))
+	}
+}
