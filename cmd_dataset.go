@@ -114,9 +114,10 @@ func openSource(opts importOptions) (source, error) {
 	}
 	var src source
 	if isDataset {
+		ds.SkipInvalid = opts.SkipInvalid
 		src, err = input.OpenDataset(opts.Input, ds)
 	} else {
-		src, err = input.Open(opts.Input, input.Options{DefaultModel: opts.Model})
+		src, err = input.Open(opts.Input, input.Options{DefaultModel: opts.Model, SkipInvalid: opts.SkipInvalid})
 	}
 	if err != nil {
 		return nil, withCode(exitError, err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/store"
 	"github.com/urfave/cli/v2"
@@ -20,6 +21,12 @@ type importOptions struct {
 	Input string // a file path, or (for run) the name of an existing job
 	Job   string
 	Model string
+	// SkipInvalid (--skip-invalid) imports the valid lines of a file with
+	// invalid ones, keeping each invalid line as a failed request.
+	SkipInvalid bool
+	// Warn gets the list of lines --skip-invalid kept as failed requests
+	// (the app's stderr); nil prints nothing.
+	Warn io.Writer
 	// Dataset holds the dataset, samples and cache flags (cmd_dataset.go).
 	Dataset datasetOptions
 }
@@ -38,10 +45,14 @@ var dryRunFlag = &cli.BoolFlag{Name: "dry-run", Usage: "validate FILE and print 
 var importFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "job", Usage: "job `NAME` (default: the file's base name without extension)"},
 	&cli.StringFlag{Name: "model", Usage: "default `MODEL` for lines that name none"},
+	&cli.BoolFlag{Name: "skip-invalid", Usage: "import the valid lines of a file that has invalid ones; each invalid line (and each later use of a custom_id) is kept as a failed request with error code invalid_input, never sent and never retried, so the run ends with exit 3 and the export lists it (--dry-run still lists every invalid line)"},
 }, datasetFlags...)
 
 func importOptionsFrom(c *cli.Context, env func(string) string) importOptions {
+	// A dry run validates: it lists the invalid lines whatever
+	// --skip-invalid says, as the import would skip them.
 	return importOptions{DB: dbPath(c, env), Input: c.Args().First(), Job: c.String("job"), Model: c.String("model"),
+		SkipInvalid: c.Bool("skip-invalid") && !c.Bool("dry-run"), Warn: c.App.ErrWriter,
 		Dataset: datasetOptionsFrom(c)}
 }
 
@@ -156,9 +167,41 @@ func importFile(ctx context.Context, st *store.Store, name string, opts importOp
 	}
 	defer r.Close()
 	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.Input, DefaultModel: opts.Model}, r)
+	var fe *input.FileError
 	var ve *jobs.ValidationError
-	if errors.As(err, &ve) {
-		return job, withCode(exitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w", opts.Input, err))
+	if errors.As(err, &fe) {
+		// Not a file of requests at all: one line says why.
+		return job, withCode(exitError, fmt.Errorf("%w; nothing was imported or sent", fe))
+	} else if errors.As(err, &ve) {
+		hint := ""
+		if !opts.SkipInvalid {
+			hint = "\n(--skip-invalid imports the valid lines and keeps these as failed requests)"
+		}
+		return job, withCode(exitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w%s", opts.Input, err, hint))
 	}
-	return job, err
+	if err != nil || !opts.SkipInvalid {
+		return job, err
+	}
+	return job, reportSkipped(ctx, st, job, opts.Warn)
+}
+
+// shownSkipped is how many of the lines --skip-invalid kept an import lists.
+const shownSkipped = 10
+
+// reportSkipped lists the first lines an import with --skip-invalid kept
+// as failed requests, and how many there are.
+func reportSkipped(ctx context.Context, st *store.Store, job jobs.Job, w io.Writer) error {
+	msgs, total, err := st.InvalidLines(ctx, job.ID, shownSkipped)
+	if err != nil || total == 0 || w == nil {
+		return err
+	}
+	fmt.Fprintf(w, "llmbatch: job %s: %d of %d lines are invalid and were kept as failed requests (invalid_input; never sent, not retried):\n",
+		job.Name, total, job.Total)
+	for _, m := range msgs {
+		fmt.Fprintf(w, "  %s\n", m)
+	}
+	if more := total - len(msgs); more > 0 {
+		fmt.Fprintf(w, "  … and %d more; `llmbatch export %s --errors FILE` lists them all\n", more, job.Name)
+	}
+	return nil
 }

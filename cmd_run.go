@@ -48,6 +48,8 @@ type runOptions struct {
 	// not a terminal; Quiet silences it (progress.go).
 	LogInterval time.Duration
 	Quiet       bool
+	// NoColor ($NO_COLOR set, not empty) takes the colour out of the bar.
+	NoColor bool
 	// MaxTokens is the job's token budget, 0 for none.
 	MaxTokens int64
 	// Prices price the cost in the progress line; empty means none shown.
@@ -163,6 +165,7 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 		StallTimeout:      c.Duration("stall-timeout"),
 		LogInterval:       c.Duration("log-interval"),
 		Quiet:             c.Bool("quiet"),
+		NoColor:           env("NO_COLOR") != "",
 		MaxTokens:         c.Int64("max-tokens"),
 	}
 	prices, err := priceOptionsFrom(c).load()
@@ -254,7 +257,8 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	lost := make(chan error, 1)
 	go heartbeat(hard, st, job.ID, owner, runner, lost)
 	if !opts.Quiet {
-		stopProgress := startProgress(ctx, newProgressLine(stats, opts.Prices, time.Now()), runner, opts.LogInterval, stderr)
+		meter := newProgressMeter(stats, opts.Prices, time.Now())
+		stopProgress := startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval, NoColor: opts.NoColor}, stderr)
 		defer stopProgress()
 	}
 	err = runner.Run(hard)

@@ -1,76 +1,108 @@
 package main
 
-// The progress of a live run on stderr: one plain log line every
-// --log-interval when stderr is not a terminal (nohup, CI, a pipe), the
-// same line redrawn in place at most once a second on a terminal. No
-// colour is used, so NO_COLOR has nothing to turn off.
+// The progress of a live run on stderr. On a terminal, a bar drawn by
+// github.com/vbauerster/mpb/v8 with the figures on a second line, redrawn
+// every second; off a terminal (nohup, CI, a pipe), one plain log line with
+// the same figures every --log-interval. Both end with the final figures.
+// --quiet shows neither; NO_COLOR takes the colour out of the bar.
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/worker"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 )
 
-// rateWindow is the span the req/s and tok/s figures cover.
-const rateWindow = time.Minute
+// rateWindow is the span the req/s and tok/s figures cover, and
+// sampleEvery the spacing of the samples they are computed from.
+const (
+	rateWindow  = time.Minute
+	sampleEvery = time.Second
+)
 
-// progressSample is what was done by a moment of the run.
+// progressSample is what this run had done by a moment.
 type progressSample struct {
 	at           time.Time
 	done, tokens int64
 }
 
-// progressLine renders a run's progress. The figures come from the
-// runner's counters, plus what the job had done before this run started.
-type progressLine struct {
-	name     string
-	total    int64
-	baseDone int64                 // requests final before this run
-	baseUse  map[string]jobs.Usage // usage recorded before this run, per model
-	prices   jobs.Prices
-	samples  []progressSample // within rateWindow, oldest first
+// progressFigures are what the bar and the log line show.
+type progressFigures struct {
+	Name        string
+	Done, Total int64 // requests final (succeeded, failed or cancelled), over all runs
+	Percent     float64
+	// Failed counts the job's failed requests, over all runs. Retrying
+	// counts the requests this run put back to pending after a retryable
+	// error and has not finished since (waiting out their backoff or sent
+	// again).
+	Failed, Retrying int64
+	// ReqRate and TokRate are requests finished and tokens reported a
+	// second over the last minute (since the start in the first minute).
+	ReqRate, TokRate float64
+	ETA              string
+	// Concurrency is the adaptive controller's limit now, of MaxConcurrency.
+	Concurrency, MaxConcurrency int
+	// Cost is the job's cost so far, "" without prices.
+	Cost string
 }
 
-func newProgressLine(st jobs.Stats, prices jobs.Prices, start time.Time) *progressLine {
+// progressMeter turns a runner's counters, plus what the job had done
+// before this run, into progressFigures. Not safe for concurrent use.
+type progressMeter struct {
+	name                 string
+	total                int64
+	baseDone, baseFailed int64                 // before this run
+	baseUse              map[string]jobs.Usage // usage recorded before this run, per model
+	prices               jobs.Prices
+	samples              []progressSample // at most one a sampleEvery, within rateWindow, oldest first
+}
+
+func newProgressMeter(st jobs.Stats, prices jobs.Prices, start time.Time) *progressMeter {
 	c := st.Counts
-	l := &progressLine{name: st.Job.Name, total: int64(st.Job.Total), prices: prices, baseUse: map[string]jobs.Usage{},
-		baseDone: int64(c[jobs.StatusSucceeded] + c[jobs.StatusFailed] + c[jobs.StatusCancelled])}
-	for _, m := range st.Models {
-		l.baseUse[m.Model] = m.Usage
+	m := &progressMeter{name: st.Job.Name, total: int64(st.Job.Total), prices: prices, baseUse: map[string]jobs.Usage{},
+		baseDone:   int64(c[jobs.StatusSucceeded] + c[jobs.StatusFailed] + c[jobs.StatusCancelled]),
+		baseFailed: int64(c[jobs.StatusFailed])}
+	for _, u := range st.Models {
+		m.baseUse[u.Model] = u.Usage
 	}
-	l.samples = []progressSample{{at: start}}
-	return l
+	m.samples = []progressSample{{at: start}}
+	return m
 }
 
-// line renders p, taken at now, and keeps it as a sample for the rates.
-func (l *progressLine) line(p worker.Progress, now time.Time) string {
-	done := l.baseDone + p.Succeeded + p.Failed
+// measure computes the figures of p, taken at now, and keeps it as a
+// sample when the last is a sampleEvery old, so the rates slide over
+// per-second samples however often it is called.
+func (m *progressMeter) measure(p worker.Progress, now time.Time) progressFigures {
 	cur := progressSample{at: now, done: p.Succeeded + p.Failed, tokens: p.Tokens}
-	for len(l.samples) > 1 && now.Sub(l.samples[0].at) > rateWindow {
-		l.samples = l.samples[1:]
+	for len(m.samples) > 1 && now.Sub(m.samples[0].at) > rateWindow {
+		m.samples = m.samples[1:]
 	}
-	var reqRate, tokRate float64
-	if old := l.samples[0]; now.After(old.at) {
+	f := progressFigures{Name: m.name, Done: m.baseDone + cur.done, Total: m.total, Percent: 100,
+		Failed: m.baseFailed + p.Failed, Retrying: p.Retrying,
+		Concurrency: p.State.Concurrency, MaxConcurrency: p.State.MaxConcurrency}
+	if old := m.samples[0]; now.After(old.at) {
 		secs := now.Sub(old.at).Seconds()
-		reqRate, tokRate = float64(cur.done-old.done)/secs, float64(cur.tokens-old.tokens)/secs
+		f.ReqRate, f.TokRate = float64(cur.done-old.done)/secs, float64(cur.tokens-old.tokens)/secs
 	}
-	l.samples = append(l.samples, cur)
-	pct := 100.0
-	if l.total > 0 {
-		pct = 100 * float64(done) / float64(l.total)
+	if now.Sub(m.samples[len(m.samples)-1].at) >= sampleEvery {
+		m.samples = append(m.samples, cur)
 	}
-	s := fmt.Sprintf("llmbatch: job %s: %d/%d done (%.1f%%), %d failed, %d retrying, %.1f req/s and %.0f tok/s over the last minute, concurrency %d, ETA %s",
-		l.name, done, l.total, pct, p.Failed, p.Retrying, reqRate, tokRate, p.State.Concurrency, eta(l.total-done, reqRate))
-	if len(l.prices.ByModel) > 0 {
-		s += ", cost " + l.cost(p.Usage)
+	if f.Total > 0 {
+		f.Percent = 100 * float64(f.Done) / float64(f.Total)
 	}
-	return s
+	f.ETA = eta(f.Total-f.Done, f.ReqRate)
+	if len(m.prices.ByModel) > 0 {
+		f.Cost = m.cost(p.Usage)
+	}
+	return f
 }
 
 // eta is how long the remaining requests take at rate a second.
@@ -90,25 +122,58 @@ func eta(remaining int64, rate float64) string {
 
 // cost is the job's cost so far: before this run and in it, "+ unknown"
 // for the usage of models without a price.
-func (l *progressLine) cost(run map[string]jobs.Usage) string {
+func (m *progressMeter) cost(run map[string]jobs.Usage) string {
 	var sum float64
 	unknown := false
-	for _, byModel := range []map[string]jobs.Usage{l.baseUse, run} {
+	for _, byModel := range []map[string]jobs.Usage{m.baseUse, run} {
 		for model, u := range byModel {
-			c, ok := l.prices.Cost(model, u)
+			c, ok := m.prices.Cost(model, u)
 			sum += c
 			unknown = unknown || (!ok && u.Known)
 		}
 	}
-	s := l.prices.FormatCost(sum, true)
+	s := m.prices.FormatCost(sum, true)
 	if unknown {
 		s += " + unknown"
 	}
 	return s
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// logLine is the figures as one plain line, for logs.
+func (f progressFigures) logLine() string {
+	s := fmt.Sprintf("llmbatch: job %s: %d/%d done (%.1f%%), %d failed, %d retrying, %s over the last minute, concurrency %d/%d, ETA %s",
+		f.Name, f.Done, f.Total, f.Percent, f.Failed, f.Retrying, f.rates(), f.Concurrency, f.MaxConcurrency, f.ETA)
+	if f.Cost != "" {
+		s += ", cost " + f.Cost
+	}
+	return s
+}
+
+func (f progressFigures) rates() string {
+	return fmt.Sprintf("%.1f req/s and %.0f tok/s", f.ReqRate, f.TokRate)
+}
+
+// progressOptions say how the progress is shown.
+type progressOptions struct {
+	// LogInterval is how often a line is logged off a terminal.
+	LogInterval time.Duration
+	// NoColor takes the colour out of the bar ($NO_COLOR).
+	NoColor bool
+}
+
+// terminalWriter is a writer that says whether it is a terminal, so that
+// a wrapped stderr (or a test's buffer) can ask for the bar.
+type terminalWriter interface {
+	io.Writer
+	IsTerminal() bool
+}
+
+// isTerminal reports whether w is a terminal: a character device, or a
+// terminalWriter that says so.
 func isTerminal(w io.Writer) bool {
+	if tw, ok := w.(terminalWriter); ok {
+		return tw.IsTerminal()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -117,44 +182,187 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// startProgress writes the run's progress to w until the returned function
-// is called: a line every interval, or on a terminal the line redrawn in
-// place every second. Stopping writes the final figures once more.
-func startProgress(ctx context.Context, l *progressLine, runner *worker.Runner, interval time.Duration, w io.Writer) (stop func()) {
-	term := isTerminal(w)
-	if term {
-		interval = time.Second
-	}
-	write := func() {
-		s := l.line(runner.Progress(), time.Now())
-		if term {
-			fmt.Fprintf(w, "\r%s\x1b[K", s) // erase what a longer line left
-			return
-		}
-		fmt.Fprintln(w, s)
+// startProgress shows the run's progress on w until the returned function
+// is called: on a terminal a bar redrawn every second, else a log line
+// every o.LogInterval. snap reads the runner's counters (Runner.Progress).
+// Stopping shows the final figures once more.
+func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Progress, o progressOptions, w io.Writer) (stop func()) {
+	var bar *progressBar
+	if isTerminal(w) {
+		bar = newProgressBar(m.name, m.total, o.NoColor, w)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
+		sample := time.NewTicker(sampleEvery)
+		defer sample.Stop()
+		var logTick <-chan time.Time // nil, never ready, under a bar
+		if bar == nil {
+			t := time.NewTicker(o.LogInterval)
+			defer t.Stop()
+			logTick = t.C
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				write()
+			case now := <-sample.C:
+				if f := m.measure(snap(), now); bar != nil {
+					bar.show(f)
+				}
+			case now := <-logTick:
+				fmt.Fprintln(w, m.measure(snap(), now).logLine())
 			}
 		}
 	}()
 	return func() {
 		cancel()
 		wg.Wait()
-		write()
-		if term {
-			fmt.Fprintln(w)
+		f := m.measure(snap(), time.Now())
+		if bar != nil {
+			bar.finish(f)
+			return
 		}
+		fmt.Fprintln(w, f.logLine())
 	}
+}
+
+// progressBar is the terminal display: the job's name, a bar, done/total,
+// percent and ETA on one line, the other figures on the next.
+type progressBar struct {
+	p       *mpb.Progress
+	bar     *mpb.Bar
+	refresh chan any // a render each time the figures change
+	noColor bool
+	mu      sync.Mutex
+	fig     progressFigures
+}
+
+// ANSI colours of the bar, unless NO_COLOR.
+const (
+	colorGreen  = "\x1b[32m"
+	colorRed    = "\x1b[31m"
+	colorYellow = "\x1b[33m"
+	colorReset  = "\x1b[0m"
+)
+
+// terminalWidth is the width drawn to a writer that says it is a terminal
+// but is no terminal device, so has no size.
+const terminalWidth = 160
+
+func newProgressBar(name string, total int64, noColor bool, w io.Writer) *progressBar {
+	b := &progressBar{refresh: make(chan any, 1), noColor: noColor,
+		fig: progressFigures{Name: name, Total: total, ETA: "unknown"}}
+	opts := []mpb.ContainerOption{mpb.WithOutput(w), mpb.WithManualRefresh(b.refresh)}
+	if _, ok := w.(*os.File); !ok {
+		opts = append(opts, mpb.ForceTTY(), mpb.WithWidth(terminalWidth))
+	}
+	b.p = mpb.New(opts...)
+	green := func(s string) string { return b.paint(colorGreen, s) }
+	style := mpb.BarStyle().FillerMeta(green).TipMeta(green)
+	// Created with no total, the bar never completes by itself: the run
+	// decides when it is over (finish). Its total is shown all the same.
+	b.bar = b.p.New(0, style, mpb.BarWidth(40),
+		mpb.PrependDecorators(decor.Name(name)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return b.figures().barLine() })),
+		mpb.BarBtmExtender(mpb.BarFillerFunc(b.fillStats)))
+	b.bar.SetTotal(total, false)
+	return b
+}
+
+// show makes f the figures drawn and draws them.
+func (b *progressBar) show(f progressFigures) {
+	b.set(f)
+	select {
+	case b.refresh <- nil:
+	default: // a render is pending; it will draw f
+	}
+}
+
+func (b *progressBar) set(f progressFigures) {
+	b.mu.Lock()
+	b.fig = f
+	b.mu.Unlock()
+	b.bar.SetCurrent(f.Done)
+}
+
+// finish draws f as the last frame and waits until it is written: ending
+// the bar renders it once more.
+func (b *progressBar) finish(f progressFigures) {
+	b.set(f)
+	if f.Done >= f.Total {
+		b.bar.SetTotal(-1, true) // complete at f.Done
+	} else {
+		b.bar.Abort(false) // the run stopped early; the frame stays
+	}
+	b.p.Wait()
+}
+
+func (b *progressBar) figures() progressFigures {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fig
+}
+
+func (b *progressBar) paint(color, s string) string {
+	if b.noColor || color == "" || s == "" {
+		return s
+	}
+	return color + s + colorReset
+}
+
+// barLine is what follows the bar.
+func (f progressFigures) barLine() string {
+	return fmt.Sprintf("%d/%d %.1f%% ETA %s", f.Done, f.Total, f.Percent, f.ETA)
+}
+
+// statsParts are the figures of the bar's second line, each with the
+// colour it is painted in ("" for none).
+func (f progressFigures) statsParts() [][2]string {
+	failed, retrying := "", ""
+	if f.Failed > 0 {
+		failed = colorRed
+	}
+	if f.Retrying > 0 {
+		retrying = colorYellow
+	}
+	parts := [][2]string{
+		{f.rates() + " (last min)", ""},
+		{fmt.Sprintf("%d failed", f.Failed), failed},
+		{fmt.Sprintf("%d retrying", f.Retrying), retrying},
+		{fmt.Sprintf("concurrency %d/%d", f.Concurrency, f.MaxConcurrency), ""},
+	}
+	if f.Cost != "" {
+		parts = append(parts, [2]string{"cost " + f.Cost, ""})
+	}
+	return parts
+}
+
+// fillStats writes the bar's second line, cut to the width available (the
+// figures are ASCII, so a byte is a column); a part that is cut is not
+// painted, so no escape code is cut in two.
+func (b *progressBar) fillStats(w io.Writer, st decor.Statistics) error {
+	const indent, sep = "  ", ", "
+	var line strings.Builder
+	line.WriteString(indent)
+	room := st.AvailableWidth - len(indent)
+	for i, part := range b.figures().statsParts() {
+		if i > 0 {
+			if room <= len(sep) {
+				break
+			}
+			line.WriteString(sep)
+			room -= len(sep)
+		}
+		if text := part[0]; len(text) > room {
+			line.WriteString(text[:max(room, 0)])
+			break
+		}
+		line.WriteString(b.paint(part[1], part[0]))
+		room -= len(part[0])
+	}
+	_, err := fmt.Fprintln(w, line.String())
+	return err
 }

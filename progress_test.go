@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/worker"
 )
 
 // progressLines returns the progress lines of a run's stderr.
@@ -44,23 +51,39 @@ func TestProgressLog(t *testing.T) {
 		if res.code != exitSomeFailed {
 			t.Fatalf("exit %d, want %d\n%s", res.code, exitSomeFailed, res.stderr)
 		}
+		if strings.Contains(res.stderr, "\x1b") {
+			t.Errorf("escape codes in a log that is no terminal:\n%q", res.stderr)
+		}
 		lines := progressLines(res.stderr, "p")
 		// One line every 200 ms, and the final one when the run ends.
 		if want := int(took/(200*time.Millisecond)) + 1; len(lines) < 3 || len(lines) > want {
 			t.Fatalf("got %d progress lines in %s, want 3 to %d:\n%s", len(lines), took, want, res.stderr)
 		}
-		last := lines[len(lines)-1]
+		// Every line's figures hold together and never go back.
+		var prev logFigures
+		for _, l := range lines {
+			f := parseLogLine(t, l)
+			if f.total != 20 || f.done < prev.done || f.failed < prev.failed || f.failed > 1 || f.failed > f.done || f.concurrency < 1 || f.concurrency > f.maxConcurrency || f.maxConcurrency != 2 {
+				t.Errorf("line %q after %+v", l, prev)
+			}
+			prev = f
+		}
+		// The last line's figures are the database's.
+		last, status := lines[len(lines)-1], statusJSON(t, db, "p")
+		if prev.done != 20 || prev.failed != int64(count(t, status, "failed")) || prev.retrying != 0 || prev.eta != "0s" {
+			t.Errorf("last line %q: want 20 done, %d failed, 0 retrying, ETA 0s", last, count(t, status, "failed"))
+		}
 		// At one currency unit a token (no cached price), the cost is the
 		// total tokens the job recorded.
-		u := statusJSON(t, db, "p")["usage"].(map[string]any)
-		cost := fmt.Sprintf(", ETA 0s, cost %.4f EUR", u["total_tokens"].(float64))
-		for _, want := range []string{"20/20 done (100.0%), 1 failed, 0 retrying, ", "/s over the last minute, concurrency 2", cost} {
-			if !strings.Contains(last, want) {
-				t.Errorf("last line %q lacks %q", last, want)
-			}
+		u := status["usage"].(map[string]any)
+		if want := fmt.Sprintf("%.4f EUR", u["total_tokens"].(float64)); prev.cost != want {
+			t.Errorf("last line %q: cost %q, want %q", last, prev.cost, want)
 		}
-		if first := lines[0]; strings.Contains(first, "20/20") {
-			t.Errorf("first line %q: the run was already over", first)
+		if prev.reqRate <= 0 || prev.tokRate <= 0 {
+			t.Errorf("last line %q: no rate", last)
+		}
+		if first := parseLogLine(t, lines[0]); first.done == 20 {
+			t.Errorf("first line %q: the run was already over", lines[0])
 		}
 	})
 	t.Run("Quiet", func(t *testing.T) {
@@ -92,5 +115,153 @@ func TestETA(t *testing.T) {
 				t.Errorf("eta(%d, %g) = %q, want %q", tc.remaining, tc.rate, got, tc.want)
 			}
 		})
+	}
+}
+
+// logFigures are the figures of a progress log line.
+type logFigures struct {
+	done, total, failed, retrying int64
+	pct, reqRate, tokRate         float64
+	concurrency, maxConcurrency   int
+	eta, cost                     string
+}
+
+var logLineRE = regexp.MustCompile(`^llmbatch: job \S+: (\d+)/(\d+) done \(([\d.]+)%\), (\d+) failed, (\d+) retrying, ([\d.]+) req/s and (\d+) tok/s over the last minute, concurrency (\d+)/(\d+), ETA ([^,]+)(?:, cost (.+))?$`)
+
+func parseLogLine(t *testing.T, line string) logFigures {
+	t.Helper()
+	m := logLineRE.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("progress line %q does not parse", line)
+	}
+	n := func(i int) int64 { v, _ := strconv.ParseInt(m[i], 10, 64); return v }
+	x := func(i int) float64 { v, _ := strconv.ParseFloat(m[i], 64); return v }
+	return logFigures{done: n(1), total: n(2), pct: x(3), failed: n(4), retrying: n(5), reqRate: x(6), tokRate: x(7),
+		concurrency: int(n(8)), maxConcurrency: int(n(9)), eta: m[10], cost: m[11]}
+}
+
+// fakeTerminal is a stderr that says it is a terminal.
+type fakeTerminal struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (f *fakeTerminal) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b.Write(p)
+}
+
+func (f *fakeTerminal) IsTerminal() bool { return true }
+
+func (f *fakeTerminal) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b.String()
+}
+
+// sgrRE matches an ANSI colour (SGR) escape code.
+var sgrRE = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+func TestProgressBar(t *testing.T) {
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 100 * time.Millisecond,
+		Script: func(c fakeapi.Call) fakeapi.Fault {
+			if c.CustomKey == "prompt-3" {
+				return fakeapi.Fault{Status: 400}
+			}
+			return fakeapi.Fault{}
+		}})
+	// 30 requests, 2 at a time, 100 ms each: 1.5 s at least, time for a
+	// frame a second and the last.
+	dir := t.TempDir()
+	file := writeLines(t, dir, "p.jsonl", chatLines(30)...)
+	run := func(t *testing.T, env map[string]string, extra ...string) string {
+		t.Helper()
+		db := filepath.Join(t.TempDir(), "bar.db")
+		var stdout bytes.Buffer
+		stderr := &fakeTerminal{}
+		args := append([]string{"llmbatch"}, append(runArgs(db, srv, file), extra...)...)
+		if code := realMain(context.Background(), args, func(k string) string { return env[k] }, &stdout, stderr); code != exitSomeFailed {
+			t.Fatalf("exit %d, want %d\n%s", code, exitSomeFailed, stderr.String())
+		}
+		return stderr.String()
+	}
+	base := []string{"--concurrency", "2", "--log-interval", "100ms", "--price", "deepseek/deepseek-v3=1:2"}
+	t.Run("Color", func(t *testing.T) {
+		out := run(t, keyEnv(), base...)
+		if lines := progressLines(out, "p"); len(lines) > 0 {
+			t.Errorf("a terminal got %d log lines:\n%s", len(lines), out)
+		}
+		// The last frame: the bar's line and the figures' line.
+		for _, want := range []string{"\np [", "] 30/30 100.0% ETA 0s", " req/s and ", " tok/s (last min), ",
+			colorRed + "1 failed" + colorReset, ", 0 retrying, concurrency 2/2, cost ", "\x1b[2A\x1b[J", colorGreen} {
+			if !strings.Contains(out, want) {
+				t.Errorf("terminal output lacks %q:\n%q", want, out)
+			}
+		}
+	})
+	t.Run("NoColor", func(t *testing.T) {
+		env := keyEnv()
+		env["NO_COLOR"] = "1"
+		out := run(t, env, base...)
+		if sgr := sgrRE.FindString(out); sgr != "" {
+			t.Errorf("NO_COLOR set, but the output has colour %q:\n%q", sgr, out)
+		}
+		if !strings.Contains(out, "] 30/30 100.0% ETA 0s") || !strings.Contains(out, ", 1 failed, ") {
+			t.Errorf("no final frame:\n%q", out)
+		}
+	})
+	t.Run("Quiet", func(t *testing.T) {
+		if out := run(t, keyEnv(), append(base, "--quiet")...); strings.Contains(out, "\x1b") || strings.Contains(out, "30/30") {
+			t.Errorf("--quiet drew:\n%q", out)
+		}
+	})
+}
+
+// progressAt is the counters of a run that has finished done requests and
+// seen tokens tokens.
+func progressAt(done, tokens int64) worker.Progress {
+	return worker.Progress{Succeeded: done, Tokens: tokens, Usage: map[string]jobs.Usage{},
+		State: jobs.RunState{Concurrency: 4, MaxConcurrency: 8}}
+}
+
+func TestProgressMeterRates(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := jobs.Stats{Job: jobs.Job{Name: "j", Total: 10000},
+		Counts: map[jobs.Status]int{jobs.StatusSucceeded: 90, jobs.StatusFailed: 10}}
+	m := newProgressMeter(st, jobs.Prices{}, start)
+	// Two minutes at 10 requests (1000 tokens) a second, then one at 1 (100).
+	var done, tokens int64
+	var f progressFigures
+	for s := 1; s <= 180; s++ {
+		rate := int64(10)
+		if s > 120 {
+			rate = 1
+		}
+		done, tokens = done+rate, tokens+100*rate
+		// Measured more often than once a second: the samples stay one a second.
+		f = m.measure(progressAt(done, tokens), start.Add(time.Duration(s)*time.Second-300*time.Millisecond))
+		f = m.measure(progressAt(done, tokens), start.Add(time.Duration(s)*time.Second))
+	}
+	// Over the last minute: 1 a second, whatever came before.
+	if f.ReqRate < 0.9 || f.ReqRate > 1.1 || f.TokRate < 90 || f.TokRate > 110 {
+		t.Errorf("rates %.2f req/s, %.1f tok/s; want about 1 and 100 (the average since the start is %.1f)", f.ReqRate, f.TokRate, float64(done)/180)
+	}
+	if len(m.samples) > 62 {
+		t.Errorf("%d samples kept for a one-minute window", len(m.samples))
+	}
+	wantDone := int64(100) + done
+	if f.Done != wantDone || f.Total != 10000 || f.Failed != 10 || f.Concurrency != 4 || f.MaxConcurrency != 8 || f.Cost != "" {
+		t.Errorf("figures %+v; want %d done of 10000, 10 failed (before this run), concurrency 4/8, no cost", f, wantDone)
+	}
+	if want := eta(10000-wantDone, f.ReqRate); f.ETA != want || !strings.HasPrefix(f.ETA, "2h") {
+		t.Errorf("ETA %s, want %s (%d left at about 1/s)", f.ETA, want, 10000-wantDone)
+	}
+	// Nothing finishes for a minute: no rate, no ETA.
+	for s := 181; s <= 245; s++ {
+		f = m.measure(progressAt(done, tokens), start.Add(time.Duration(s)*time.Second))
+	}
+	if f.ReqRate != 0 || f.ETA != "unknown" {
+		t.Errorf("after a minute without progress: %.2f req/s, ETA %s; want 0 and unknown", f.ReqRate, f.ETA)
 	}
 }

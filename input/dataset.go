@@ -36,6 +36,9 @@ type DatasetOptions struct {
 	// it the custom_id is line-N (JSONL, text) or row-N (CSV, N counting
 	// data rows from 1).
 	IDField string
+	// SkipInvalid hands out each invalid record as a request with Invalid
+	// set, as Options.SkipInvalid does for a file of requests.
+	SkipInvalid bool
 }
 
 // Validate checks the options that do not depend on the file.
@@ -93,6 +96,8 @@ type Dataset struct {
 	buf    bytes.Buffer // the rendered template
 	seen   bool         // a record, valid or not, was read
 	done   bool
+	fatal  bool // the file as a whole is invalid (see Reader.fatal)
+	valid  int  // valid records handed out
 	fp     string
 	errs   jobs.ValidationError
 }
@@ -144,20 +149,43 @@ func (d *Dataset) Next() (jobs.Request, error) {
 		}
 		if reason != "" {
 			d.fail(rec.line, reason)
+			if d.recs.stopped() {
+				d.fatal = true // binary data, UTF-16, a bad CSV header
+			} else if d.opts.SkipInvalid {
+				return d.invalid(rec, reason), nil
+			}
 			continue
 		}
-		if d.errs.Total == 0 {
+		if d.errs.Total == 0 || d.opts.SkipInvalid && !d.fatal {
+			d.valid++
 			return req, nil
 		}
 	}
 	return jobs.Request{}, io.EOF
 }
 
+// invalid is the failed request an invalid record becomes with
+// SkipInvalid. Its body and metadata are the record as far as it could be
+// read (empty when it could not be).
+func (d *Dataset) invalid(rec record, reason string) jobs.Request {
+	id, bad := d.customID(rec)
+	if bad != "" {
+		id = d.defaultID(rec)
+	}
+	return jobs.Request{Line: rec.line, CustomID: id, Endpoint: d.opts.endpoint(), Model: d.opts.Model,
+		Body: append([]byte{}, rec.raw...), Metadata: rec.raw, Status: jobs.StatusFailed,
+		Invalid: jobs.LineError{File: d.path, Line: rec.line, Reason: reason}.Error()}
+}
+
 // finish hashes what the readers left unread (after binary data) and ends.
 func (d *Dataset) finish() error {
 	d.done = true
 	if !d.seen {
+		d.fatal = true
 		d.fail(0, d.recs.emptyReason())
+	} else if d.opts.SkipInvalid && d.valid == 0 && !d.fatal {
+		d.fatal = true
+		d.fail(0, "no valid record; --skip-invalid imports a file only when some of its records are valid")
 	}
 	if _, err := io.Copy(io.Discard, d.src); err != nil {
 		return fmt.Errorf("read %s: %w", d.path, err)
@@ -199,10 +227,7 @@ func (d *Dataset) request(rec record) (jobs.Request, string) {
 // customID is the --id-field value of rec, or line-N / row-N.
 func (d *Dataset) customID(rec record) (string, string) {
 	if d.opts.IDField == "" {
-		if d.format == FormatCSV {
-			return "row-" + strconv.Itoa(rec.n), ""
-		}
-		return "line-" + strconv.Itoa(rec.line), ""
+		return d.defaultID(rec), ""
 	}
 	field := d.opts.IDField
 	var id string
@@ -228,6 +253,14 @@ func (d *Dataset) customID(rec record) (string, string) {
 	return id, ""
 }
 
+// defaultID is the custom_id of a record without --id-field.
+func (d *Dataset) defaultID(rec record) string {
+	if d.format == FormatCSV {
+		return "row-" + strconv.Itoa(rec.n)
+	}
+	return "line-" + strconv.Itoa(rec.line)
+}
+
 func typeName(v any) string {
 	switch v.(type) {
 	case bool:
@@ -245,7 +278,7 @@ func (d *Dataset) Reject(line int, reason string) { d.fail(line, reason) }
 // Err returns, after io.EOF, a *jobs.ValidationError listing the invalid
 // records in line order, or nil.
 func (d *Dataset) Err() error {
-	if d.errs.Total == 0 {
+	if d.errs.Total == 0 || d.opts.SkipInvalid && !d.fatal {
 		return nil
 	}
 	sort.SliceStable(d.errs.Errors, func(i, j int) bool { return d.errs.Errors[i].Line < d.errs.Errors[j].Line })
@@ -296,3 +329,6 @@ func (o DatasetOptions) sum(h hash.Hash, f RecordFormat) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// KeepsInvalid says whether invalid records are handed out (SkipInvalid).
+func (d *Dataset) KeepsInvalid() bool { return d.opts.SkipInvalid }

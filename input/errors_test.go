@@ -108,8 +108,13 @@ var badInputs = []struct {
 		`{"custom_id":null,"model":"m","prompt":"p"}`,
 		`{"custom_id":"a","custom_id":"b","model":"m","prompt":"p"}`,
 		ok), Options{}},
-	{"NotUTF8", lines(`{"model":"m","prompt":"caf`+"\xe9"+`"}`, ok), Options{}},
+	// A file in another encoding has such bytes on many lines: one line
+	// names the first and says what to do.
+	{"NotUTF8", lines(ok, `{"model":"m","prompt":"caf`+"\xe9"+`"}`, `{"model":"m","prompt":"na`+"\xefve"+`"}`, ok), Options{}},
 	{"BinaryFile", lines(ok, "{\"model\":\"m\x00", `{"model":"m",`, ok), Options{}},
+	// The file-level reason is the whole message, even after invalid lines
+	// and with --skip-invalid.
+	{"BinaryAfterInvalid", lines(`{`, ok, "\x7fELF\x02\x01\x01\x00\x00"), Options{SkipInvalid: true}},
 	{"UTF16File", "\xFF\xFE{\x00\"\x00m\x00\"\x00:\x001\x00}\x00\n\x00", Options{}},
 	{"EmptyFile", "", Options{}},
 	{"OnlyBOM", "\xEF\xBB\xBF", Options{}},

@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -20,7 +22,18 @@ type Options struct {
 	// DefaultModel (from --model) is spliced into bodies that have no
 	// "model" of their own.
 	DefaultModel string
+	// SkipInvalid (--skip-invalid) hands out each invalid line as a request
+	// with Invalid set, instead of refusing the file. A problem with the
+	// file as a whole (empty, binary, UTF-16, no valid line at all) still
+	// refuses it. It does not change the fingerprint: the flag decides
+	// how a file becomes a job, not which job it is.
+	SkipInvalid bool
 }
+
+// maxInvalidBody is how much of an invalid line is kept as the body of
+// its failed request: enough to see what went wrong, not a copy of a
+// runaway line.
+const maxInvalidBody = 64 << 10
 
 // Reader yields the valid requests of one input file in line order. It
 // implements jobs.RequestSource.
@@ -34,9 +47,16 @@ type Reader struct {
 	line int    // physical line number of the last line read
 	seen bool   // a non-blank line was read
 	done bool
-	fp   string
-	errs jobs.ValidationError
-	sc   scratch
+	// file says why the file as a whole is not a file of requests (empty,
+	// binary, not UTF-8): Err reports that one line, with or without
+	// SkipInvalid.
+	file *jobs.LineError
+	// noneValid: with SkipInvalid, not one line was valid.
+	noneValid bool
+	valid     int // valid lines handed out
+	fp        string
+	errs      jobs.ValidationError
+	sc        scratch
 }
 
 var _ jobs.RequestSource = (*Reader)(nil)
@@ -90,7 +110,9 @@ func openFile(path string) (*os.File, error) {
 // Next returns the next valid request, or io.EOF at the end of the file.
 // After the first invalid line (or Reject) it still validates the rest of
 // the file, to report every problem at once, but returns no more requests.
-// Any other error is a failure to read the file.
+// With SkipInvalid it goes on handing out requests, and hands out each
+// invalid line too, as a request with Invalid set. Any other error is a
+// failure to read the file.
 func (r *Reader) Next() (jobs.Request, error) {
 	for !r.done {
 		raw, err := r.readLine()
@@ -127,15 +149,62 @@ func (r *Reader) handle(raw []byte) (req jobs.Request, ok bool, err error) {
 		// one error says so better than one per line.
 		return req, false, r.stop("binary data (NUL byte), not a JSONL file")
 	}
+	if !utf8.Valid(raw) {
+		// An encoding is the whole file's: a file saved as Latin-1 has
+		// such bytes on many lines, and converting it is the one fix.
+		return req, false, r.stop(fmt.Sprintf("not valid UTF-8 (column %d): the file is not UTF-8 text; convert it to UTF-8 (for example with iconv)", badUTF8(raw)+1))
+	}
 	p, reason := parseLineIn(&r.sc, raw, r.line, r.opts)
-	if reason == "" && r.errs.Total == 0 {
+	if reason == "" && r.handsOut() {
 		req, reason = p.request(r.line, &r.sc.arena)
 	}
 	if reason != "" {
 		r.fail(r.line, reason)
+		if r.opts.SkipInvalid {
+			return r.invalid(p, raw, reason), true, nil
+		}
 		return req, false, nil
 	}
-	return req, r.errs.Total == 0, nil
+	if r.handsOut() {
+		r.valid++
+		return req, true, nil
+	}
+	return req, false, nil
+}
+
+// handsOut says whether valid lines are still handed out: until the first
+// invalid line, or with SkipInvalid until the file itself proves invalid.
+func (r *Reader) handsOut() bool {
+	return r.errs.Total == 0 || r.opts.SkipInvalid && r.file == nil
+}
+
+// invalid is the request an invalid line becomes with SkipInvalid: failed,
+// never sent, with what could be read of it. Its custom_id is the line's
+// own when that was read, else line-N (the store picks another if that one
+// is taken); its body is the line's first maxInvalidBody bytes.
+func (r *Reader) invalid(p parsed, raw []byte, reason string) jobs.Request {
+	id := p.customID
+	if id == "" {
+		id = "line-" + strconv.Itoa(r.line)
+	}
+	ep := p.endpoint
+	if ep == "" {
+		ep = jobs.EndpointChat // the column needs one; it is never used
+	}
+	var meta []byte
+	if p.metadata != nil {
+		meta = r.sc.arena.copy(p.metadata)
+	}
+	return jobs.Request{
+		Line:     r.line,
+		CustomID: id,
+		Endpoint: ep,
+		Model:    p.model,
+		Body:     r.sc.arena.copy(raw[:min(len(raw), maxInvalidBody)]),
+		Metadata: meta,
+		Status:   jobs.StatusFailed,
+		Invalid:  jobs.LineError{File: r.path, Line: r.line, Reason: reason}.Error(),
+	}
 }
 
 // utf16Reason recognises a UTF-16 byte order mark, a common result of
@@ -152,6 +221,7 @@ func utf16Reason(raw []byte) string {
 // to Fingerprint's.
 func (r *Reader) stop(reason string) error {
 	r.seen = true
+	r.file = &jobs.LineError{File: r.path, Line: r.line, Reason: reason}
 	r.fail(r.line, reason)
 	_, err := io.Copy(io.Discard, r.br)
 	r.finish()
@@ -168,7 +238,13 @@ func (r *Reader) fail(line int, reason string) {
 func (r *Reader) finish() {
 	r.done = true
 	if !r.seen {
-		r.fail(0, "no requests (the file is empty)")
+		r.file = &jobs.LineError{File: r.path, Reason: "no requests (the file is empty)"}
+		r.fail(0, r.file.Reason)
+	} else if r.opts.SkipInvalid && r.valid == 0 && r.file == nil {
+		// Most likely not a file of requests at all (CSV, a log): a job
+		// of nothing but failures would help no one.
+		r.noneValid = true
+		r.fail(0, "no valid line; --skip-invalid imports a file only when some of its lines are valid")
 	}
 	r.fp = sum(r.hash, r.opts)
 }
@@ -229,9 +305,16 @@ func (r *Reader) Reject(line int, reason string) {
 }
 
 // Err returns, after Next returned io.EOF, a *jobs.ValidationError listing
-// the invalid lines in line order, or nil if every line was valid.
+// the invalid lines in line order, or nil if every line was valid. With
+// SkipInvalid it returns nil unless the file as a whole is invalid. When
+// the file is not a file of requests at all (empty, binary, UTF-16, not
+// UTF-8) the error is a *FileError: that one line, whatever other lines
+// were found invalid before it.
 func (r *Reader) Err() error {
-	if r.errs.Total == 0 {
+	if r.file != nil {
+		return &FileError{jobs.ValidationError{Errors: []jobs.LineError{*r.file}, Total: 1}}
+	}
+	if r.errs.Total == 0 || r.opts.SkipInvalid && !r.noneValid {
 		return nil
 	}
 	sort.SliceStable(r.errs.Errors, func(i, j int) bool {
@@ -255,3 +338,17 @@ func (r *Reader) Close() error {
 	r.f = nil
 	return err
 }
+
+// FileError is the error of a file that is not a file of requests at all
+// (empty, binary, UTF-16, not UTF-8): one line says why, and
+// --skip-invalid cannot help. It unwraps to its *jobs.ValidationError.
+type FileError struct {
+	jobs.ValidationError
+}
+
+// Unwrap returns the validation error of the one line.
+func (e *FileError) Unwrap() error { return &e.ValidationError }
+
+// KeepsInvalid says whether invalid lines are handed out (SkipInvalid);
+// the store then keeps a duplicate custom_id as a failed request too.
+func (r *Reader) KeepsInvalid() bool { return r.opts.SkipInvalid }

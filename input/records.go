@@ -72,6 +72,9 @@ type recordReader interface {
 	next() (record, string, error)
 	// emptyReason says why a file that held no record at all is invalid.
 	emptyReason() string
+	// stopped says that the last reason ended the file (binary data,
+	// UTF-16, a bad CSV header): the file as a whole is invalid.
+	stopped() bool
 }
 
 func newRecordReader(f RecordFormat, br *bufio.Reader) recordReader {
@@ -135,6 +138,8 @@ type jsonlRecords struct {
 
 func (j *jsonlRecords) emptyReason() string { return "no records (the file is empty)" }
 
+func (j *jsonlRecords) stopped() bool { return j.done }
+
 func (j *jsonlRecords) next() (record, string, error) {
 	for !j.done {
 		raw, err := j.lines.next()
@@ -190,6 +195,8 @@ type textRecords struct {
 
 func (t *textRecords) emptyReason() string { return "no prompts (the file has no non-blank line)" }
 
+func (t *textRecords) stopped() bool { return t.done }
+
 func (t *textRecords) next() (record, string, error) {
 	for !t.done {
 		raw, err := t.lines.next()
@@ -244,6 +251,8 @@ func (c *csvRecords) emptyReason() string {
 	}
 	return "no rows after the header"
 }
+
+func (c *csvRecords) stopped() bool { return c.done }
 
 func (c *csvRecords) next() (record, string, error) {
 	if c.done {

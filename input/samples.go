@@ -34,8 +34,8 @@ func WithSamples(src jobs.RequestSource, k int) *Samples {
 func (s *Samples) Next() (jobs.Request, error) {
 	if s.i >= s.k {
 		r, err := s.src.Next()
-		if err != nil {
-			return r, err
+		if err != nil || r.Invalid != "" {
+			return r, err // an invalid line is kept once, and never answered from the cache
 		}
 		s.cur, s.i = r, 0
 		// A body that is not a JSON object cannot come from a reader;
@@ -85,4 +85,10 @@ func SamplesFingerprint(fp string, k int) string {
 	}
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00samples=%d", fp, k))
 	return hex.EncodeToString(h[:])
+}
+
+// KeepsInvalid is the source's, when it has one.
+func (s *Samples) KeepsInvalid() bool {
+	k, ok := s.src.(interface{ KeepsInvalid() bool })
+	return ok && k.KeepsInvalid()
 }

@@ -23,8 +23,14 @@ const (
 	ClassAuth ErrorClass = "auth"
 	// ClassPayment: HTTP 402 (insufficient balance); fatal for the run.
 	ClassPayment ErrorClass = "payment"
-	// ClassInvalidInput: a line rejected at import (kept with --skip-invalid).
+	// ClassInvalidInput: a line of the input file that failed validation,
+	// kept as a failed request by import --skip-invalid. It is never sent,
+	// and retry leaves it failed: no attempt could make it valid.
 	ClassInvalidInput ErrorClass = "invalid_input"
+	// ClassTLS: the server's TLS certificate was refused (unknown
+	// authority, wrong host name, expired); fatal for the run, because
+	// every request would meet the same certificate.
+	ClassTLS ErrorClass = "tls"
 )
 
 // Disposition is what an error class means for the request and the run.
@@ -44,7 +50,7 @@ func (c ErrorClass) Disposition() Disposition {
 	switch c {
 	case ClassInvalidRequest, ClassInvalidInput:
 		return Permanent
-	case ClassAuth, ClassPayment:
+	case ClassAuth, ClassPayment, ClassTLS:
 		return Fatal
 	default:
 		return Retryable

@@ -58,6 +58,11 @@ type Request struct {
 	// interruptions do not count.
 	Attempts  int
 	NotBefore time.Time
+	// Invalid is set only on a line an input reader kept with
+	// --skip-invalid: "FILE:LINE: reason". The store keeps such a request
+	// failed (ClassInvalidInput), with the line's bytes as its Body; it is
+	// never sent.
+	Invalid string
 }
 
 // Usage is the token usage a response reports. Known is false when the

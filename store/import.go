@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -37,17 +38,33 @@ func requestArgs(args []any, jobID int64, r *jobs.Request) []any {
 		nullString(r.CacheKey))
 }
 
+// invalidKeeper is a RequestSource that keeps invalid lines
+// (--skip-invalid): it hands them out with Request.Invalid set, and the
+// store then keeps a second use of a custom_id the same way, as a failed
+// request, instead of rejecting the file.
+type invalidKeeper interface {
+	KeepsInvalid() bool
+}
+
 // importRequests inserts src's requests. A custom_id used twice is found by
 // the UNIQUE constraint, so that no set of every id is held in memory: the
 // batch that holds it goes in again row by row, which finds the line, and
 // the line of its first use is read back. Each is reported to src with
-// Reject, once src has been read to the end.
-func importRequests(ctx context.Context, tx *sql.Tx, jobID int64, src jobs.RequestSource) (int, error) {
+// Reject, once src has been read to the end; or, when src keeps invalid
+// lines, stored as a failed request (ClassInvalidInput) on the spot.
+//
+// A request with Invalid set is stored failed, with that message. Its
+// custom_id may be in use already (a line that repeats an id and is
+// invalid besides, or a duplicate): it then gets line-N, or line-N~2, …
+func importRequests(ctx context.Context, tx *sql.Tx, job jobs.Job, src jobs.RequestSource) (int, error) {
 	def, err := newDeferral(ctx, tx)
 	if err != nil {
 		return 0, fmt.Errorf("import: %w", err)
 	}
-	ins := &inserter{tx: tx, jobID: jobID}
+	ins := &inserter{tx: tx, jobID: job.ID, file: job.Source}
+	if k, ok := src.(invalidKeeper); ok {
+		ins.keep = k.KeepsInvalid()
+	}
 	defer ins.close()
 	rd := readAhead(src, importBatch)
 	defer rd.stop()
@@ -144,11 +161,13 @@ func (d *deferral) rebuild(ctx context.Context, tx *sql.Tx) error {
 
 // inserter stores batches of requests in one transaction.
 type inserter struct {
-	tx        *sql.Tx
-	jobID     int64
-	many, one *sql.Stmt // prepared on first use
-	args      []any
-	dups      []rejected
+	tx                 *sql.Tx
+	jobID              int64
+	file               string    // the job's source, for the messages of duplicates
+	keep               bool      // store duplicates as failed requests (invalidKeeper)
+	many, one, invalid *sql.Stmt // prepared on first use
+	args               []any
+	dups               []rejected
 }
 
 // rejected is a line the store found invalid.
@@ -159,7 +178,7 @@ type rejected struct {
 
 // insert stores batch and returns how many rows it stored.
 func (ins *inserter) insert(ctx context.Context, batch []jobs.Request) (int, error) {
-	if len(batch) == importBatch {
+	if len(batch) == importBatch && !anyInvalid(batch) {
 		err := ins.insertMany(ctx, batch)
 		if err == nil {
 			return len(batch), nil
@@ -171,7 +190,13 @@ func (ins *inserter) insert(ctx context.Context, batch []jobs.Request) (int, err
 	}
 	n := 0
 	for i := range batch {
-		ok, err := ins.insertOne(ctx, &batch[i])
+		var ok bool
+		var err error
+		if batch[i].Invalid != "" {
+			ok, err = true, ins.insertInvalid(ctx, &batch[i])
+		} else {
+			ok, err = ins.insertOne(ctx, &batch[i])
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -180,6 +205,49 @@ func (ins *inserter) insert(ctx context.Context, batch []jobs.Request) (int, err
 		}
 	}
 	return n, nil
+}
+
+// anyInvalid says whether batch holds a request kept invalid; such a batch
+// goes in row by row (invalid lines are rare).
+func anyInvalid(batch []jobs.Request) bool {
+	for i := range batch {
+		if batch[i].Invalid != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// insertInvalid stores r, an invalid line, as a failed request under its
+// own custom_id or, when that is taken, the first free one of line-N,
+// line-N~2, line-N~3, …
+func (ins *inserter) insertInvalid(ctx context.Context, r *jobs.Request) error {
+	if ins.invalid == nil {
+		stmt, err := ins.tx.PrepareContext(ctx, `INSERT INTO requests (`+importColumns+`, status, error_class, error_message)
+			VALUES (?`+strings.Repeat(", ?", strings.Count(importColumns, ","))+`, 'failed', ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		ins.invalid = stmt
+	}
+	base := "line-" + strconv.Itoa(r.Line)
+	ids := []string{r.CustomID, base}
+	for try := 0; try < 100; try++ {
+		if try >= len(ids) {
+			ids = append(ids, base+"~"+strconv.Itoa(try))
+		}
+		c := *r
+		c.CustomID, c.CacheKey = ids[try], ""
+		args := append(requestArgs(ins.args[:0], ins.jobID, &c), string(jobs.ClassInvalidInput), r.Invalid)
+		_, err := ins.invalid.ExecContext(ctx, args...)
+		if err == nil || !isUniqueViolation(err) {
+			if err != nil {
+				return fmt.Errorf("import line %d: %w", r.Line, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("import line %d: no free custom_id for an invalid line", r.Line)
 }
 
 func (ins *inserter) insertMany(ctx context.Context, batch []jobs.Request) error {
@@ -223,12 +291,19 @@ func (ins *inserter) insertOne(ctx context.Context, r *jobs.Request) (bool, erro
 		ins.jobID, r.CustomID).Scan(&first); err != nil {
 		return false, fmt.Errorf("import: %w", err)
 	}
-	ins.dups = append(ins.dups, rejected{r.Line, fmt.Sprintf("duplicate custom_id %q (first used on line %d)", r.CustomID, first)})
+	reason := fmt.Sprintf("duplicate custom_id %q (first used on line %d)", r.CustomID, first)
+	if ins.keep {
+		dup := *r
+		dup.Status = jobs.StatusFailed
+		dup.Invalid = jobs.LineError{File: ins.file, Line: r.Line, Reason: reason}.Error()
+		return true, ins.insertInvalid(ctx, &dup)
+	}
+	ins.dups = append(ins.dups, rejected{r.Line, reason})
 	return false, nil
 }
 
 func (ins *inserter) close() {
-	for _, s := range []*sql.Stmt{ins.many, ins.one} {
+	for _, s := range []*sql.Stmt{ins.many, ins.one, ins.invalid} {
 		if s != nil {
 			s.Close()
 		}
@@ -317,4 +392,29 @@ func (rd *reader) stop() {
 	for range rd.batches {
 	}
 	rd.wg.Wait()
+}
+
+// InvalidLines returns the messages ("FILE:LINE: reason") of the first
+// limit requests of the job that were kept invalid at import
+// (--skip-invalid), in line order, and how many there are in all.
+func (s *Store) InvalidLines(ctx context.Context, jobID int64, limit int) ([]string, int, error) {
+	const where = ` FROM requests WHERE job_id = ? AND status = 'failed' AND error_class = ?`
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*)`+where, jobID, jobs.ClassInvalidInput).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("invalid lines: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT error_message`+where+` ORDER BY id LIMIT ?`, jobID, jobs.ClassInvalidInput, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("invalid lines: %w", err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, 0, fmt.Errorf("invalid lines: %w", err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, total, rows.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -198,5 +199,124 @@ func TestJobs(t *testing.T) {
 	}
 	if got := list[1].Counts[jobs.StatusPending]; got != 1 {
 		t.Errorf("b pending = %d, want 1", got)
+	}
+}
+
+// invalidRequest is line n kept invalid by a reader with --skip-invalid.
+func invalidRequest(n int, id, reason string) jobs.Request {
+	return jobs.Request{Line: n, CustomID: id, Endpoint: jobs.EndpointChat, Body: []byte(fmt.Sprintf("{bad line %d", n)),
+		Status: jobs.StatusFailed, Invalid: fmt.Sprintf("in.jsonl:%d: %s", n, reason)}
+}
+
+func TestImportKeepsInvalidLines(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	// 250 valid lines, with invalid ones in a full batch, a duplicate and
+	// custom_ids that collide in every way an invalid line's can.
+	var in []jobs.Request
+	for n := 1; n <= 250; n++ {
+		switch n {
+		case 17:
+			in = append(in, invalidRequest(n, "line-17", "invalid JSON"))
+		case 50:
+			in = append(in, invalidRequest(n, "req-1", "temperature out of range")) // id taken: line-50
+		case 120:
+			dup := chatRequest(n)
+			dup.CustomID = "req-3" // a duplicate of line 3
+			in = append(in, dup)
+		case 130:
+			r := chatRequest(n)
+			r.CustomID = "line-131" // takes the fallback id of line 131
+			in = append(in, r)
+		case 131:
+			in = append(in, invalidRequest(n, "req-2", "no messages")) // req-2 and line-131 taken: line-131~2
+		default:
+			in = append(in, chatRequest(n))
+		}
+	}
+	job, err := s.Import(ctx, jobs.Job{Name: "skip", Source: "in.jsonl"}, &sliceSource{reqs: in, keep: true})
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if job.Total != 250 {
+		t.Errorf("Total = %d, want 250 (every line is a request)", job.Total)
+	}
+	failed := map[int]string{}
+	err = s.Records(ctx, job.ID, func(rec jobs.Record) error {
+		if rec.Request.Status == jobs.StatusFailed {
+			if rec.Failure == nil || rec.Failure.Class != jobs.ClassInvalidInput {
+				t.Errorf("line %d: failure %+v, want class invalid_input", rec.Request.Line, rec.Failure)
+				return nil
+			}
+			failed[rec.Request.Line] = rec.Request.CustomID + " " + rec.Failure.Message
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{
+		17:  "line-17 in.jsonl:17: invalid JSON",
+		50:  "line-50 in.jsonl:50: temperature out of range",
+		120: `line-120 in.jsonl:120: duplicate custom_id "req-3" (first used on line 3)`,
+		131: "line-131~2 in.jsonl:131: no messages",
+	}
+	if !maps.Equal(failed, want) {
+		t.Errorf("failed requests:\ngot  %v\nwant %v", failed, want)
+	}
+	if n := len(mustClaim(t, s, job.ID, 1000)); n != 246 {
+		t.Errorf("claimed %d requests, want the 246 valid ones", n)
+	}
+	var body []byte
+	mustQueryRow(t, s, `SELECT body FROM requests WHERE line = 17`, &body)
+	if string(body) != "{bad line 17" {
+		t.Errorf("body of an invalid line = %q, want the line's bytes", body)
+	}
+	msgs, total, err := s.InvalidLines(ctx, job.ID, 2)
+	if err != nil || total != 4 || !slices.Equal(msgs, []string{"in.jsonl:17: invalid JSON", "in.jsonl:50: temperature out of range"}) {
+		t.Errorf("InvalidLines(2) = %q, %d, %v; want the first two of 4", msgs, total, err)
+	}
+}
+
+// Without --skip-invalid a duplicate is rejected and nothing is stored.
+func TestImportRejectsDuplicateWithoutKeep(t *testing.T) {
+	s := mustOpenStore(t)
+	in := chatRequests(3)
+	in[2].CustomID = "req-1"
+	_, err := s.Import(context.Background(), jobs.Job{Name: "dup", Source: "in.jsonl"}, &sliceSource{reqs: in})
+	var ve *jobs.ValidationError
+	if !errors.As(err, &ve) || ve.Total != 1 || ve.Errors[0].Line != 3 {
+		t.Fatalf("Import: %v, want a validation error on line 3", err)
+	}
+	var n int
+	mustQueryRow(t, s, `SELECT count(*) FROM requests`, &n)
+	if n != 0 {
+		t.Errorf("%d requests stored, want none", n)
+	}
+}
+
+// retry puts requests that failed at the API back to pending, never a line
+// that was invalid at import: no attempt could make it valid.
+func TestRetryLeavesInvalidInputFailed(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	in := append(chatRequests(2), invalidRequest(3, "bad", "invalid JSON"))
+	job, err := s.Import(ctx, jobs.Job{Name: "retry-invalid", Source: "in.jsonl"}, &sliceSource{reqs: in, keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := mustClaim(t, s, job.ID, 10)
+	mustRecord(t, s, failPermanently(reqs[0]), succeed(reqs[1]))
+	n, err := s.Retry(ctx, job.ID)
+	if err != nil || n != 1 {
+		t.Fatalf("Retry() = %d, %v; want 1 (the API failure only)", n, err)
+	}
+	var status string
+	mustQueryRow(t, s, `SELECT status FROM requests WHERE custom_id = 'bad'`, &status)
+	if status != string(jobs.StatusFailed) {
+		t.Errorf("invalid line is %s after retry, want failed", status)
+	}
+	if got := mustClaim(t, s, job.ID, 10); len(got) != 1 || got[0].CustomID != "req-1" {
+		t.Errorf("claimed %+v after retry, want req-1 only", got)
 	}
 }

@@ -31,7 +31,7 @@ func (s *Store) Import(ctx context.Context, job jobs.Job, src jobs.RequestSource
 	if job.ID, err = res.LastInsertId(); err != nil {
 		return job, fmt.Errorf("import: %w", err)
 	}
-	if job.Total, err = importRequests(ctx, tx, job.ID, src); err != nil {
+	if job.Total, err = importRequests(ctx, tx, job, src); err != nil {
 		return job, err
 	}
 	if f, ok := src.(jobs.Fingerprinter); ok {
@@ -105,11 +105,12 @@ func (s *Store) counts(ctx context.Context, q querier, jobID int64) (map[jobs.St
 }
 
 // Retry puts the failed requests of an active job back to pending, with
-// fresh attempt counts (their attempt history stays).
+// fresh attempt counts (their attempt history stays). Lines kept invalid
+// at import (ClassInvalidInput) stay failed: no attempt can make them valid.
 func (s *Store) Retry(ctx context.Context, jobID int64) (int, error) {
 	return s.inActiveJob(ctx, jobID, func(tx *sql.Tx) (sql.Result, error) {
 		return tx.ExecContext(ctx, `UPDATE requests SET status = 'pending', attempts = 0, not_before = 0
-			WHERE job_id = ? AND status = 'failed'`, jobID)
+			WHERE job_id = ? AND status = 'failed' AND error_class IS NOT ?`, jobID, jobs.ClassInvalidInput)
 	})
 }
 

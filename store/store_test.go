@@ -79,7 +79,10 @@ type sliceSource struct {
 	failAt   int // when > 0, Next returns ioErr instead of request failAt-1
 	ioErr    error
 	rejected []jobs.LineError
+	keep     bool // KeepsInvalid: the source hands out invalid lines (--skip-invalid)
 }
+
+func (s *sliceSource) KeepsInvalid() bool { return s.keep }
 
 func (s *sliceSource) Next() (jobs.Request, error) {
 	if s.failAt > 0 && s.i == s.failAt-1 {
@@ -284,4 +287,12 @@ func appliedMigrations(tb testing.TB, s *Store) map[string]int64 {
 		tb.Fatal(err)
 	}
 	return applied
+}
+
+// mustQueryRow scans the one row of query into dest.
+func mustQueryRow(tb testing.TB, s *Store, query string, dest ...any) {
+	tb.Helper()
+	if err := s.w.QueryRowContext(context.Background(), query).Scan(dest...); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
 }

@@ -13,7 +13,10 @@ type Progress struct {
 	// Succeeded and Failed count the requests this run finished.
 	Succeeded, Failed int64
 	// Retrying counts the requests this run put back to pending after a
-	// retryable error and has not finished since.
+	// retryable error and has not finished since: those waiting out their
+	// backoff or being sent again. A request a fatal error or an
+	// interruption hands back is not counted, nor one an earlier run left
+	// pending after a retryable error until this run has tried it.
 	Retrying int64
 	// Usage is the usage reported per requested model.
 	Usage map[string]jobs.Usage
@@ -66,15 +69,20 @@ func (g *progress) add(o jobs.Outcome) {
 // Progress returns a snapshot of what the run has done so far. Safe to
 // call from any goroutine, before, during and after Run.
 func (r *Runner) Progress() Progress {
-	g := &r.progress
+	p := r.progress.snapshot()
+	p.State = r.State()
+	return p
+}
+
+// snapshot copies the counts, so the caller may keep them.
+func (g *progress) snapshot() Progress {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	p := g.p
 	p.Retrying = int64(len(g.retrying))
 	p.Usage = make(map[string]jobs.Usage, len(g.p.Usage))
 	for m, u := range g.p.Usage {
 		p.Usage[m] = u
 	}
-	g.mu.Unlock()
-	p.State = r.State()
 	return p
 }
