@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/urfave/cli/v2"
@@ -40,7 +41,17 @@ func main() {
 // supplies the environment, so that tests need not change the process's.
 func realMain(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	app := newApp(env, stdout, stderr)
-	err := app.RunContext(ctx, flagsFirst(app, args))
+	if n := len(args); n > 1 && args[n-1] == completeFlag {
+		// A shell asks what may come next. urfave/cli answers only when the
+		// flag is last, so the flags stay where they are; after "--" it
+		// would run the command instead, so nothing is answered.
+		if slices.Contains(args, "--") {
+			return exitOK
+		}
+	} else {
+		args = flagsFirst(app, args)
+	}
+	err := app.RunContext(ctx, args)
 	code := exitCode(err)
 	if err != nil && code != exitOK {
 		fmt.Fprintf(stderr, "llmbatch: %v\n", err)
@@ -79,11 +90,25 @@ func exitCode(err error) int {
 }
 
 func newApp(env func(string) string, stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
-		Name:      "llmbatch",
-		Usage:     "run large batches of LLM prompts against OpenAI-compatible APIs, durably",
-		Writer:    stdout,
-		ErrWriter: stderr,
+	app := &cli.App{
+		Name:  "llmbatch",
+		Usage: "run large batches of LLM prompts against OpenAI-compatible APIs, durably",
+		Description: `Example:
+   export OPENAI_API_KEY=...
+   llmbatch run --model deepseek/deepseek-v3 prompts.jsonl    # Ctrl-C, then run again to resume
+   llmbatch status prompts
+   llmbatch export prompts -o results.jsonl
+
+Environment:
+   OPENAI_API_KEY    the API key (run; or --api-key-file); never stored or logged
+   OPENAI_BASE_URL   the API's base URL when --base-url is not given (default ` + DefaultBaseURL + `)
+   LLMBATCH_DB       the database when --db is not given
+   NO_COLOR          when set, the progress bar has no colour
+
+Shell completion: source <(llmbatch completion bash)   (or zsh, fish)`,
+		EnableBashCompletion: true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
 		// Errors are printed once, by realMain, with their exit code.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags: []cli.Flag{
@@ -99,6 +124,9 @@ func newApp(env func(string) string, stdout, stderr io.Writer) *cli.App {
 			retryCommand(env, stdout),
 			cancelCommand(env, stdout),
 			reportCommand(env, stdout, stderr),
+			completionCommand(stdout),
 		},
 	}
+	completeFlagsOnly(app.Commands)
+	return app
 }
