@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -16,15 +18,60 @@ const resultCopyColumns = `status_code, response_id, provider_request_id, model,
 // key an earlier request of this database (of any job) was answered for:
 // it copies that request's result, marked cached, and marks the request
 // succeeded. No attempt is recorded and no attempt counted: nothing was
-// sent. It returns how many requests it answered. Called at the start of a
-// run, before any request is claimed; both statements run in one
-// transaction, so a crash leaves either both or neither.
+// sent. It returns how many requests it answered. It is a CachePass run to
+// the end.
 func (s *Store) AnswerFromCache(ctx context.Context, jobID int64) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	p := s.NewCachePass(jobID)
+	for {
+		more, err := p.Next(ctx, cacheChunk)
+		if err != nil || !more {
+			return p.Answered, err
+		}
+	}
+}
+
+// cacheChunk is how many pending requests AnswerFromCache looks at per
+// transaction.
+const cacheChunk = 10_000
+
+// CachePass answers a job's pending requests from the cache (what
+// AnswerFromCache does) a chunk at a time, one write transaction each, in
+// the order runs claim them (not-before time, then id). A run may claim
+// between chunks: the pass, which covers some 100,000 requests a second,
+// stays ahead of the claims, and a request claimed before the pass reached
+// it is simply sent.
+type CachePass struct {
+	s     *Store
+	jobID int64
+	// notBefore and id are where the last chunk ended (in claim order).
+	notBefore, id int64
+	// Answered counts the requests answered so far.
+	Answered int
+}
+
+// NewCachePass returns a pass over the job's pending requests, from the
+// first in claim order.
+func (s *Store) NewCachePass(jobID int64) *CachePass {
+	return &CachePass{s: s, jobID: jobID, notBefore: -1 << 62}
+}
+
+// Next looks at the next n pending requests and answers those the cache
+// can; it reports whether any are left to look at.
+func (p *CachePass) Next(ctx context.Context, n int) (more bool, err error) {
+	tx, err := p.s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("answer from cache: %w", err)
+		return false, fmt.Errorf("answer from cache: %w", err)
 	}
 	defer tx.Rollback()
+	// The chunk ends at its n-th pending request, or at the last one.
+	endNB, endID := int64(1<<62), int64(1<<62)
+	err = tx.QueryRowContext(ctx, `SELECT not_before, id FROM requests
+		WHERE job_id = ? AND status = 'pending' AND (not_before, id) > (?, ?)
+		ORDER BY not_before, id LIMIT 1 OFFSET ?`, p.jobID, p.notBefore, p.id, max(1, n)-1).Scan(&endNB, &endID)
+	more = err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("answer from cache: %w", err)
+	}
 	// The earliest succeeded request with the same key answers; a request
 	// never answers itself, and one whose job is cancelled still counts
 	// (its results stay, and so does what they cost).
@@ -34,29 +81,35 @@ func (s *Store) AnswerFromCache(ctx context.Context, jobID int64) (int, error) {
 			SELECT p.id FROM requests p
 			WHERE p.cache_key = q.cache_key AND p.status = 'succeeded' AND p.id != q.id
 			ORDER BY p.id LIMIT 1)
-		WHERE q.job_id = ? AND q.status = 'pending' AND q.cache_key IS NOT NULL
+		WHERE q.job_id = ? AND q.status = 'pending' AND (q.not_before, q.id) > (?, ?)
+			AND (q.not_before, q.id) <= (?, ?) AND q.cache_key IS NOT NULL
 			AND (SELECT state FROM jobs WHERE id = ?) = 'active'`,
-		millis(s.Now()), jobID, jobID)
+		millis(p.s.Now()), p.jobID, p.notBefore, p.id, endNB, endID, p.jobID)
 	if err != nil {
-		return 0, fmt.Errorf("answer from cache: %w", err)
+		return false, fmt.Errorf("answer from cache: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil || n == 0 {
-		return 0, err
+	answered, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("answer from cache: %w", err)
 	}
-	// A pending request has no result unless the statement above gave it
-	// one. The error of an earlier failed attempt (put back by retry) goes,
-	// as it does when the API answers.
-	if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'succeeded', not_before = 0,
-		error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL
-		WHERE job_id = ? AND status = 'pending' AND EXISTS (SELECT 1 FROM results WHERE request_id = requests.id)`,
-		jobID); err != nil {
-		return 0, fmt.Errorf("answer from cache: %w", err)
+	if answered > 0 {
+		// A pending request has no result unless the statement above gave
+		// it one. The error of an earlier failed attempt (put back by
+		// retry) goes, as it does when the API answers.
+		if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'succeeded', not_before = 0,
+			error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL
+			WHERE job_id = ? AND status = 'pending' AND (not_before, id) > (?, ?) AND (not_before, id) <= (?, ?)
+				AND EXISTS (SELECT 1 FROM results WHERE request_id = requests.id)`,
+			p.jobID, p.notBefore, p.id, endNB, endID); err != nil {
+			return false, fmt.Errorf("answer from cache: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("answer from cache: commit: %w", err)
+		return false, fmt.Errorf("answer from cache: commit: %w", err)
 	}
-	return int(n), nil
+	p.notBefore, p.id = endNB, endID
+	p.Answered += int(answered)
+	return more, nil
 }
 
 // cachedCount counts the job's results copied from the cache.

@@ -156,3 +156,53 @@ func TestCacheKeyStoredAtImport(t *testing.T) {
 		t.Errorf("%d requests without a key, want 1 (an empty key is stored as NULL)", got)
 	}
 }
+
+// A pass in chunks answers what one pass answers, in claim order, and a
+// claim between its chunks takes only requests the pass left pending.
+func TestCachePassChunks(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	a := mustImport(t, s, "a", []jobs.Request{keyed(1, "k1"), keyed(2, "k2"), keyed(3, "k3")})
+	reqs := mustClaim(t, s, a.ID, 3)
+	mustRecord(t, s, answer(reqs[0], "one"), answer(reqs[1], "two"), answer(reqs[2], "three"))
+
+	// Job b: lines 1-3 and 7 are cached, 4-6 and 8 are new keys.
+	b := mustImport(t, s, "b", []jobs.Request{keyed(1, "k1"), keyed(2, "k2"), keyed(3, "k3"), keyed(4, "n4"),
+		keyed(5, "n5"), keyed(6, "n6"), keyed(7, "k1"), keyed(8, "n8")})
+	p := s.NewCachePass(b.ID)
+	var chunks int
+	more, err := p.Next(ctx, 2) // lines 1 and 2
+	chunks++
+	if err != nil || !more || p.Answered != 2 {
+		t.Fatalf("first chunk: more %v, answered %d, %v; want more, 2", more, p.Answered, err)
+	}
+	// A run claims now: it gets the first pending requests, the pass's
+	// next chunk goes on after them.
+	claimed := mustClaim(t, s, b.ID, 2)
+	if got := linesOf(claimed); fmt.Sprint(got) != "[3 4]" {
+		t.Fatalf("claimed lines %v, want [3 4] (1 and 2 answered)", got)
+	}
+	for more {
+		if more, err = p.Next(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		if chunks++; chunks > 10 {
+			t.Fatal("the pass does not end")
+		}
+	}
+	if p.Answered != 3 {
+		t.Errorf("answered %d, want 3 (lines 1, 2 and 7; line 3 was claimed first)", p.Answered)
+	}
+	want := []jobs.Status{jobs.StatusSucceeded, jobs.StatusSucceeded, jobs.StatusRunning, jobs.StatusRunning,
+		jobs.StatusPending, jobs.StatusPending, jobs.StatusSucceeded, jobs.StatusPending}
+	if got := statuses(t, s, b.ID); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("statuses = %v, want %v", got, want)
+	}
+	if got := queryInt(t, s, `SELECT count(*) FROM results WHERE job_id = ? AND cached = 1`, b.ID); got != 3 {
+		t.Errorf("%d cached results, want 3", got)
+	}
+	// Run again, nothing more to answer.
+	if n, err := s.AnswerFromCache(ctx, b.ID); err != nil || n != 0 {
+		t.Errorf("AnswerFromCache again = %d, %v; want 0", n, err)
+	}
+}
