@@ -14,14 +14,26 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// readOnlyCommands only read the database: when it cannot be opened for
+// writing (a read-only disk or file, a full disk) they read it read-only.
+var readOnlyCommands = map[string]bool{"status": true, "jobs": true, "export": true, "report": true}
+
 // withStore opens the database named by --db / $LLMBATCH_DB for a command
 // that reads or changes jobs, refusing to create one where there is none.
+// A command that only reads falls back to a read-only open when the
+// read-write one fails; if that fails too, the read-write error is the one
+// that explains.
 func withStore(c *cli.Context, env func(string) string, fn func(ctx context.Context, st *store.Store) error) error {
 	path := dbPath(c, env)
 	if _, err := os.Stat(path); err != nil {
 		return withCode(exitError, fmt.Errorf("no database at %s (run or import a file first, or pass --db)", path))
 	}
 	st, err := store.Open(c.Context, path)
+	if err != nil && readOnlyCommands[c.Command.Name] {
+		if ro, roErr := store.OpenReadOnly(c.Context, path); roErr == nil {
+			st, err = ro, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
