@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -69,39 +72,124 @@ func statusCommand(env func(string) string, stdout io.Writer) *cli.Command {
 		Description: `Example:
    llmbatch status prompts
    llmbatch status --json prompts | jq .counts`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON (a stable schema) instead of a table"}},
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (a stable schema, see README) instead of a table"},
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "redraw every --interval until Ctrl-C or the job is finished"},
+			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "how often --watch redraws"},
+		}, priceFlags()...),
 		Action: func(c *cli.Context) error {
+			opts := statusOptions{Job: c.Args().First(), JSON: c.Bool("json"), Watch: c.Bool("watch"),
+				Interval: c.Duration("interval"), priceOptions: priceOptionsFrom(c)}
+			if err := opts.Validate(); err != nil {
+				return withCode(exitError, err)
+			}
+			prices, err := opts.load()
+			if err != nil {
+				return withCode(exitError, err)
+			}
 			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
-				job, err := findJob(ctx, st, c.Args().First())
-				if err != nil {
-					return err
+				if opts.Watch {
+					var stop context.CancelFunc
+					ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+					defer stop()
 				}
-				stats, err := st.Stats(ctx, job.ID)
-				if err != nil {
-					return err
-				}
-				if stats.Run, err = liveRun(ctx, st, job.ID); err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					return output.WriteStatusJSON(stdout, stats)
-				}
-				return output.WriteStatus(stdout, stats)
+				return runStatus(ctx, st, opts, prices, stdout)
 			})
 		},
 	}
 }
 
+// statusOptions are the flags of the status command.
+type statusOptions struct {
+	Job   string
+	JSON  bool
+	Watch bool
+	// Interval is how often Watch reads and writes the status again.
+	Interval time.Duration
+	priceOptions
+}
+
+// Validate checks that a watch has an interval to wait.
+func (o statusOptions) Validate() error {
+	if o.Watch && o.Interval <= 0 {
+		return fmt.Errorf("--interval %s: want a positive duration such as 2s", o.Interval)
+	}
+	return nil
+}
+
+// clearScreen moves the cursor home and clears a terminal, so that each
+// report of --watch is drawn in the same place.
+const clearScreen = "\x1b[H\x1b[2J"
+
+// runStatus writes the job's status once; with Watch, again every
+// Interval until ctx ends (Ctrl-C) or the job is finished (no request left
+// and no live run). On a terminal each report replaces the last; elsewhere
+// the reports follow each other, separated by a blank line. Each report is
+// read and rendered whole before it is written, so none is half drawn.
+func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices jobs.Prices, stdout io.Writer) error {
+	job, err := findJob(ctx, st, o.Job)
+	if err != nil {
+		return err
+	}
+	tty := o.Watch && isTerminal(stdout)
+	for n := 0; ; n++ {
+		var buf bytes.Buffer
+		stats, err := readStatus(ctx, st, job.ID)
+		if err == nil {
+			err = writeStatus(&buf, stats, prices, o.JSON)
+		}
+		if ctx.Err() != nil && n > 0 {
+			return nil // Ctrl-C while reading: the last report stands
+		} else if err != nil {
+			return err
+		}
+		if tty {
+			io.WriteString(stdout, clearScreen)
+		} else if n > 0 {
+			io.WriteString(stdout, "\n")
+		}
+		if _, err := stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		if !o.Watch || (stats.ETA().State == jobs.ETADone && stats.Run == nil) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.Interval):
+		}
+	}
+}
+
+// readStatus reads the job's statistics and its live run's pacing.
+func readStatus(ctx context.Context, st *store.Store, jobID int64) (jobs.Stats, error) {
+	stats, err := st.Stats(ctx, jobID)
+	if err != nil {
+		return stats, err
+	}
+	stats.Run, err = liveRun(ctx, st, jobID, stats.At)
+	return stats, err
+}
+
+func writeStatus(w io.Writer, stats jobs.Stats, prices jobs.Prices, asJSON bool) error {
+	if asJSON {
+		return output.WriteStatusJSON(w, stats, prices)
+	}
+	return output.WriteStatus(w, stats, prices)
+}
+
 // liveRun returns how the run working the job is pacing itself, or nil
-// when no run has saved its state recently (none runs, or it died).
-func liveRun(ctx context.Context, st *store.Store, jobID int64) (*jobs.RunState, error) {
+// when no run has saved its state recently (as of now; none runs, or it
+// died).
+func liveRun(ctx context.Context, st *store.Store, jobID int64, now time.Time) (*jobs.RunState, error) {
 	rs, err := st.RunState(ctx, jobID)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if !rs.Live(time.Now()) {
+	if !rs.Live(now) {
 		return nil, nil
 	}
 	return &rs, nil

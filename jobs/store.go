@@ -148,9 +148,17 @@ type Stats struct {
 	// Models splits the results' usage by requested model, in name order.
 	Models []ModelUsage
 	// Latencies of recorded results, and time to first token of the
-	// streamed ones (zero when none was streamed).
-	LatencyP50, LatencyP95 time.Duration
-	TTFTP50, TTFTP95       time.Duration
+	// streamed ones (zero when none was streamed), by nearest rank.
+	LatencyP50, LatencyP95, LatencyP99 time.Duration
+	TTFTP50, TTFTP95, TTFTP99          time.Duration
+	// At is when the statistics were read: where the throughput windows end.
+	At time.Time
+	// Last1m and Last5m are the throughput of the last minute and of the
+	// last five minutes before At.
+	Last1m, Last5m Throughput
+	// FirstAttempt is when the job's first attempt started and LastAttempt
+	// when its last one ended; both zero when there is none.
+	FirstAttempt, LastAttempt time.Time
 	// Run is the pacing of the run working the job now, or nil when no
 	// live run has saved its state (see RunState.Live).
 	Run *RunState

@@ -22,10 +22,10 @@ func TestWriteStatusLiveRun(t *testing.T) {
 	s := fixtureStats(true)
 	s.Run = liveRun()
 	var text, js bytes.Buffer
-	if err := WriteStatus(&text, s); err != nil {
+	if err := WriteStatus(&text, s, jobs.Prices{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteStatusJSON(&js, s); err != nil {
+	if err := WriteStatusJSON(&js, s, jobs.Prices{}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "status_live_run.txt", text.Bytes())
@@ -56,13 +56,13 @@ func TestWriteStatusLiveRun(t *testing.T) {
 	t.Run("NotPaused", func(t *testing.T) {
 		s.Run.PausedUntil, s.Run.AdaptiveRPM, s.Run.RPM, s.Run.TPM = time.Time{}, 0, 0, 0
 		var text, js bytes.Buffer
-		if err := WriteStatus(&text, s); err != nil {
+		if err := WriteStatus(&text, s, jobs.Prices{}); err != nil {
 			t.Fatal(err)
 		}
 		if out := text.String(); strings.Contains(out, "paused") || !strings.Contains(out, "limits     rpm none, tpm none\n") {
 			t.Errorf("status of an unpaused run without limits:\n%s", out)
 		}
-		if err := WriteStatusJSON(&js, s); err != nil {
+		if err := WriteStatusJSON(&js, s, jobs.Prices{}); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(js.String(), `"paused_until": ""`) {

@@ -1,10 +1,10 @@
 package output
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -17,9 +17,12 @@ const maxExample = 120
 
 // WriteStatus writes the human status report of one job: what the job is,
 // its requests by status and how many are done, tokens (unknown when no
-// response reported usage), attempts, latency, and a table of error classes
-// with one example message each, cut to about 120 characters.
-func WriteStatus(w io.Writer, s jobs.Stats) error {
+// response reported usage) and their cost at prices ("unknown" for a model
+// without a price), attempts, latency and time to first token, throughput
+// over the last minute and five minutes, the ETA, the live run's pacing, a
+// table of tokens and cost per model, and a table of error classes with one
+// example message each, cut to about 120 characters.
+func WriteStatus(w io.Writer, s jobs.Stats, prices jobs.Prices) error {
 	ew := &errWriter{w: w}
 	tw := newTable(ew)
 	row(tw, "job", s.Job.Name)
@@ -31,26 +34,37 @@ func WriteStatus(w io.Writer, s jobs.Stats) error {
 	}
 	row(tw, "done", doneText(s))
 	row(tw, "tokens", tokensText(s.Usage))
+	row(tw, "cost", costText(s, prices))
 	row(tw, "attempts", fmt.Sprint(s.Attempts))
 	if s.Cached > 0 {
 		row(tw, "cached", fmt.Sprintf("%d (answered from earlier identical requests; no call, no tokens)", s.Cached))
 	}
-	row(tw, "latency", fmt.Sprintf("p50 %s, p95 %s", formatLatency(s.LatencyP50), formatLatency(s.LatencyP95)))
-	row(tw, "ttft", fmt.Sprintf("p50 %s, p95 %s", formatLatency(s.TTFTP50), formatLatency(s.TTFTP95)))
+	row(tw, "latency", percentilesText(s.LatencyP50, s.LatencyP95, s.LatencyP99))
+	row(tw, "ttft", percentilesText(s.TTFTP50, s.TTFTP95, s.TTFTP99))
+	writeActivity(tw, s)
 	writeRun(tw, s.Run)
-	if len(s.Errors) == 0 {
-		row(tw, "errors", "none")
-	} else {
-		fmt.Fprintln(tw)
-		row(tw, "ERROR CLASS", "COUNT", "EXAMPLE")
-		for _, c := range s.Errors {
-			row(tw, string(c.Class), fmt.Sprint(c.Count), truncate(c.Example, maxExample))
-		}
-	}
+	writeModels(tw, s.Models, prices)
+	writeErrors(tw, s.Errors)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	return ew.err
+}
+
+func writeErrors(tw *tabwriter.Writer, errs []jobs.ClassCount) {
+	if len(errs) == 0 {
+		row(tw, "errors", "none")
+		return
+	}
+	fmt.Fprintln(tw)
+	row(tw, "ERROR CLASS", "COUNT", "EXAMPLE")
+	for _, c := range errs {
+		row(tw, string(c.Class), fmt.Sprint(c.Count), truncate(c.Example, maxExample))
+	}
+}
+
+func percentilesText(p50, p95, p99 time.Duration) string {
+	return fmt.Sprintf("p50 %s, p95 %s, p99 %s", formatLatency(p50), formatLatency(p95), formatLatency(p99))
 }
 
 // total is the job's request count, or the sum of the counts when the job
@@ -110,106 +124,4 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)
 	return strings.TrimRight(string(r[:n-1]), " ") + "…"
-}
-
-// StatusJSON is the schema of WriteStatusJSON. Every member is always
-// present: counts has every status (zero when none), errors is an array
-// (empty when none), latency_ms is in whole milliseconds (0 when there is
-// no result yet), created_at is RFC 3339. usage.known is false when no
-// response reported usage; the token counts are then 0, not measured.
-//
-//	{
-//	  "job": {"name": "...", "state": "active", "source": "...", "created_at": "2025-01-02T03:04:05Z", "total": 100},
-//	  "counts": {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0},
-//	  "usage": {"known": true, "prompt_tokens": 0, "completion_tokens": 0, "reasoning_tokens": 0, "cached_tokens": 0, "total_tokens": 0},
-//	  "attempts": 0,
-//	  "cached": 0,
-//	  "errors": [{"class": "rate_limited", "count": 3, "example": "..."}],
-//	  "latency_ms": {"p50": 0, "p95": 0},
-//	  "run": null
-//	}
-//
-// run is null unless a live run is working the job; then it is a
-// StatusJSONRun.
-type StatusJSON struct {
-	Job struct {
-		Name      string `json:"name"`
-		State     string `json:"state"`
-		Source    string `json:"source"`
-		CreatedAt string `json:"created_at"`
-		Total     int    `json:"total"`
-	} `json:"job"`
-	Counts struct {
-		Pending   int `json:"pending"`
-		Running   int `json:"running"`
-		Succeeded int `json:"succeeded"`
-		Failed    int `json:"failed"`
-		Cancelled int `json:"cancelled"`
-	} `json:"counts"`
-	Usage struct {
-		Known            bool  `json:"known"`
-		PromptTokens     int64 `json:"prompt_tokens"`
-		CompletionTokens int64 `json:"completion_tokens"`
-		ReasoningTokens  int64 `json:"reasoning_tokens"`
-		CachedTokens     int64 `json:"cached_tokens"`
-		TotalTokens      int64 `json:"total_tokens"`
-	} `json:"usage"`
-	Attempts  int               `json:"attempts"`
-	Cached    int               `json:"cached"` // requests answered from the cache
-	Errors    []StatusJSONError `json:"errors"`
-	LatencyMS struct {
-		P50 int64 `json:"p50"`
-		P95 int64 `json:"p95"`
-	} `json:"latency_ms"`
-	// TTFTMS is the time to first token of streamed results (0 when none).
-	TTFTMS struct {
-		P50 int64 `json:"p50"`
-		P95 int64 `json:"p95"`
-	} `json:"ttft_ms"`
-	// Run is the pacing of the live run working the job, or nil.
-	Run *StatusJSONRun `json:"run"`
-}
-
-// StatusJSONError is one error class in StatusJSON, with its whole example
-// message.
-type StatusJSONError struct {
-	Class   string `json:"class"`
-	Count   int    `json:"count"`
-	Example string `json:"example"`
-}
-
-// NewStatusJSON fills the StatusJSON schema from s.
-func NewStatusJSON(s jobs.Stats) StatusJSON {
-	var v StatusJSON
-	v.Job.Name, v.Job.State, v.Job.Source = s.Job.Name, string(s.Job.State), s.Job.Source
-	v.Job.Total = total(s)
-	if !s.Job.CreatedAt.IsZero() {
-		v.Job.CreatedAt = s.Job.CreatedAt.Format(time.RFC3339)
-	}
-	c := &v.Counts
-	c.Pending, c.Running = s.Counts[jobs.StatusPending], s.Counts[jobs.StatusRunning]
-	c.Succeeded, c.Failed = s.Counts[jobs.StatusSucceeded], s.Counts[jobs.StatusFailed]
-	c.Cancelled = s.Counts[jobs.StatusCancelled]
-	u := s.Usage
-	v.Usage.Known, v.Usage.PromptTokens, v.Usage.CompletionTokens = u.Known, u.PromptTokens, u.CompletionTokens
-	v.Usage.ReasoningTokens, v.Usage.CachedTokens, v.Usage.TotalTokens = u.ReasoningTokens, u.CachedTokens, u.TotalTokens
-	v.Attempts = s.Attempts
-	v.Cached = s.Cached
-	v.Errors = make([]StatusJSONError, 0, len(s.Errors))
-	for _, e := range s.Errors {
-		v.Errors = append(v.Errors, StatusJSONError{Class: string(e.Class), Count: e.Count, Example: e.Example})
-	}
-	v.LatencyMS.P50, v.LatencyMS.P95 = s.LatencyP50.Milliseconds(), s.LatencyP95.Milliseconds()
-	v.TTFTMS.P50, v.TTFTMS.P95 = s.TTFTP50.Milliseconds(), s.TTFTP95.Milliseconds()
-	v.Run = newStatusJSONRun(s.Run)
-	return v
-}
-
-// WriteStatusJSON writes the status of one job as one indented JSON object
-// in the StatusJSON schema, followed by a line break.
-func WriteStatusJSON(w io.Writer, s jobs.Stats) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(NewStatusJSON(s))
 }

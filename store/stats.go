@@ -16,10 +16,12 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Stats reads a job's counts, token totals, attempts, error classes and
-// latency percentiles. It reads through the reader pool, so it never waits
-// for a run's writes, and in one read transaction, so that every figure
-// comes from the same snapshot even while a run commits.
+// Stats reads a job's counts, token totals (also per model), attempts,
+// error classes, latency and time-to-first-token percentiles, and its
+// throughput over the last minute and five minutes before s.Now(). It
+// reads through the reader pool, so it never waits for a run's writes, and
+// in one read transaction, so that every figure comes from the same
+// snapshot even while a run commits.
 func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	var st jobs.Stats
 	q, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -36,9 +38,6 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	if st.Counts, err = s.counts(ctx, q, jobID); err != nil {
 		return st, err
 	}
-	if st.Usage, err = s.usage(ctx, q, jobID); err != nil {
-		return st, err
-	}
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE job_id = ?`, jobID).Scan(&st.Attempts); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
@@ -51,39 +50,47 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	if st.Models, err = s.modelUsage(ctx, q, jobID); err != nil {
 		return st, err
 	}
-	if st.LatencyP50, st.LatencyP95, err = s.quantiles(ctx, q, jobID, "latency_ms"); err != nil {
+	st.Usage = totalUsage(st.Models)
+	if st.LatencyP50, st.LatencyP95, st.LatencyP99, err = s.quantiles(ctx, q, jobID, "latency_ms"); err != nil {
 		return st, err
 	}
-	st.TTFTP50, st.TTFTP95, err = s.quantiles(ctx, q, jobID, "ttft_ms")
+	if st.TTFTP50, st.TTFTP95, st.TTFTP99, err = s.quantiles(ctx, q, jobID, "ttft_ms"); err != nil {
+		return st, err
+	}
+	err = s.activity(ctx, q, jobID, &st)
 	return st, err
 }
 
-// quantiles returns the p50 and p95 of a duration column of the job's
-// results (nearest rank, NULLs left out).
-func (s *Store) quantiles(ctx context.Context, q querier, jobID int64, column string) (p50, p95 time.Duration, err error) {
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT count(`+column+`) FROM results WHERE job_id = ? AND cached = 0`, jobID).Scan(&n); err != nil {
-		return 0, 0, fmt.Errorf("stats: %s: %w", column, err)
+// activity fills the throughput windows, which end at the store's clock,
+// and the span of the job's attempts.
+func (s *Store) activity(ctx context.Context, q querier, jobID int64, st *jobs.Stats) error {
+	var err error
+	st.At = s.Now()
+	if st.Last1m, err = s.throughput(ctx, q, jobID, st.At, time.Minute); err != nil {
+		return err
 	}
-	if p50, err = s.quantile(ctx, q, jobID, column, n, 50); err != nil {
-		return 0, 0, err
+	if st.Last5m, err = s.throughput(ctx, q, jobID, st.At, 5*time.Minute); err != nil {
+		return err
 	}
-	p95, err = s.quantile(ctx, q, jobID, column, n, 95)
-	return p50, p95, err
+	st.FirstAttempt, st.LastAttempt, err = s.activeSpan(ctx, q, jobID)
+	return err
 }
 
-func (s *Store) usage(ctx context.Context, q querier, jobID int64) (jobs.Usage, error) {
-	var u jobs.Usage
-	var known int
-	err := q.QueryRowContext(ctx, `SELECT coalesce(max(usage_known), 0), coalesce(sum(prompt_tokens), 0),
-		coalesce(sum(completion_tokens), 0), coalesce(sum(reasoning_tokens), 0), coalesce(sum(cached_tokens), 0),
-		coalesce(sum(total_tokens), 0) FROM results WHERE job_id = ? AND cached = 0`, jobID).
-		Scan(&known, &u.PromptTokens, &u.CompletionTokens, &u.ReasoningTokens, &u.CachedTokens, &u.TotalTokens)
-	u.Known = known == 1
-	if err != nil {
-		return u, fmt.Errorf("stats: usage: %w", err)
+// quantiles returns the p50, p95 and p99 of a duration column of the job's
+// results (nearest rank, NULLs left out).
+func (s *Store) quantiles(ctx context.Context, q querier, jobID int64, column string) (p50, p95, p99 time.Duration, err error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM results
+		WHERE job_id = ? AND cached = 0 AND `+column+` IS NOT NULL`, jobID).Scan(&n); err != nil {
+		return 0, 0, 0, fmt.Errorf("stats: %s: %w", column, err)
 	}
-	return u, nil
+	var ps [3]time.Duration
+	for i, pct := range []int{50, 95, 99} {
+		if ps[i], err = s.quantile(ctx, q, jobID, column, n, pct); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return ps[0], ps[1], ps[2], nil
 }
 
 func (s *Store) errorClasses(ctx context.Context, q querier, jobID int64) ([]jobs.ClassCount, error) {

@@ -167,3 +167,88 @@ func TestStatsLatencyNearestRank(t *testing.T) {
 		})
 	}
 }
+
+// ended returns o with its attempt started at start and lasting d.
+func ended(o jobs.Outcome, start time.Time, d time.Duration) jobs.Outcome {
+	o.Attempt.StartedAt, o.Attempt.Duration = start, d
+	return o
+}
+
+// TestStatsThroughput: the windows count the requests whose last attempt
+// ended in them (a success or a final failure, not a retried attempt),
+// with the tokens of the successes, over a span cut to the earliest start
+// among them; the active span runs from the first attempt's start to the
+// last one's end.
+func TestStatsThroughput(t *testing.T) {
+	ctx := context.Background()
+	s, clock := mustOpenStoreAt(t, t.TempDir()+"/llmbatch.db")
+	job := mustImport(t, s, "rate", chatRequests(5))
+	now := t0.Add(10 * time.Minute)
+	reqs := mustClaim(t, s, job.ID, 5)
+	tokens := func(o jobs.Outcome, n int64) jobs.Outcome {
+		o.Result.Usage = jobs.Usage{Known: true, TotalTokens: n}
+		return o
+	}
+	mustRecord(t, s,
+		ended(tokens(succeed(reqs[0]), 100), now.Add(-30*time.Second), time.Second),  // both windows
+		ended(tokens(succeed(reqs[1]), 50), now.Add(-3*time.Minute), 2*time.Second),  // 5m only
+		ended(rateLimited(reqs[2], "slow"), now.Add(-25*time.Second), 5*time.Second), // retried: not counted
+		ended(tokens(succeed(reqs[3]), 7), now.Add(-8*time.Minute), time.Second),     // neither
+	) // reqs[4] stays running
+	clock.Advance(10 * time.Minute)
+	again := mustClaim(t, s, job.ID, 1)
+	mustRecord(t, s, ended(failPermanently(again[0]), now.Add(-11*time.Second), time.Second)) // both windows
+
+	got, err := s.Stats(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.At.Equal(now) {
+		t.Errorf("At = %v, want the store's clock %v", got.At, now)
+	}
+	want1 := jobs.Throughput{Window: time.Minute, Span: 30 * time.Second, Requests: 2, Tokens: 100, TokensKnown: true}
+	want5 := jobs.Throughput{Window: 5 * time.Minute, Span: 3 * time.Minute, Requests: 3, Tokens: 150, TokensKnown: true}
+	if got.Last1m != want1 {
+		t.Errorf("Last1m = %+v, want %+v", got.Last1m, want1)
+	}
+	if got.Last5m != want5 {
+		t.Errorf("Last5m = %+v, want %+v", got.Last5m, want5)
+	}
+	if !got.FirstAttempt.Equal(now.Add(-8*time.Minute)) || !got.LastAttempt.Equal(now.Add(-10*time.Second)) {
+		t.Errorf("active %v to %v, want now-8m to now-10s", got.FirstAttempt, got.LastAttempt)
+	}
+
+	clock.Advance(time.Hour)
+	got, err = s.Stats(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Last1m.Idle() || !got.Last5m.Idle() || got.Last5m.Span != 0 {
+		t.Errorf("an hour later: Last1m %+v, Last5m %+v; want both idle", got.Last1m, got.Last5m)
+	}
+}
+
+// TestStatsP99 checks the p99 by nearest rank, of latency and of the time
+// to first token of the streamed results only.
+func TestStatsP99(t *testing.T) {
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "p99", chatRequests(200))
+	var batch []jobs.Outcome
+	for i, r := range mustClaim(t, s, job.ID, 200) {
+		o := succeed(r)
+		o.Result.Latency = time.Duration(200-i) * time.Millisecond // 1..200ms
+		if i%2 == 0 {
+			o.Result.TTFT = time.Duration(i+1) * time.Millisecond // 1, 3, …, 199ms: 100 values
+		}
+		batch = append(batch, o)
+	}
+	mustRecord(t, s, batch...)
+	got, err := s.Stats(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rank ceil(0.99·200) = 198; ceil(0.99·100) = 99, the 99th odd number.
+	if got.LatencyP99 != 198*time.Millisecond || got.TTFTP99 != 197*time.Millisecond || got.TTFTP50 != 99*time.Millisecond {
+		t.Errorf("latency p99 %v, ttft p50 %v p99 %v; want 198ms, 99ms, 197ms", got.LatencyP99, got.TTFTP50, got.TTFTP99)
+	}
+}
