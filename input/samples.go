@@ -20,7 +20,10 @@ type Samples struct {
 	k     int
 	cur   jobs.Request
 	canon []byte // cur's canonical body; nil when it has none
-	i     int    // the next sample of cur; k when cur is used up
+	// canonicalizer writes canon, into a buffer reused from request to
+	// request.
+	canonicalizer jobs.Canonicalizer
+	i             int // the next sample of cur; k when cur is used up
 }
 
 // WithSamples returns src with each request repeated k times (k < 1 counts
@@ -38,9 +41,10 @@ func (s *Samples) Next() (jobs.Request, error) {
 			return r, err // an invalid line is kept once, and never answered from the cache
 		}
 		s.cur, s.i = r, 0
-		// A body that is not a JSON object cannot come from a reader;
-		// such a request is simply never answered from the cache.
-		s.canon, _ = jobs.CanonicalBody(r.Body)
+		// Every source validates its bodies, so the canonicalizer need
+		// not; a body that is not a JSON object is simply never answered
+		// from the cache.
+		s.canon, _ = s.canonicalizer.ValidBody(r.Body)
 	}
 	r := s.cur
 	if s.k > 1 {

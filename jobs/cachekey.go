@@ -37,10 +37,14 @@ func CacheKey(endpoint Endpoint, body []byte, sample int) (string, error) {
 // CanonicalKey is CacheKey for a body already in its canonical spelling,
 // for the K samples of one body.
 func CanonicalKey(endpoint Endpoint, canon []byte, sample int) string {
+	var head [64]byte
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", endpoint, sample)
+	b := append(append(head[:0], endpoint...), 0)
+	b = append(strconv.AppendInt(b, int64(sample), 10), 0)
+	h.Write(b)
 	h.Write(canon)
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // CanonicalBody returns the body's canonical spelling, as CacheKey hashes
@@ -51,15 +55,47 @@ func CanonicalBody(body []byte) ([]byte, error) {
 	if !json.Valid(body) {
 		return nil, errors.New("canonical body: not valid JSON")
 	}
-	ms, err := Members(body)
+	var c Canonicalizer
+	canon, err := c.ValidBody(body)
+	return bytes.Clone(canon), err
+}
+
+// Canonicalizer is CanonicalBody for a caller that canonicalizes many
+// bodies it has already validated (an input reader): it skips the
+// validation and reuses its buffers. Not safe for concurrent use.
+type Canonicalizer struct {
+	buf []byte
+	// members holds one member list per nesting depth.
+	members [][]Member
+}
+
+// ValidBody returns the canonical spelling of body, which must be valid
+// JSON (else the result is unspecified, or an error). The result is valid
+// until the next call.
+func (c *Canonicalizer) ValidBody(body []byte) ([]byte, error) {
+	ms, err := c.split(0, body)
 	if err != nil {
 		return nil, fmt.Errorf("canonical body: %w", err)
 	}
 	ms = slices.DeleteFunc(ms, func(m Member) bool { return m.Key == "stream" || m.Key == "stream_options" })
-	return appendObject(make([]byte, 0, len(body)), body, ms)
+	c.buf, err = c.appendObject(c.buf[:0], body, ms, 0)
+	return c.buf, err
 }
 
-func appendObject(b, raw []byte, ms []Member) ([]byte, error) {
+// split lists the members of object v at nesting depth d, into the list
+// kept for that depth.
+func (c *Canonicalizer) split(d int, v []byte) ([]Member, error) {
+	for len(c.members) <= d {
+		c.members = append(c.members, nil)
+	}
+	ms, err := AppendMembers(c.members[d][:0], v)
+	if err == nil {
+		c.members[d] = ms
+	}
+	return ms, err
+}
+
+func (c *Canonicalizer) appendObject(b, raw []byte, ms []Member, d int) ([]byte, error) {
 	slices.SortStableFunc(ms, func(x, y Member) int { return strings.Compare(x.Key, y.Key) })
 	b = append(b, '{')
 	for i, m := range ms {
@@ -69,22 +105,23 @@ func appendObject(b, raw []byte, ms []Member) ([]byte, error) {
 		b = appendMinimalString(b, m.Key)
 		b = append(b, ':')
 		var err error
-		if b, err = appendCanonical(b, raw[m.ValueStart:m.End]); err != nil {
+		if b, err = c.appendCanonical(b, raw[m.ValueStart:m.End], d+1); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, '}'), nil
 }
 
-// appendCanonical appends the valid JSON value v in canonical spelling.
-func appendCanonical(b, v []byte) ([]byte, error) {
+// appendCanonical appends the valid JSON value v, at nesting depth d, in
+// canonical spelling.
+func (c *Canonicalizer) appendCanonical(b, v []byte, d int) ([]byte, error) {
 	switch v[0] {
 	case '{':
-		ms, err := Members(v)
+		ms, err := c.split(d, v)
 		if err != nil {
 			return nil, err
 		}
-		return appendObject(b, v, ms)
+		return c.appendObject(b, v, ms, d)
 	case '[':
 		b = append(b, '[')
 		i := skipSpace(v, 1)
@@ -96,7 +133,7 @@ func appendCanonical(b, v []byte) ([]byte, error) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			if b, err = appendCanonical(b, v[i:end]); err != nil {
+			if b, err = c.appendCanonical(b, v[i:end], d+1); err != nil {
 				return nil, err
 			}
 			i = skipSpace(v, end)

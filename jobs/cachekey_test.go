@@ -70,6 +70,10 @@ func TestCacheKey(t *testing.T) {
 // FuzzCanonicalBody checks that the canonical spelling of any JSON object
 // is valid JSON that decodes to the same value (without stream fields),
 // and is its own canonical spelling.
+// fuzzCanon is one Canonicalizer for every input of FuzzCanonicalBody, so
+// that leftovers of one body in its buffers would show in the next.
+var fuzzCanon Canonicalizer
+
 func FuzzCanonicalBody(f *testing.F) {
 	for _, s := range []string{
 		`{"model":"m","messages":[{"role":"user","content":"caf\u00e9 \"q\""}],"temperature":0.70}`,
@@ -90,6 +94,12 @@ func FuzzCanonicalBody(f *testing.F) {
 		again, err := CanonicalBody(canon)
 		if err != nil || !bytes.Equal(again, canon) {
 			t.Fatalf("not idempotent: %s then %s (%v)", canon, again, err)
+		}
+		// A reused Canonicalizer (an input reader's) spells it the same,
+		// whatever it canonicalized before.
+		reused, err := fuzzCanon.ValidBody([]byte(body))
+		if err != nil || !bytes.Equal(reused, canon) {
+			t.Fatalf("Canonicalizer.ValidBody(%s) = %s (%v), CanonicalBody %s", body, reused, err, canon)
 		}
 		var in, out map[string]any
 		if json.Unmarshal([]byte(body), &in) != nil || !utf8.ValidString(body) {
