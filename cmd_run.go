@@ -349,6 +349,9 @@ func fatalHint(c jobs.ErrorClass) string {
 	if c == jobs.ClassPayment {
 		return "top up the account's balance"
 	}
+	if c == jobs.ClassTLS {
+		return "check the host name in --base-url, or add the server's certificate authority to the system's trust store (or name a CA bundle with SSL_CERT_FILE)"
+	}
 	return "check the API key (OPENAI_API_KEY or --api-key-file) and its permissions"
 }
 

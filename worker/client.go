@@ -3,6 +3,8 @@ package worker
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -201,9 +203,23 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		return c.fail(jobs.ClassBadResponse, 0, err.Error(), nil)
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return c.fail(jobs.ClassTimeout, 0, fmt.Sprintf("no complete answer within %s", c.timeout), nil)
+	case isCertificateError(err):
+		return c.fail(jobs.ClassTLS, 0, "the server's TLS certificate was refused ("+err.Error()+
+			"); TLS verification is always on", nil)
 	default:
 		return c.fail(jobs.ClassNetwork, 0, err.Error(), nil)
 	}
+}
+
+// isCertificateError says whether err is a refused server certificate
+// (unknown authority, wrong host name, expired, not valid for serving):
+// every request would meet the same certificate, so it is fatal for the run.
+func isCertificateError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 func (c *Client) statusError(resp *http.Response, body []byte) *CallError {

@@ -2,11 +2,16 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -256,6 +261,47 @@ func TestClientTransportErrors(t *testing.T) {
 			t.Errorf("Call = %v, want a network error", ce)
 		}
 	})
+}
+
+// A refused certificate is fatal: every request would meet it. The test
+// servers' certificates are self-signed, so the client (which always
+// verifies) refuses them; the other kinds are classified from their errors.
+func TestClientRefusedCertificate(t *testing.T) {
+	t.Run("UnknownAuthority", func(t *testing.T) {
+		ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t.Error("a request got through an unverified TLS connection")
+		}))
+		defer ts.Close()
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+		c := newTestClient(ts.URL, ClientOptions{})
+		res, err := c.Call(context.Background(), chatRequest(testModel, "x"))
+		ce := mustCallError(t, res, err)
+		if ce.Class != jobs.ClassTLS || ce.Class.Disposition() != jobs.Fatal || ce.StatusCode != 0 {
+			t.Errorf("Call = %v, want a fatal tls error", ce)
+		}
+		for _, want := range []string{"certificate was refused", "verification is always on", "unknown authority"} {
+			if !strings.Contains(ce.Message, want) {
+				t.Errorf("message %q does not say %q", ce.Message, want)
+			}
+		}
+		if strings.Contains(ce.Message, testKey) {
+			t.Errorf("message holds the key: %q", ce.Message)
+		}
+	})
+	for name, err := range map[string]error{
+		"Hostname":     &url.Error{Op: "Post", Err: x509.HostnameError{Certificate: &x509.Certificate{}, Host: "api.example"}},
+		"Expired":      fmt.Errorf("wrapped: %w", x509.CertificateInvalidError{Reason: x509.Expired}),
+		"Verification": &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if !isCertificateError(err) {
+				t.Errorf("isCertificateError(%v) = false", err)
+			}
+		})
+	}
+	if isCertificateError(errors.New("connection reset by peer")) {
+		t.Error("a reset counts as a certificate error")
+	}
 }
 
 func TestClientCallerCancel(t *testing.T) {
