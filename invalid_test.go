@@ -20,7 +20,7 @@ import (
 func badLines(n int) map[int]string {
 	return map[int]string{
 		17:    `{"model":"m","messages":[{"role":"user","content":"oops"}`,                    // invalid JSON
-		n / 2: `{"custom_id":"no-messages","model":"m"}`,                                       // no messages
+		n / 2: `{"custom_id":"no-messages","model":"m"}`,                                      // no messages
 		n - 1: `{"model":"m","messages":[{"role":"user","content":"hot"}],"temperature":7.5}`, // out of range
 	}
 }
