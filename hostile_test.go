@@ -604,8 +604,15 @@ func TestTransportSecurity(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	srv.StartTLS()
 	defer srv.Close()
-	p, hdb := hostileRun(t, srv.URL, 1, exitSomeFailed)
-	checkFailedWith(t, hdb, 1, "network", "certificate")
+	// A refused certificate is fatal (class tls): the run stops on the
+	// first attempt with exit 4, and the request stays pending.
+	p, hdb := hostileRun(t, srv.URL, 1, exitFatalAPI)
+	if got := queryInt(t, hdb, `SELECT count(*) FROM attempts WHERE error_class = 'tls' AND message LIKE '%certificate%'`); got != 1 {
+		t.Errorf("%d tls attempts, want 1", got)
+	}
+	if got := queryInt(t, hdb, `SELECT count(*) FROM requests WHERE status = 'pending'`); got != 1 {
+		t.Errorf("%d pending requests, want 1", got)
+	}
 	if n := handled.Load(); n != 0 {
 		t.Errorf("the self-signed server handled %d requests", n)
 	}
