@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -231,5 +232,45 @@ func TestSkipInvalidRun(t *testing.T) {
 	}
 	if s := statusJSON(t, db, "big"); count(t, s, "failed") != 4 || count(t, s, "succeeded") != n-3 {
 		t.Errorf("status: %v, want 4 failed and %d succeeded", s["counts"], n-3)
+	}
+}
+
+// TestNotAFileOfRequests: a file in another encoding, a binary file (here
+// a gzipped JSONL file), a UTF-16 file, an empty file and a directory each
+// get exactly one line, with or without --skip-invalid, and nothing is
+// stored.
+func TestNotAFileOfRequests(t *testing.T) {
+	dir := t.TempDir()
+	latin1 := strings.Repeat(`{"model":"m","prompt":"caf`+"\xe9"+`"}`+"\n", 50)
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Repeat(`{"model":"m","prompt":"p"}`+"\n", 50)))
+	zw.Close()
+	if err := os.Mkdir(filepath.Join(dir, "folder.jsonl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, file, want string }{
+		{"NotUTF8", writeFile(t, dir, "latin1.jsonl", latin1), "latin1.jsonl:1: not valid UTF-8 (column 27): the file is not UTF-8 text"},
+		{"Binary", writeFile(t, dir, "gz.jsonl", gz.String()), "gz.jsonl:1: binary data (NUL byte), not a JSONL file"},
+		{"UTF16", writeFile(t, dir, "utf16.jsonl", "\xFF\xFE{\x00}\x00\n\x00"), "utf16.jsonl:1: UTF-16 text, not UTF-8"},
+		{"Empty", writeFile(t, dir, "empty.jsonl", ""), "empty.jsonl: no requests (the file is empty)"},
+		{"Directory", filepath.Join(dir, "folder.jsonl"), "folder.jsonl: is a directory, not a JSONL file"},
+	}
+	db := filepath.Join(dir, "t.db")
+	for _, tc := range tests {
+		for _, args := range [][]string{{"import"}, {"import", "--skip-invalid"}, {"run", "--skip-invalid"}} {
+			t.Run(tc.name+"/"+strings.Join(args, ""), func(t *testing.T) {
+				res := runCLI(t, keyEnv(), append(append([]string{"--db", db}, args...), tc.file)...)
+				if res.code != exitError {
+					t.Errorf("exit %d, want 1", res.code)
+				}
+				if strings.Count(res.stderr, "\n") != 1 || !strings.Contains(res.stderr, tc.want) {
+					t.Errorf("stderr %q, want one line with %q", res.stderr, tc.want)
+				}
+			})
+		}
+	}
+	if n := queryInt(t, db, `SELECT count(*) FROM jobs`); n != 0 {
+		t.Errorf("%d jobs stored, want none", n)
 	}
 }
