@@ -169,7 +169,8 @@ type terminalWriter interface {
 }
 
 // isTerminal reports whether w is a terminal: a character device, or a
-// terminalWriter that says so.
+// terminalWriter that says so. (/dev/null is a character device too; it
+// gets frames nobody reads, which is harmless.)
 func isTerminal(w io.Writer) bool {
 	if tw, ok := w.(terminalWriter); ok {
 		return tw.IsTerminal()
@@ -190,6 +191,7 @@ func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Pro
 	var bar *progressBar
 	if isTerminal(w) {
 		bar = newProgressBar(m.name, m.total, o.NoColor, w)
+		bar.show(m.measure(snap(), time.Now())) // the bar from the start, at 0 if new
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
