@@ -5,7 +5,6 @@ package main
 // answer requests from the results of identical earlier ones.
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -140,23 +138,6 @@ func fingerprintOf(opts importOptions, model string) (string, error) {
 		fp, err = input.Fingerprint(opts.Input, input.Options{DefaultModel: model})
 	}
 	return input.SamplesFingerprint(fp, opts.Dataset.Samples), err
-}
-
-// answerFromCache answers the job's pending requests that an identical
-// earlier request was answered for, unless --no-cache. A run calls it once
-// it holds the job's lock, before it sends anything.
-func answerFromCache(ctx context.Context, st *store.Store, job jobs.Job, opts importOptions, stderr io.Writer) error {
-	if opts.Dataset.NoCache {
-		return nil
-	}
-	n, err := st.AnswerFromCache(ctx, job.ID)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests answered from the cache (identical requests answered before in this database; --no-cache sends them)\n", job.Name, n)
-	}
-	return nil
 }
 
 // repeatedFlag is a string flag that may be given many times. Unlike

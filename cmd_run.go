@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,8 +52,10 @@ type runOptions struct {
 	Quiet       bool
 	// NoColor ($NO_COLOR set, not empty) takes the colour out of the bar.
 	NoColor bool
-	// MaxTokens is the job's token budget, 0 for none.
+	// MaxTokens and MaxCost are the job's budgets, 0 for none; MaxCost is
+	// in the prices' currency and needs a price for every model.
 	MaxTokens int64
+	MaxCost   float64
 	// Prices price the cost in the progress line; empty means none shown.
 	Prices jobs.Prices
 }
@@ -69,8 +73,10 @@ func (o runOptions) Validate() error {
 		return withCode(exitError, errors.New("--rpm and --tpm must be 0 (no limit) or more"))
 	case o.MaxAttempts < 1:
 		return withCode(exitError, errors.New("--max-attempts must be at least 1"))
-	case o.MaxTokens < 0:
-		return withCode(exitError, errors.New("--max-tokens must be 0 (no budget) or more"))
+	case o.MaxTokens < 0 || o.MaxCost < 0 || math.IsNaN(o.MaxCost) || math.IsInf(o.MaxCost, 0):
+		return withCode(exitError, errors.New("--max-tokens and --max-cost must be 0 (no budget) or more"))
+	case o.MaxCost > 0 && len(o.Prices.ByModel) == 0:
+		return withCode(exitError, errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE"))
 	case o.LogInterval <= 0:
 		return withCode(exitError, errors.New("--log-interval must be positive"))
 	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
@@ -131,6 +137,7 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
 			&cli.DurationFlag{Name: "stall-timeout", Value: worker.DefaultStallTimeout, Usage: "retry a stream that sends no token for this long (keep-alives do not count)"},
 			&cli.DurationFlag{Name: "log-interval", Value: 30 * time.Second, Usage: "when stderr is not a terminal, log a progress line this often (on a terminal the line is redrawn every second)"},
 			&cli.Int64Flag{Name: "max-tokens", Usage: "token budget of the job, `N` tokens over all its runs (0: none); a request is sent only if its worst case (estimated prompt + max_tokens × n) fits, else the run finishes what is in flight and exits 5"},
+			&cli.Float64Flag{Name: "max-cost", Usage: "cost budget of the job, `AMOUNT` in the prices' currency over all its runs (0: none; needs --price or --prices for every model); a request is sent only if its worst case fits, else the run finishes what is in flight and exits 5"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress line"},
 		),
 		Action: func(c *cli.Context) error {
@@ -167,6 +174,7 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 		Quiet:             c.Bool("quiet"),
 		NoColor:           env("NO_COLOR") != "",
 		MaxTokens:         c.Int64("max-tokens"),
+		MaxCost:           c.Float64("max-cost"),
 	}
 	prices, err := priceOptionsFrom(c).load()
 	if err != nil {
@@ -224,10 +232,14 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 	} else if n > 0 {
 		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests left running by an earlier run go back to pending\n", job.Name, n)
 	}
-	if err := answerFromCache(ctx, st, job, opts.importOptions, stderr); err != nil {
+	cache, err := startCachePass(ctx, st, job, opts.importOptions)
+	if err != nil {
 		return cannotWrite(job, err)
 	}
 	runErr := work(ctx, st, job, owner, opts, stderr)
+	if err := cache.stop(stderr); err != nil && runErr == nil {
+		runErr = err
+	}
 	return finish(ctx, st, job, runErr, stderr)
 }
 
@@ -243,13 +255,22 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
 		Stream: opts.Stream, StallTimeout: opts.StallTimeout})
-	stats, err := st.Stats(ctx, job.ID)
+	// What the job did before this run, as of now: the counts at once, the
+	// usage (a pass over every result) only when a budget needs it before
+	// the first request, else beside the run, for the progress display.
+	sum, err := st.BeginSummary(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	defer sum.Close()
+	before := sync.OnceValues(func() (jobs.Stats, error) { return sum.Finish(ctx) })
+	budget, err := runBudget(ctx, st, job, opts, before)
 	if err != nil {
 		return err
 	}
 	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, RPM: opts.RPM, TPM: opts.TPM,
 		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
-		MaxTokens: opts.MaxTokens, SpentTokens: stats.Usage.TotalTokens})
+		Budget: budget})
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, stderr)
@@ -257,8 +278,10 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	lost := make(chan error, 1)
 	go heartbeat(hard, st, job.ID, owner, runner, lost)
 	if !opts.Quiet {
-		meter := newProgressMeter(stats, opts.Prices, time.Now())
-		stopProgress := startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval, NoColor: opts.NoColor}, stderr)
+		stopProgress := afterward(before, func(stats jobs.Stats) func() {
+			meter := newProgressMeter(stats, opts.Prices, time.Now())
+			return startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval, NoColor: opts.NoColor}, stderr)
+		})
 		defer stopProgress()
 	}
 	err = runner.Run(hard)
@@ -267,6 +290,58 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
 	default:
 		return err
+	}
+}
+
+// runBudget is the run's budget: the limits, and what the job spent before
+// this run. A cost budget needs a price for every model the job's open
+// requests ask for.
+func runBudget(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, before func() (jobs.Stats, error)) (worker.Budget, error) {
+	b := worker.Budget{MaxTokens: opts.MaxTokens, MaxCost: opts.MaxCost, Prices: opts.Prices}
+	if b.MaxTokens == 0 && b.MaxCost == 0 {
+		return b, nil
+	}
+	if b.MaxCost > 0 {
+		models, err := st.OpenModels(ctx, job.ID)
+		if err != nil {
+			return b, err
+		}
+		for _, m := range models {
+			if _, ok := opts.Prices.ByModel[m]; !ok {
+				return b, withCode(exitError, fmt.Errorf("--max-cost: no price for model %q, which job %s asks for; give one with --price %s=IN:OUT or --prices FILE", m, job.Name, m))
+			}
+		}
+	}
+	stats, err := before()
+	if err != nil {
+		return b, err
+	}
+	b.SpentTokens = stats.Usage.TotalTokens
+	for _, m := range stats.Models {
+		if c, ok := opts.Prices.Cost(m.Model, m.Usage); ok {
+			b.SpentCost += c
+		}
+	}
+	return b, nil
+}
+
+// afterward calls start with what before returns, on a goroutine of its
+// own, unless before fails; the function it returns stops what start
+// started, once before is done.
+func afterward(before func() (jobs.Stats, error), start func(jobs.Stats) (stop func())) (stop func()) {
+	var stopStarted func()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if stats, err := before(); err == nil {
+			stopStarted = start(stats)
+		}
+	}()
+	return func() {
+		<-done
+		if stopStarted != nil {
+			stopStarted()
+		}
 	}
 }
 
@@ -330,8 +405,10 @@ func finish(ctx context.Context, st *store.Store, job jobs.Job, runErr error, st
 	var fe *worker.FatalError
 	var be *worker.BudgetError
 	switch {
+	case errors.As(runErr, &be) && be.NoPrice != "":
+		return withCode(exitError, fmt.Errorf("%w; nothing is lost: run `llmbatch run %s` again with a price for it", be, job.Name))
 	case errors.As(runErr, &be):
-		return withCode(exitBudget, fmt.Errorf("%w; nothing is lost: raise --max-tokens and run `llmbatch run %s` again to continue", be, job.Name))
+		return withCode(exitBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `llmbatch run %s` again to continue", be, be.Flag, job.Name))
 	case errors.As(runErr, &fe):
 		return withCode(exitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `llmbatch run %s` to continue", fe, fatalHint(fe.Failure.Class), job.Name))
 	case errors.Is(runErr, jobs.ErrInterrupted):

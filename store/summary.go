@@ -63,3 +63,23 @@ func (sum *Summary) Finish(ctx context.Context) (jobs.Stats, error) {
 
 // Close ends the summary's transaction; safe after Finish.
 func (sum *Summary) Close() { _ = sum.tx.Rollback() }
+
+// OpenModels lists, in name order, the models the job's requests that are
+// not yet final (pending or running) ask for.
+func (s *Store) OpenModels(ctx context.Context, jobID int64) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT model FROM requests
+		WHERE job_id = ? AND status IN ('pending', 'running') ORDER BY model`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("models: %w", err)
+	}
+	defer rows.Close()
+	var models []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, fmt.Errorf("models: %w", err)
+		}
+		models = append(models, m)
+	}
+	return models, rows.Err()
+}

@@ -27,12 +27,11 @@ type Options struct {
 	// RPM and TPM limit the requests and the estimated tokens (see
 	// EstimateTokens) sent per minute; 0 means no limit.
 	RPM, TPM int
-	// MaxTokens, if not 0, is the run's token budget: a request is sent
-	// only if its worst case (EstimateTokens) fits in what SpentTokens and
-	// the requests in flight leave of it; the first that does not stops
-	// the run with a *BudgetError. SpentTokens is what the job used before
-	// this run.
-	MaxTokens, SpentTokens int64
+	// Budget limits the tokens and the cost of the job: a request is sent
+	// only if its worst case (EstimateParts, priced by its model) fits in
+	// what the job spent and the requests in flight leave; the first that
+	// does not stops the run with a *BudgetError.
+	Budget Budget
 	// StateEvery is how often a run whose queue is a jobs.RunStateStore
 	// saves its RunState (default every second).
 	StateEvery time.Duration
@@ -67,7 +66,7 @@ type Runner struct {
 	w   *writer
 
 	progress progress
-	budget   budget
+	budget   *budget
 }
 
 // FatalError stops a run: the API answered in a way every further request
@@ -94,7 +93,7 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = time.Second
 	}
-	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: budget{limit: opts.MaxTokens, spent: opts.SpentTokens},
+	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
 		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
 }
@@ -104,8 +103,9 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 type task struct {
 	req  jobs.Request
 	cost int64
-	// reserved is the worst case reserved from the budget (0 without one).
-	reserved int64
+	// reserved is the worst case reserved from the budget (zero without
+	// one).
+	reserved reservation
 }
 
 // Stop makes the run stop claiming; requests in flight finish and are
@@ -134,7 +134,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		g.Go(func() error {
 			for t := range work {
 				o := r.process(callCtx, t)
-				r.budget.settle(t.reserved, &o)
+				r.budget.settle(t.reserved, t.req.Model, &o)
 				r.progress.add(o)
 				r.calling.Add(-1)
 				if r.waiting.Load() {
@@ -247,21 +247,16 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 		r.inflight.Add(int64(len(reqs)))
 		for i := range reqs {
 			t := task{req: reqs[i]}
-			if r.pace.estimates() || r.budget.limit > 0 {
+			if r.pace.estimates() {
 				t.cost = EstimateTokens(t.req.Body)
 			}
-			if r.budget.limit > 0 {
-				if !r.budget.reserve(t.cost) {
-					r.release(reqs[i:])
-					return false, nil
-				}
-				t.reserved = t.cost
-			}
-			if !r.pace.estimates() {
-				t.cost = 0
+			var ok bool
+			if t.reserved, ok = r.budget.reserve(t.req.Model, t.req.Body); !ok {
+				r.release(reqs[i:])
+				return false, nil
 			}
 			if !r.admit(ctx, t.cost) {
-				r.budget.settle(t.reserved, nil)
+				r.budget.settle(t.reserved, t.req.Model, nil)
 				r.release(reqs[i:])
 				return false, nil
 			}
@@ -283,7 +278,7 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 // batch.
 func (r *Runner) unsend(t task, rest []jobs.Request) {
 	r.calling.Add(-1)
-	r.budget.settle(t.reserved, nil)
+	r.budget.settle(t.reserved, t.req.Model, nil)
 	r.release(rest)
 }
 

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
+)
+
+// cacheLead is how long a run answers from the cache before it starts
+// sending; the rest of the pass goes on beside the run. A pass looks at
+// about 100,000 requests a second, so it stays far ahead of the claims,
+// which take requests in the same order.
+const cacheLead = 250 * time.Millisecond
+
+// cacheChunk is how many pending requests one transaction of the pass
+// looks at: short enough that the run's own writes wait little for it.
+const cacheChunk = 5_000
+
+// cachePass answers the job's pending requests that an identical request
+// of this database was answered for (unless --no-cache), copying that
+// answer instead of sending them.
+type cachePass struct {
+	job    jobs.Job
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	pass   *store.CachePass
+	err    error
+}
+
+// startCachePass answers from the cache for up to cacheLead, then goes on
+// in the background until the pass is done, ctx ends, or stop is called.
+func startCachePass(ctx context.Context, st *store.Store, job jobs.Job, opts importOptions) (*cachePass, error) {
+	c := &cachePass{job: job, cancel: func() {}}
+	if opts.Dataset.NoCache {
+		return c, nil
+	}
+	c.pass = st.NewCachePass(job.ID)
+	deadline := time.Now().Add(cacheLead)
+	for time.Now().Before(deadline) {
+		more, err := c.pass.Next(ctx, cacheChunk)
+		if err != nil || !more {
+			return c, err
+		}
+	}
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for ctx.Err() == nil {
+			more, err := c.pass.Next(ctx, cacheChunk)
+			if err != nil && ctx.Err() == nil {
+				c.err = err
+			}
+			if err != nil || !more {
+				return
+			}
+		}
+	}()
+	return c, nil
+}
+
+// stop ends the pass and says how many requests it answered. A pass cut
+// short by the end of the run leaves the rest for the next run (it is a
+// cache: nothing is lost, a request it did not reach is sent).
+func (c *cachePass) stop(stderr io.Writer) error {
+	c.cancel()
+	c.wg.Wait()
+	if c.pass != nil && c.pass.Answered > 0 {
+		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests answered from the cache (identical requests answered before in this database; --no-cache sends them)\n",
+			c.job.Name, c.pass.Answered)
+	}
+	return c.err
+}
