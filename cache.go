@@ -15,11 +15,11 @@ import (
 // sending; the rest of the pass goes on beside the run. A pass looks at
 // about 100,000 requests a second, so it stays far ahead of the claims,
 // which take requests in the same order.
-const cacheLead = 250 * time.Millisecond
+var cacheLead = 250 * time.Millisecond // a variable for tests
 
 // cacheChunk is how many pending requests one transaction of the pass
 // looks at: short enough that the run's own writes wait little for it.
-const cacheChunk = 5_000
+var cacheChunk = 5_000 // a variable for tests
 
 // cachePass answers the job's pending requests that an identical request
 // of this database was answered for (unless --no-cache), copying that

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -36,55 +35,64 @@ const cacheChunk = 10_000
 
 // CachePass answers a job's pending requests from the cache (what
 // AnswerFromCache does) a chunk at a time, one write transaction each, in
-// the order runs claim them (not-before time, then id). A run may claim
-// between chunks: the pass, which covers some 100,000 requests a second,
-// stays ahead of the claims, and a request claimed before the pass reached
-// it is simply sent.
+// the order of their ids, which is the order a run claims requests it has
+// not tried yet. A run may claim between chunks: the pass, which covers
+// some 100,000 requests a second, stays ahead of the claims, and a request
+// claimed before the pass reached it is simply sent.
 type CachePass struct {
 	s     *Store
 	jobID int64
-	// notBefore and id are where the last chunk ended (in claim order).
-	notBefore, id int64
+	// next is the first id the next chunk looks at, last the highest id
+	// of a pending request when the pass began; both 0 before the first
+	// chunk.
+	next, last int64
+	started    bool
 	// Answered counts the requests answered so far.
 	Answered int
 }
 
-// NewCachePass returns a pass over the job's pending requests, from the
-// first in claim order.
+// NewCachePass returns a pass over the job's pending requests.
 func (s *Store) NewCachePass(jobID int64) *CachePass {
-	return &CachePass{s: s, jobID: jobID, notBefore: -1 << 62}
+	return &CachePass{s: s, jobID: jobID}
 }
 
-// Next looks at the next n pending requests and answers those the cache
-// can; it reports whether any are left to look at.
+// Next looks at the requests of the next n ids and answers those that are
+// pending and the cache can answer; it reports whether any are left to
+// look at.
 func (p *CachePass) Next(ctx context.Context, n int) (more bool, err error) {
+	if !p.started {
+		var first, last sql.NullInt64
+		if err := p.s.r.QueryRowContext(ctx, `SELECT min(id), max(id) FROM requests
+			WHERE job_id = ? AND status = 'pending'`, p.jobID).Scan(&first, &last); err != nil {
+			return false, fmt.Errorf("answer from cache: %w", err)
+		}
+		p.started, p.next, p.last = true, first.Int64, last.Int64
+		if !first.Valid {
+			return false, nil
+		}
+	}
+	if p.next > p.last {
+		return false, nil
+	}
+	from, to := p.next, p.next+int64(max(1, n)) // ids in [from, to)
 	tx, err := p.s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("answer from cache: %w", err)
 	}
 	defer tx.Rollback()
-	// The chunk ends at its n-th pending request, or at the last one.
-	endNB, endID := int64(1<<62), int64(1<<62)
-	err = tx.QueryRowContext(ctx, `SELECT not_before, id FROM requests
-		WHERE job_id = ? AND status = 'pending' AND (not_before, id) > (?, ?)
-		ORDER BY not_before, id LIMIT 1 OFFSET ?`, p.jobID, p.notBefore, p.id, max(1, n)-1).Scan(&endNB, &endID)
-	more = err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("answer from cache: %w", err)
-	}
 	// The earliest succeeded request with the same key answers; a request
 	// never answers itself, and one whose job is cancelled still counts
-	// (its results stay, and so does what they cost).
+	// (its results stay, and so does what they cost). NOT INDEXED makes
+	// SQLite walk the id range, not every pending request of the job.
 	res, err := tx.ExecContext(ctx, `INSERT INTO results (request_id, job_id, `+resultCopyColumns+`, created_at, cached)
 		SELECT q.id, q.job_id, `+prefixed("x.", resultCopyColumns)+`, ?, 1
-		FROM requests q JOIN results x ON x.request_id = (
+		FROM requests q NOT INDEXED JOIN results x ON x.request_id = (
 			SELECT p.id FROM requests p
 			WHERE p.cache_key = q.cache_key AND p.status = 'succeeded' AND p.id != q.id
 			ORDER BY p.id LIMIT 1)
-		WHERE q.job_id = ? AND q.status = 'pending' AND (q.not_before, q.id) > (?, ?)
-			AND (q.not_before, q.id) <= (?, ?) AND q.cache_key IS NOT NULL
+		WHERE q.id >= ? AND q.id < ? AND q.job_id = ? AND q.status = 'pending' AND q.cache_key IS NOT NULL
 			AND (SELECT state FROM jobs WHERE id = ?) = 'active'`,
-		millis(p.s.Now()), p.jobID, p.notBefore, p.id, endNB, endID, p.jobID)
+		millis(p.s.Now()), from, to, p.jobID, p.jobID)
 	if err != nil {
 		return false, fmt.Errorf("answer from cache: %w", err)
 	}
@@ -96,20 +104,20 @@ func (p *CachePass) Next(ctx context.Context, n int) (more bool, err error) {
 		// A pending request has no result unless the statement above gave
 		// it one. The error of an earlier failed attempt (put back by
 		// retry) goes, as it does when the API answers.
-		if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'succeeded', not_before = 0,
+		if _, err := tx.ExecContext(ctx, `UPDATE requests NOT INDEXED SET status = 'succeeded', not_before = 0,
 			error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL
-			WHERE job_id = ? AND status = 'pending' AND (not_before, id) > (?, ?) AND (not_before, id) <= (?, ?)
+			WHERE id >= ? AND id < ? AND job_id = ? AND status = 'pending'
 				AND EXISTS (SELECT 1 FROM results WHERE request_id = requests.id)`,
-			p.jobID, p.notBefore, p.id, endNB, endID); err != nil {
+			from, to, p.jobID); err != nil {
 			return false, fmt.Errorf("answer from cache: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("answer from cache: commit: %w", err)
 	}
-	p.notBefore, p.id = endNB, endID
+	p.next = to
 	p.Answered += int(answered)
-	return more, nil
+	return p.next <= p.last, nil
 }
 
 // cachedCount counts the job's results copied from the cache.
