@@ -15,7 +15,7 @@ import (
 // sending; the rest of the pass goes on beside the run. A pass looks at
 // about 100,000 requests a second, so it stays far ahead of the claims,
 // which take requests in the same order.
-var cacheLead = 250 * time.Millisecond // a variable for tests
+var cacheLead = 100 * time.Millisecond // a variable for tests
 
 // cacheChunk is how many pending requests one transaction of the pass
 // looks at: short enough that the run's own writes wait little for it.

@@ -118,7 +118,8 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
    export OPENAI_API_KEY=...
    llmbatch run --model deepseek/deepseek-v3 --concurrency 32 prompts.jsonl
    llmbatch run prompts          # continue the job named "prompts"
-   llmbatch run --dry-run --rpm 500 --price deepseek/deepseek-v3=0.27:1.10 prompts.jsonl`,
+   llmbatch run --dry-run --rpm 500 --price deepseek/deepseek-v3=0.27:1.10 prompts.jsonl
+   llmbatch run --price deepseek/deepseek-v3=0.27:1.10 --currency USD --max-cost 20 prompts.jsonl`,
 		Flags: append(append(append([]cli.Flag{}, importFlags...), priceFlags()...),
 			dryRunFlag,
 			&cli.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL` (default $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},

@@ -120,7 +120,7 @@ func startSteps(ctx context.Context, db, name, file string) (string, error) {
 	if _, err := st.AnswerFromCache(ctx, job.ID); err != nil {
 		return "", err
 	}
-	step("whole cache pass (250 ms before the first request, the rest beside the run)")
+	step("whole cache pass (100 ms before the first request, the rest beside the run)")
 	return strings.Join(parts, ", "), nil
 }
 
