@@ -29,11 +29,10 @@ func TestStatusShowsLiveRun(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
 	file := writeLines(t, dir, "paced.jsonl", chatLines(40)...)
 	db := filepath.Join(dir, "t.db")
-	// 1,200 a minute: 20 a second, so the run lasts about 2 s.
-	done := make(chan cliResult, 1)
-	go func() {
-		done <- runCLI(t, keyEnv(), runArgs(db, srv, "--concurrency", "4", "--rpm", "1200", "--tpm", "900000", file)...)
-	}()
+	// 1,200 a minute: 20 a second, so the run lasts about 2 s. The run is
+	// a child process: urfave/cli's global help flag is written each time
+	// an app parses, so two in-process commands at once race.
+	p := startBinary(t, dir, binEnv(dir), runArgs(db, srv, "--concurrency", "4", "--rpm", "1200", "--tpm", "900000", file)...)
 	var run map[string]any
 	var text string
 	for deadline := time.Now().Add(10 * time.Second); (run == nil || text == "") && time.Now().Before(deadline); {
@@ -58,9 +57,7 @@ func TestStatusShowsLiveRun(t *testing.T) {
 	if !strings.Contains(text, "limits     rpm 1200, tpm 900000") {
 		t.Errorf("status text lacks the limits:\n%s", text)
 	}
-	if res := <-done; res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
-	}
+	p.expect(0, time.Minute)
 	if st := statusJSON(t, db, "paced"); st["run"] != nil {
 		t.Errorf("after the run: run = %v, want null", st["run"])
 	}
