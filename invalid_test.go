@@ -230,8 +230,20 @@ func TestSkipInvalidRun(t *testing.T) {
 	if st := settled(t, srv); st.Calls != n-3 {
 		t.Errorf("the fake API saw %d calls after the rerun, want still %d", st.Calls, n-3)
 	}
-	if s := statusJSON(t, db, "big"); count(t, s, "failed") != 4 || count(t, s, "succeeded") != n-3 {
+	s := statusJSON(t, db, "big")
+	if count(t, s, "failed") != 4 || count(t, s, "succeeded") != n-3 {
 		t.Errorf("status: %v, want 4 failed and %d succeeded", s["counts"], n-3)
+	}
+	// status lists them among the error classes, though they had no attempt.
+	found := false
+	for _, c := range s["errors"].([]any) {
+		c := c.(map[string]any)
+		if c["class"] == "invalid_input" {
+			found = c["count"] == 4.0 && strings.Contains(fmt.Sprint(c["example"]), "big.jsonl:")
+		}
+	}
+	if !found {
+		t.Errorf("status errors = %v, want invalid_input with count 4 and an example naming the file", s["errors"])
 	}
 }
 

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -111,7 +113,24 @@ func (s *Store) errorClasses(ctx context.Context, q querier, jobID int64) ([]job
 		c.Class = jobs.ErrorClass(class)
 		list = append(list, c)
 	}
-	return list, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Lines kept invalid at import (--skip-invalid) failed without an
+	// attempt; they count once each.
+	var invalid jobs.ClassCount
+	if err := q.QueryRowContext(ctx, `SELECT count(*), coalesce(max(error_message), '') FROM requests
+		WHERE job_id = ? AND status = 'failed' AND error_class = ?`, jobID, string(jobs.ClassInvalidInput)).Scan(&invalid.Count, &invalid.Example); err != nil {
+		return nil, fmt.Errorf("stats: errors: %w", err)
+	}
+	if invalid.Count > 0 {
+		invalid.Class = jobs.ClassInvalidInput
+		list = append(list, invalid)
+		slices.SortStableFunc(list, func(a, b jobs.ClassCount) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Class, b.Class))
+		})
+	}
+	return list, nil
 }
 
 // quantile returns the pct-th percentile of a column of n non-NULL values by nearest rank:
