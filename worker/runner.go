@@ -49,17 +49,22 @@ type Runner struct {
 	// inflight counts requests claimed whose outcome is not yet committed:
 	// at most the concurrency plus one claim batch.
 	inflight atomic.Int64
-	// calling counts requests handed to a worker whose call has not ended;
-	// pace keeps it within the effective concurrency. waiting is set while
-	// the dispatcher waits for a call to end, so that only then the
-	// workers wake it.
-	calling  atomic.Int64
-	waiting  atomic.Bool
-	pace     *pacer
-	wake     chan struct{}
-	stopOnce sync.Once
-	stopped  chan struct{}
-	cancel   context.CancelFunc
+	// calling counts requests admitted whose call has not ended; the pacer
+	// keeps it within the effective concurrency.
+	calling atomic.Int64
+	// ready holds the claimed requests not yet sent, in claim order;
+	// readyClosed is set when the run stops handing them out.
+	readyMu     sync.Mutex
+	ready       []jobs.Request
+	readyClosed bool
+	// batch is the most one claim takes; the dispatcher claims when fewer
+	// than least requests are ready and least fit in the window.
+	batch, least int
+	pace         *pacer
+	wake         chan struct{}
+	stopOnce     sync.Once
+	stopped      chan struct{}
+	cancel       context.CancelFunc
 
 	mu  sync.Mutex
 	err error
@@ -93,7 +98,15 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = time.Second
 	}
+	batch := opts.ClaimBatch
+	if opts.RPM > 0 || opts.TPM > 0 {
+		// A paced run sends slowly: claim no more than a pool's worth
+		// ahead, so that requests do not sit claimed (shown as running)
+		// for minutes.
+		batch = min(batch, opts.Concurrency)
+	}
 	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
+		batch: batch, least: max(1, min(opts.Concurrency, batch)/4),
 		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
 }
@@ -132,15 +145,27 @@ func (r *Runner) Run(ctx context.Context) error {
 	g.SetLimit(r.opts.Concurrency)
 	for i := 0; i < r.opts.Concurrency; i++ {
 		g.Go(func() error {
-			for t := range work {
+			t, ok := <-work
+			for ok {
 				o := r.process(callCtx, t)
 				r.budget.settle(t.reserved, t.req.Model, &o)
 				r.progress.add(o)
 				r.calling.Add(-1)
-				if r.waiting.Load() {
-					r.poke()
-				}
 				r.w.submit(o)
+				// The next task: one the dispatcher admitted, else one this
+				// worker admits itself from the claimed requests, so that a
+				// busy pool does not wait for the dispatcher to be
+				// scheduled; else wait for the dispatcher.
+				select {
+				case t, ok = <-work:
+					continue
+				default:
+				}
+				if t, ok = r.take(callCtx); ok {
+					continue
+				}
+				r.poke() // the dispatcher may have to claim, or to wait no longer
+				t, ok = <-work
 			}
 			return nil
 		})
@@ -204,102 +229,142 @@ func (r *Runner) isStopped() bool {
 	}
 }
 
-// dispatch claims batches while there is room in the pool and hands them to
-// the workers. It reports finished when no request is pending or in flight.
+// dispatch claims batches while there is room in the pool, and hands the
+// claimed requests to idle workers as the pacer admits them (busy workers
+// admit their next request themselves, see take). It reports finished
+// when no request is pending or in flight.
 func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
-	batch := r.opts.ClaimBatch
-	if r.opts.RPM > 0 || r.opts.TPM > 0 {
-		// A paced run sends slowly: claim no more than a pool's worth
-		// ahead, so that requests do not sit claimed (shown as running)
-		// for minutes.
-		batch = min(batch, r.opts.Concurrency)
-	}
+	batch, least := r.batch, int64(r.least)
 	window := int64(r.opts.Concurrency + batch)
-	least := int64(max(1, min(r.opts.Concurrency, batch)/4))
-	for !r.isStopped() && ctx.Err() == nil {
+	// Whatever ends the loop, the claimed requests not yet sent go back.
+	defer r.closeReady()
+	for !r.isStopped() && ctx.Err() == nil && r.budget.err() == nil {
 		// The pacer keeps the calls within the concurrency; the window
 		// bounds what is claimed but not yet committed. It is a batch wider
 		// than the pool, so that the next claim is taken while calls run
 		// and outcomes wait for their commit, and a claim waits until a
 		// fair share of the window is free, so that claims stay large.
-		free := window - r.inflight.Load()
-		if free < least && (free <= 0 || r.calling.Load() > 0) {
-			r.wait(ctx, time.Time{})
-			continue
+		if ready := r.readyLen(); ready < int(least) {
+			if free := window - r.inflight.Load(); free >= least || (free > 0 && r.calling.Load() == 0) {
+				n, err := r.claim(ctx, int(min(free, int64(batch))))
+				if err != nil {
+					return false, err
+				}
+				if n == 0 && ready == 0 {
+					done, err := r.idle(ctx)
+					if done || err != nil {
+						return done, err
+					}
+					continue
+				}
+			} else if ready == 0 {
+				r.wait(ctx, time.Time{})
+				continue
+			}
 		}
-		// A claim cut short by ctx may already have moved its requests to
-		// running, where nobody would hand them back: let it finish, and
-		// release what it took below.
-		reqs, err := r.q.Claim(context.WithoutCancel(ctx), r.jobID, int(min(free, int64(batch))), r.opts.Now())
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, err
-		}
-		if len(reqs) == 0 {
-			done, err := r.idle(ctx)
-			if done || err != nil {
-				return done, err
-			}
-			continue
-		}
-		r.inflight.Add(int64(len(reqs)))
-		for i := range reqs {
-			t := task{req: reqs[i]}
-			if r.pace.estimates() {
-				t.cost = EstimateTokens(t.req.Body)
-			}
-			var ok bool
-			if t.reserved, ok = r.budget.reserve(t.req.Model, t.req.Body); !ok {
-				r.release(reqs[i:])
-				return false, nil
-			}
-			if !r.admit(ctx, t.cost) {
-				r.budget.settle(t.reserved, t.req.Model, nil)
-				r.release(reqs[i:])
-				return false, nil
-			}
+		t, d, ok := r.admitNext()
+		switch {
+		case ok:
 			select {
 			case work <- t:
 			case <-r.stopped:
-				r.unsend(t, reqs[i:])
+				r.unsend(t)
 				return false, nil
 			case <-ctx.Done():
-				r.unsend(t, reqs[i:])
+				r.unsend(t)
 				return false, nil
 			}
+		case d > 0:
+			r.sleep(ctx, d)
 		}
 	}
 	return false, nil
 }
 
-// unsend hands back a task admitted but not sent, and the rest of its
-// batch.
-func (r *Runner) unsend(t task, rest []jobs.Request) {
-	r.calling.Add(-1)
-	r.budget.settle(t.reserved, t.req.Model, nil)
-	r.release(rest)
+// claim claims up to n requests and queues them as ready to send; it
+// returns how many it claimed.
+func (r *Runner) claim(ctx context.Context, n int) (int, error) {
+	// A claim cut short by ctx may already have moved its requests to
+	// running, where nobody would hand them back: let it finish; the loop
+	// then ends and closeReady releases what it took.
+	reqs, err := r.q.Claim(context.WithoutCancel(ctx), r.jobID, n, r.opts.Now())
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, err
+	}
+	r.inflight.Add(int64(len(reqs)))
+	r.readyMu.Lock()
+	r.ready = append(r.ready, reqs...)
+	r.readyMu.Unlock()
+	return len(reqs), nil
 }
 
-// admit waits until the pacer lets a request costing cost tokens go, and
-// counts it as calling. It reports false when the run stops first.
-func (r *Runner) admit(ctx context.Context, cost int64) bool {
-	for {
-		// Set waiting before asking, so that a call ending after the
-		// pacer said "wait for a call" sees it and wakes us.
-		r.waiting.Store(true)
-		d := r.pace.admit(int(r.calling.Load()), cost)
-		if d == 0 {
-			r.waiting.Store(false)
-			r.calling.Add(1)
-			return true
-		}
-		if !r.sleep(ctx, d) {
-			r.waiting.Store(false)
-			return false
-		}
+func (r *Runner) readyLen() int {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	return len(r.ready)
+}
+
+// take is a worker admitting its next request itself: the first claimed
+// request not yet sent, if the budget and the pacer let it go now.
+func (r *Runner) take(ctx context.Context) (task, bool) {
+	if r.isStopped() || ctx.Err() != nil {
+		return task{}, false
 	}
+	t, _, ok := r.admitNext()
+	return t, ok
+}
+
+// admitNext reserves the budget for the first ready request and asks the
+// pacer whether it may go now. If so it takes it from the queue, counts it
+// as calling and returns it; else it returns how long to wait before
+// asking again (0 when nothing is ready or the budget is reached). Workers
+// and the dispatcher admit under one lock, so that the calls never pass
+// the concurrency.
+func (r *Runner) admitNext() (task, time.Duration, bool) {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	if r.readyClosed || len(r.ready) == 0 {
+		return task{}, 0, false
+	}
+	t := task{req: r.ready[0]}
+	if r.pace.estimates() {
+		t.cost = EstimateTokens(t.req.Body)
+	}
+	var ok bool
+	if t.reserved, ok = r.budget.reserve(t.req.Model, t.req.Body); !ok {
+		r.poke() // the dispatcher ends the run
+		return task{}, 0, false
+	}
+	if d := r.pace.admit(int(r.calling.Load()), t.cost); d > 0 {
+		r.budget.settle(t.reserved, t.req.Model, nil)
+		return task{}, d, false
+	}
+	r.calling.Add(1)
+	r.ready[0] = jobs.Request{}
+	if r.ready = r.ready[1:]; len(r.ready) < r.least {
+		r.poke() // time to claim the next batch
+	}
+	return t, 0, true
+}
+
+// closeReady hands the claimed requests not yet sent back to pending, and
+// keeps workers from taking any more.
+func (r *Runner) closeReady() {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	r.readyClosed = true
+	r.release(r.ready)
+	r.ready = nil
+}
+
+// unsend hands back a task admitted but not sent.
+func (r *Runner) unsend(t task) {
+	r.calling.Add(-1)
+	r.budget.settle(t.reserved, t.req.Model, nil)
+	r.release([]jobs.Request{t.req})
 }
 
 // sleep waits for d or until woken; it reports false when the run stops.

@@ -91,6 +91,11 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer e.close()
+	if os.Getenv("GOMAXPROCS") == "" {
+		// As the llmbatch binary sets it (main.go), for the in-process
+		// runs; the minimal client runs with it too.
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
 	fmt.Printf("llmbatch bench: %s, %d CPUs (GOMAXPROCS %d), %s; work dir %s\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), e.dir)
 	failed := 0
