@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,16 +27,21 @@ func progressLines(stderr, job string) []string {
 	return lines
 }
 
-func TestProgressLog(t *testing.T) {
-	// 20 requests, 2 at a time, 100 ms each: about a second. prompt-3 gets
-	// a 400, which fails it for good.
-	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 100 * time.Millisecond,
+// progressServer answers in 100 ms, and prompt-3 with a 400, which fails
+// it for good.
+func progressServer(t *testing.T) *fakeapi.Server {
+	return fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 100 * time.Millisecond,
 		Script: func(c fakeapi.Call) fakeapi.Fault {
 			if c.CustomKey == "prompt-3" {
 				return fakeapi.Fault{Status: 400}
 			}
 			return fakeapi.Fault{}
 		}})
+}
+
+func TestProgressLog(t *testing.T) {
+	// 20 requests, 2 at a time, 100 ms each: about a second.
+	srv := progressServer(t)
 	dir := t.TempDir()
 	file := writeLines(t, dir, "p.jsonl", chatLines(20)...)
 
@@ -141,36 +145,15 @@ func parseLogLine(t *testing.T, line string) logFigures {
 }
 
 // fakeTerminal is a stderr that says it is a terminal.
-type fakeTerminal struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (f *fakeTerminal) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.Write(p)
-}
+type fakeTerminal struct{ syncBuffer }
 
 func (f *fakeTerminal) IsTerminal() bool { return true }
-
-func (f *fakeTerminal) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.String()
-}
 
 // sgrRE matches an ANSI colour (SGR) escape code.
 var sgrRE = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
 func TestProgressBar(t *testing.T) {
-	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 100 * time.Millisecond,
-		Script: func(c fakeapi.Call) fakeapi.Fault {
-			if c.CustomKey == "prompt-3" {
-				return fakeapi.Fault{Status: 400}
-			}
-			return fakeapi.Fault{}
-		}})
+	srv := progressServer(t)
 	// 30 requests, 2 at a time, 100 ms each: 1.5 s at least, time for a
 	// frame a second and the last.
 	dir := t.TempDir()

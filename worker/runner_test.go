@@ -100,8 +100,11 @@ func TestRunnerAllSucceedGroupCommit(t *testing.T) {
 	if outcomes != n {
 		t.Errorf("Stats outcomes = %d, want %d", outcomes, n)
 	}
-	if commits*4 >= outcomes {
-		t.Errorf("%d commits for %d outcomes, want fewer than one per 4 (group commit)", commits, outcomes)
+	// How many outcomes a commit holds depends on how fast answers come
+	// compared with an fsync (4-7 under -race on a loaded 2-core machine,
+	// dozens without); one commit per outcome would mean no group commit.
+	if commits*2 >= outcomes {
+		t.Errorf("%d commits for %d outcomes, want fewer than one per 2 (group commit)", commits, outcomes)
 	}
 }
 
