@@ -252,9 +252,8 @@ func (ins *inserter) insertInvalid(ctx context.Context, r *jobs.Request) error {
 
 func (ins *inserter) insertMany(ctx context.Context, batch []jobs.Request) error {
 	if ins.many == nil {
-		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(importColumns, ",")+1), ", ") + ")"
 		stmt, err := ins.tx.PrepareContext(ctx, `INSERT INTO requests (`+importColumns+`) VALUES `+
-			strings.TrimSuffix(strings.Repeat(row+", ", importBatch), ", "))
+			valuesList(strings.Count(importColumns, ",")+1, importBatch))
 		if err != nil {
 			return err
 		}

@@ -42,9 +42,10 @@ func (s *Store) Claim(ctx context.Context, jobID int64, n int, now time.Time) ([
 	return out, nil
 }
 
-// claimTx selects the due requests and marks them running one by one: the
-// single UPDATE … WHERE id IN (SELECT …) RETURNING statement builds four
-// temporary tables per call, which costs more than the updates.
+// claimTx selects the due requests and marks them running by their ids,
+// up to 64 in a statement: the single UPDATE … WHERE id IN (SELECT …)
+// RETURNING statement builds four temporary tables per call, which costs
+// more than the updates.
 func claimTx(ctx context.Context, tx *sql.Tx, jobID int64, n int, now time.Time) ([]jobs.Request, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, line, custom_id, endpoint, model, body, metadata, attempts, not_before
 		FROM requests WHERE job_id = ? AND status = 'pending' AND not_before <= ?
@@ -71,10 +72,10 @@ func claimTx(ctx context.Context, tx *sql.Tx, jobID int64, n int, now time.Time)
 		return nil, err
 	}
 	rows.Close()
-	for _, r := range out {
-		if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'running' WHERE id = ? AND status = 'pending'`, r.ID); err != nil {
-			return nil, err
-		}
+	if err := insertRows(ctx, tx, markRunning, len(out), func(args []any, i int) []any {
+		return append(args, out[i].ID)
+	}); err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -99,114 +100,6 @@ func (s *Store) withoutSync(ctx context.Context, fn func(*sql.Conn) error) error
 		return errors.Join(ferr, err)
 	}
 	return ferr
-}
-
-// Record applies outcomes in one transaction (the group commit). Each
-// applies only while its request is still running, so a result can never be
-// recorded twice, whatever runs and restarts came between.
-func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
-	}
-	defer tx.Rollback()
-	st, err := prepareRecord(ctx, tx)
-	if err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
-	}
-	defer st.close()
-	for i := range outcomes {
-		if err := st.record(ctx, &outcomes[i]); err != nil {
-			return fmt.Errorf("record request %d: %w", outcomes[i].Request.ID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record outcomes: commit: %w", err)
-	}
-	return nil
-}
-
-type recordStmts struct {
-	update, attempt, result *sql.Stmt
-}
-
-func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
-	var st recordStmts
-	var err error
-	if st.update, err = tx.PrepareContext(ctx, `UPDATE requests SET status = ?, attempts = attempts + ?,
-		not_before = ?, error_class = ?, error_status_code = ?, error_message = ?, error_body = ?
-		WHERE id = ? AND status = 'running'`); err != nil {
-		return nil, err
-	}
-	if st.attempt, err = tx.PrepareContext(ctx, `INSERT INTO attempts (job_id, request_id, number, started_at,
-		duration_ms, status_code, error_class, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		st.close()
-		return nil, err
-	}
-	if st.result, err = tx.PrepareContext(ctx, `INSERT INTO results (request_id, job_id, status_code,
-		response_id, provider_request_id, model, raw, content, reasoning_content, finish_reason,
-		usage_known, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, total_tokens,
-		latency_ms, ttft_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		st.close()
-		return nil, err
-	}
-	return &st, nil
-}
-
-func (st *recordStmts) close() {
-	for _, s := range []*sql.Stmt{st.update, st.attempt, st.result} {
-		if s != nil {
-			s.Close()
-		}
-	}
-}
-
-func (st *recordStmts) record(ctx context.Context, o *jobs.Outcome) error {
-	r := &o.Request
-	if err := jobs.CheckTransition(jobs.StatusRunning, o.Next); err != nil {
-		return err
-	}
-	if o.Next == jobs.StatusSucceeded && o.Result == nil {
-		return errors.New("succeeded without a result") // a succeeded request has exactly one
-	}
-	counted := 0
-	if o.CountAttempt {
-		counted = 1
-	}
-	var class, msg, code, body any
-	if f := o.Failure; f != nil {
-		class, code, msg, body = string(f.Class), f.StatusCode, f.Message, nullBytes(f.Body)
-	}
-	res, err := st.update.ExecContext(ctx, string(o.Next), counted, millis(o.NotBefore), class, code, msg, body, r.ID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // no longer running: another run or a cancel got there first
-	}
-	if a := o.Attempt; a != nil {
-		if _, err := st.attempt.ExecContext(ctx, r.JobID, r.ID, a.Number, millis(a.StartedAt),
-			a.Duration.Milliseconds(), a.StatusCode, nullString(string(a.Class)), nullString(a.Message)); err != nil {
-			return err
-		}
-	}
-	if o.Next == jobs.StatusSucceeded && o.Result != nil {
-		return st.insertResult(ctx, r, o.Result)
-	}
-	return nil
-}
-
-func (st *recordStmts) insertResult(ctx context.Context, r *jobs.Request, res *jobs.Result) error {
-	u := res.Usage
-	var ttft any
-	if res.TTFT > 0 {
-		ttft = res.TTFT.Milliseconds()
-	}
-	_, err := st.result.ExecContext(ctx, r.ID, r.JobID, res.StatusCode, res.ResponseID, res.ProviderRequestID,
-		res.Model, []byte(res.Raw), res.Content, res.ReasoningContent, res.FinishReason,
-		u.Known, u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.CachedTokens, u.TotalTokens,
-		res.Latency.Milliseconds(), ttft, millis(res.CreatedAt))
-	return err
 }
 
 // Waiting returns how many requests of an active job are pending and the
