@@ -274,14 +274,16 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 		Budget: budget})
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, stderr)
+	msgs := &messageWriter{w: stderr} // through the progress bar while it is drawn
+	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, msgs)
 	defer stopSignals()
 	lost := make(chan error, 1)
 	go heartbeat(hard, st, job.ID, owner, runner, lost)
 	if !opts.Quiet {
 		stopProgress := afterward(before, func(stats jobs.Stats) func() {
 			meter := newProgressMeter(stats, opts.Prices, time.Now())
-			return startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval, NoColor: opts.NoColor}, stderr)
+			return startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval,
+				NoColor: opts.NoColor, Messages: msgs}, stderr)
 		})
 		defer stopProgress()
 	}

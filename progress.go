@@ -159,6 +159,40 @@ type progressOptions struct {
 	LogInterval time.Duration
 	// NoColor takes the colour out of the bar ($NO_COLOR).
 	NoColor bool
+	// Messages, if not nil, is where the run writes its messages (a
+	// signal's notice); while the bar is drawn they go through it.
+	Messages *messageWriter
+}
+
+// messageWriter is stderr for the messages a run writes while its
+// progress may be drawn: while a bar is, through the bar, which prints them
+// above itself at its next frame (a message written straight to the
+// terminal would leave a torn copy of the bar behind); else stderr itself.
+type messageWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	bar *progressBar
+}
+
+func (m *messageWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bar != nil {
+		n, err := m.bar.p.Write(p)
+		m.bar.redraw()
+		return n, err
+	}
+	return m.w.Write(p)
+}
+
+// attach routes the messages through bar, until it is detached (nil).
+func (m *messageWriter) attach(bar *progressBar) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.bar = bar
+	m.mu.Unlock()
 }
 
 // terminalWriter is a writer that says whether it is a terminal, so that
@@ -192,6 +226,7 @@ func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Pro
 	if isTerminal(w) {
 		bar = newProgressBar(m.name, m.total, o.NoColor, w)
 		bar.show(m.measure(snap(), time.Now())) // the bar from the start, at 0 if new
+		o.Messages.attach(bar)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -224,6 +259,7 @@ func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Pro
 		wg.Wait()
 		f := m.measure(snap(), time.Now())
 		if bar != nil {
+			o.Messages.attach(nil) // a finished bar prints nothing more
 			bar.finish(f)
 			return
 		}
@@ -277,9 +313,14 @@ func newProgressBar(name string, total int64, noColor bool, w io.Writer) *progre
 // show makes f the figures drawn and draws them.
 func (b *progressBar) show(f progressFigures) {
 	b.set(f)
+	b.redraw()
+}
+
+// redraw asks for a frame.
+func (b *progressBar) redraw() {
 	select {
 	case b.refresh <- nil:
-	default: // a render is pending; it will draw f
+	default: // a render is pending; it will draw the latest
 	}
 }
 

@@ -248,3 +248,35 @@ func TestProgressMeterRates(t *testing.T) {
 		t.Errorf("after a minute without progress: %.2f req/s, ETA %s; want 0 and unknown", f.ReqRate, f.ETA)
 	}
 }
+
+// A message written while the bar is drawn goes through it (printed above
+// the bar, once), and straight to stderr before and after.
+func TestProgressMessages(t *testing.T) {
+	term := &fakeTerminal{}
+	msgs := &messageWriter{w: term}
+	fmt.Fprint(msgs, "before the bar\n")
+	bar := newProgressBar("job", 10, true, term)
+	bar.show(progressFigures{Name: "job", Done: 3, Total: 10, Percent: 30, ETA: "unknown"})
+	msgs.attach(bar)
+	waitUntil(t, 5*time.Second, "the first frame", func() bool { return strings.Contains(term.String(), "3/10 30.0%") })
+	fmt.Fprint(msgs, "llmbatch: stopping: no new requests\n")
+	msgs.attach(nil)
+	bar.finish(progressFigures{Name: "job", Done: 4, Total: 10, Percent: 40, ETA: "unknown"})
+	fmt.Fprint(msgs, "after the bar\n")
+
+	out := term.String()
+	if strings.Count(out, "llmbatch: stopping: no new requests") != 1 {
+		t.Fatalf("the message is not in the output once:\n%q", out)
+	}
+	// Through the bar, the frame drawn is erased before the message is
+	// printed (cursor up, erase down); written straight, it would follow
+	// the frame and leave it torn.
+	if !strings.Contains(out, "\x1b[Jllmbatch: stopping") {
+		t.Errorf("the message was not printed in place of the bar:\n%q", out)
+	}
+	before, during, after := strings.Index(out, "before the bar"), strings.Index(out, "llmbatch: stopping"), strings.Index(out, "after the bar")
+	last := strings.LastIndex(out, "4/10 40.0%")
+	if before != 0 || during < before || last < during || after < last {
+		t.Errorf("order: before %d, message %d, last frame %d, after %d; want in that order\n%q", before, during, last, after, out)
+	}
+}
