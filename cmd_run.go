@@ -279,7 +279,11 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	defer stopSignals()
 	lost := make(chan error, 1)
 	go heartbeat(hard, st, job.ID, owner, runner, lost)
-	if !opts.Quiet {
+	if opts.Quiet {
+		// Nothing will read the usage: end the read transaction now (one
+		// left open would keep the WAL from being checkpointed all run).
+		sum.Close()
+	} else {
 		stopProgress := afterward(before, func(stats jobs.Stats) func() {
 			meter := newProgressMeter(stats, opts.Prices, time.Now())
 			return startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval,
