@@ -252,3 +252,40 @@ func TestStatsP99(t *testing.T) {
 		t.Errorf("latency p99 %v, ttft p50 %v p99 %v; want 198ms, 99ms, 197ms", got.LatencyP99, got.TTFTP50, got.TTFTP99)
 	}
 }
+
+// TestStatsThroughputCountsARequestOnce: an attempt that used no attempt
+// of its request (a fatal 402 before a resume) and the attempts before a
+// `retry` share their numbers with the later ones, so a request that then
+// fails for good has two failed attempts numbered like its last: it still
+// completed once.
+func TestStatsThroughputCountsARequestOnce(t *testing.T) {
+	s, clock := mustOpenStoreAt(t, t.TempDir()+"/llmbatch.db")
+	job := mustImport(t, s, "once", chatRequests(2))
+	now := t0.Add(10 * time.Minute)
+	clock.Advance(10 * time.Minute)
+	reqs := mustClaim(t, s, job.ID, 2)
+	payment := jobs.Outcome{Request: reqs[0], Next: jobs.StatusPending, // fatal: the attempt is not used up
+		Attempt: &jobs.Attempt{Number: 1, StatusCode: 402, Class: jobs.ClassPayment, Message: "no balance"},
+		Failure: &jobs.Failure{Class: jobs.ClassPayment, StatusCode: 402, Message: "no balance"}}
+	mustRecord(t, s, ended(payment, now.Add(-4*time.Minute), time.Second),
+		ended(failPermanently(reqs[1]), now.Add(-4*time.Minute), time.Second))
+	if _, err := s.Retry(context.Background(), job.ID); err != nil { // reqs[1]: attempts back to 0
+		t.Fatal(err)
+	}
+	var batch []jobs.Outcome
+	for _, r := range mustClaim(t, s, job.ID, 2) {
+		batch = append(batch, ended(failPermanently(r), now.Add(-2*time.Minute), time.Second))
+	}
+	mustRecord(t, s, batch...)
+
+	got, err := s.Stats(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Counts[jobs.StatusFailed] != 2 || got.Last5m.Requests != 2 {
+		t.Errorf("%d failed, Last5m.Requests = %d; want 2 requests completed, each once", got.Counts[jobs.StatusFailed], got.Last5m.Requests)
+	}
+	if want := 2 * time.Minute; got.Last5m.Span != want {
+		t.Errorf("Last5m.Span = %v, want %v: from the start of the last attempts, not of the superseded ones", got.Last5m.Span, want)
+	}
+}

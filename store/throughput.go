@@ -12,7 +12,10 @@ import (
 // throughput counts the requests whose last attempt ended in the window
 // (at-window, at]: the attempts without an error class (each made a
 // result) and the failed attempts that failed their request for good (the
-// request is failed and this was its last attempt). It reads the window
+// request is failed and this was its last attempt), each request once: a
+// fatal attempt (which used up no attempt) and the attempts before a
+// `retry` carry the same numbers as the later ones, so the latest of a
+// request's matching attempts stands for it. It reads the window
 // by the end of each attempt through the attempts_job_ended index, so a
 // million-request job costs only the rows in the window.
 func (s *Store) throughput(ctx context.Context, q querier, jobID int64, at time.Time, window time.Duration) (jobs.Throughput, error) {
@@ -20,12 +23,13 @@ func (s *Store) throughput(ctx context.Context, q querier, jobID int64, at time.
 	since, until := millis(at.Add(-window)), millis(at)
 	var known int
 	var first sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(x.total_tokens), 0),
-		coalesce(max(x.usage_known), 0), min(a.started_at)
+	err := q.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(tokens), 0), coalesce(max(known), 0), min(started)
+		FROM (SELECT max(x.total_tokens) AS tokens, max(x.usage_known) AS known, max(a.started_at) AS started
 		FROM attempts a JOIN requests q ON q.id = a.request_id
 		LEFT JOIN results x ON a.error_class IS NULL AND x.request_id = a.request_id
 		WHERE a.job_id = ? AND a.started_at + a.duration_ms > ? AND a.started_at + a.duration_ms <= ?
-		AND (a.error_class IS NULL OR (q.status = 'failed' AND a.number = q.attempts))`,
+		AND (a.error_class IS NULL OR (q.status = 'failed' AND a.number = q.attempts))
+		GROUP BY a.request_id)`,
 		jobID, since, until).Scan(&t.Requests, &t.Tokens, &known, &first)
 	if err != nil {
 		return t, fmt.Errorf("stats: throughput: %w", err)
