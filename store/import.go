@@ -285,6 +285,20 @@ func (ins *inserter) insertOne(ctx context.Context, r *jobs.Request) (bool, erro
 	if !isUniqueViolation(err) {
 		return false, fmt.Errorf("import line %d: %w", r.Line, err)
 	}
+	if ins.keep {
+		// An invalid line never costs a valid one its custom_id: it may
+		// hold it only because its own could not be read (line-N).
+		moved, err := ins.yieldInvalid(ctx, r.CustomID)
+		if err != nil {
+			return false, err
+		}
+		if moved {
+			if _, err := ins.one.ExecContext(ctx, requestArgs(ins.args[:0], ins.jobID, r)...); err != nil {
+				return false, fmt.Errorf("import line %d: %w", r.Line, err)
+			}
+			return true, nil
+		}
+	}
 	var first int
 	if err := ins.tx.QueryRowContext(ctx, `SELECT line FROM requests WHERE job_id = ? AND custom_id = ?`,
 		ins.jobID, r.CustomID).Scan(&first); err != nil {
@@ -299,6 +313,39 @@ func (ins *inserter) insertOne(ctx context.Context, r *jobs.Request) (bool, erro
 	}
 	ins.dups = append(ins.dups, rejected{r.Line, reason})
 	return false, nil
+}
+
+// yieldInvalid moves the invalid line (kept with --skip-invalid) that
+// holds customID, if one does, to the first free one of line-N, line-N~2,
+// …, and reports whether it did.
+func (ins *inserter) yieldInvalid(ctx context.Context, customID string) (bool, error) {
+	var id int64
+	var line int
+	err := ins.tx.QueryRowContext(ctx, `SELECT id, line FROM requests
+		WHERE job_id = ? AND custom_id = ? AND status = 'failed' AND error_class = ?`,
+		ins.jobID, customID, jobs.ClassInvalidInput).Scan(&id, &line)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("import: %w", err)
+	}
+	base := "line-" + strconv.Itoa(line)
+	for try := 1; try < 100; try++ {
+		cand := base
+		if try > 1 {
+			cand += "~" + strconv.Itoa(try)
+		}
+		if cand == customID {
+			continue
+		}
+		_, err := ins.tx.ExecContext(ctx, `UPDATE requests SET custom_id = ? WHERE id = ?`, cand, id)
+		if err == nil {
+			return true, nil
+		} else if !isUniqueViolation(err) {
+			return false, fmt.Errorf("import line %d: %w", line, err)
+		}
+	}
+	return false, fmt.Errorf("import line %d: no free custom_id for an invalid line", line)
 }
 
 func (ins *inserter) close() {
