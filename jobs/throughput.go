@@ -85,14 +85,24 @@ func (s Stats) ETA() ETA {
 
 // Overall is the job's throughput from the start of its first attempt to
 // the end of its last, pauses between runs included: the requests that
-// completed through the API (succeeded but not cached, and failed) and the
-// tokens of the job. Zero when the job has no attempt yet.
+// completed through the API (succeeded but not cached, and failed but not
+// kept invalid at import, which were never sent) and the tokens of the
+// job; no span while none has completed. Zero when the job has no attempt
+// yet.
 func (s Stats) Overall() Throughput {
 	t := Throughput{Window: s.LastAttempt.Sub(s.FirstAttempt), Tokens: s.Usage.TotalTokens, TokensKnown: s.Usage.Known}
 	if s.FirstAttempt.IsZero() || s.LastAttempt.IsZero() {
 		return Throughput{}
 	}
-	t.Span = t.Window
-	t.Requests = max(0, s.Counts[StatusSucceeded]-s.Cached) + s.Counts[StatusFailed]
+	invalid := 0
+	for _, c := range s.Errors {
+		if c.Class == ClassInvalidInput { // counted by request: none was attempted
+			invalid += c.Count
+		}
+	}
+	t.Requests = max(0, s.Counts[StatusSucceeded]-s.Cached) + max(0, s.Counts[StatusFailed]-invalid)
+	if t.Requests > 0 {
+		t.Span = t.Window
+	}
 	return t
 }

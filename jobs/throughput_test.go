@@ -46,3 +46,21 @@ func TestStatsOverall(t *testing.T) {
 		t.Error("Overall() of a job without attempts is not zero")
 	}
 }
+
+// TestStatsOverallOnlyWhatWasSent: lines kept invalid at import failed
+// without being sent, so they are no completion of the API; a job whose
+// attempts have all been retried so far has completed nothing, and an
+// idle window has no span (README: span_ms "0 when idle").
+func TestStatsOverallOnlyWhatWasSent(t *testing.T) {
+	t0 := time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC)
+	s := Stats{Counts: map[Status]int{StatusSucceeded: 30, StatusFailed: 10, StatusPending: 5},
+		Errors:       []ClassCount{{Class: ClassInvalidInput, Count: 4}, {Class: ClassInvalidRequest, Count: 6}},
+		FirstAttempt: t0, LastAttempt: t0.Add(time.Minute)}
+	if got := s.Overall(); got.Requests != 36 {
+		t.Errorf("Overall().Requests = %d, want 36: 30 succeeded and the 6 failed that were sent", got.Requests)
+	}
+	retried := Stats{Counts: map[Status]int{StatusPending: 5}, FirstAttempt: t0, LastAttempt: t0.Add(time.Minute)}
+	if got := retried.Overall(); !got.Idle() || got.Span != 0 {
+		t.Errorf("Overall() with nothing completed = %+v, want idle with no span", got)
+	}
+}
