@@ -77,6 +77,13 @@ func newProgressMeter(st jobs.Stats, prices jobs.Prices, start time.Time) *progr
 	return m
 }
 
+// begin makes p, taken at now, the first sample. The display starts
+// after the job's usage is summed, beside a run already sending: what the
+// runner finished before is counted as done, but is no part of the rates.
+func (m *progressMeter) begin(p worker.Progress, now time.Time) {
+	m.samples = []progressSample{{at: now, done: p.Succeeded + p.Failed, tokens: p.Tokens}}
+}
+
 // measure computes the figures of p, taken at now, and keeps it as a
 // sample when the last is a sampleEvery old, so the rates slide over
 // per-second samples however often it is called.
@@ -222,10 +229,12 @@ func isTerminal(w io.Writer) bool {
 // every o.LogInterval. snap reads the runner's counters (Runner.Progress).
 // Stopping shows the final figures once more.
 func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Progress, o progressOptions, w io.Writer) (stop func()) {
+	first, now := snap(), time.Now()
+	m.begin(first, now)
 	var bar *progressBar
 	if isTerminal(w) {
 		bar = newProgressBar(m.name, m.total, o.NoColor, w)
-		bar.show(m.measure(snap(), time.Now())) // the bar from the start, at 0 if new
+		bar.show(m.measure(first, now)) // the bar from the start, at 0 if new
 		o.Messages.attach(bar)
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -280,3 +280,20 @@ func TestProgressMessages(t *testing.T) {
 		t.Errorf("order: before %d, message %d, last frame %d, after %d; want in that order\n%q", before, during, last, after, out)
 	}
 }
+
+// The display starts while the job's usage is summed, beside a run that
+// is already sending: what the runner finished before it started is in
+// done, not in the rates. Here the run finishes nothing while the display
+// is up, so its last line has no rate.
+func TestProgressRatesStartWithTheDisplay(t *testing.T) {
+	st := jobs.Stats{Job: jobs.Job{Name: "j", Total: 1000}, Counts: map[jobs.Status]int{jobs.StatusSucceeded: 10}}
+	m := newProgressMeter(st, jobs.Prices{}, time.Now())
+	var out syncBuffer
+	stop := startProgress(context.Background(), m, func() worker.Progress { return progressAt(200, 20000) },
+		progressOptions{LogInterval: time.Hour}, &out)
+	stop()
+	f := parseLogLine(t, strings.TrimSpace(out.String()))
+	if f.done != 210 || f.reqRate != 0 || f.tokRate != 0 || f.eta != "unknown" {
+		t.Errorf("last line %+v; want 210 done, no rate (nothing finished while it was shown), ETA unknown", f)
+	}
+}
