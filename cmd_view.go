@@ -25,7 +25,8 @@ var readOnlyCommands = map[string]bool{"status": true, "jobs": true, "export": t
 // that reads or changes jobs, refusing to create one where there is none.
 // A command that only reads falls back to a read-only open when the
 // read-write one fails; if that fails too, the read-write error is the one
-// that explains.
+// that explains, unless the database could be read only after a write
+// (jobs.ErrNeedsWrite).
 func withStore(c *cli.Context, env func(string) string, fn func(ctx context.Context, st *store.Store) error) error {
 	path := dbPath(c, env)
 	if _, err := os.Stat(path); err != nil {
@@ -35,6 +36,8 @@ func withStore(c *cli.Context, env func(string) string, fn func(ctx context.Cont
 	if err != nil && readOnlyCommands[c.Command.Name] {
 		if ro, roErr := store.OpenReadOnly(c.Context, path); roErr == nil {
 			st, err = ro, nil
+		} else if errors.Is(roErr, jobs.ErrNeedsWrite) {
+			err = roErr // says why it cannot be read, and what to do
 		}
 	}
 	if err != nil {

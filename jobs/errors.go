@@ -26,4 +26,8 @@ var (
 	ErrBudget = errors.New("budget reached")
 	// ErrInterrupted: the run was stopped by a signal before the job ended.
 	ErrInterrupted = errors.New("interrupted")
+	// ErrNeedsWrite: the database can be read only after a write this
+	// process cannot make (a migration, or the commits of a -wal file
+	// without its -shm file).
+	ErrNeedsWrite = errors.New("database needs a write before it can be read")
 )

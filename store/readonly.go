@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/migrations"
 )
 
@@ -38,7 +39,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		if walHasCommits(path) {
 			return nil, fmt.Errorf("open database read-only: %w (%s-wal holds commits that cannot be read without %s-shm; "+
-				"copy the database with its -wal file to a writable disk)", err, path, path)
+				"copy the database with its -wal file to a writable disk)%w", err, path, path, needsWrite)
 		}
 		if db, err = openReadOnly(ctx, path, true); err != nil {
 			return nil, fmt.Errorf("open database read-only: %w", err)
@@ -76,6 +77,15 @@ func openReadOnly(ctx context.Context, path string, immutable bool) (*sql.DB, er
 	return db, nil
 }
 
+// needsWrite marks OpenReadOnly's errors with jobs.ErrNeedsWrite and adds
+// nothing to their text.
+var needsWrite = silent{jobs.ErrNeedsWrite}
+
+type silent struct{ err error }
+
+func (s silent) Error() string { return "" }
+func (s silent) Unwrap() error { return s.err }
+
 // walHasCommits says whether the -wal file beside path holds frames. A
 // -wal file of only its header (32 bytes) or none holds no commit.
 func walHasCommits(path string) bool {
@@ -111,7 +121,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	for _, n := range names {
 		if !slices.Contains(have, n) {
 			return fmt.Errorf("the database was written by an older llmbatch and needs migration %s, "+
-				"which cannot be applied to a read-only database; open it once where it can be written", n)
+				"which cannot be applied to a read-only database; open it once where it can be written%w", n, needsWrite)
 		}
 	}
 	return nil
