@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
@@ -28,7 +30,7 @@ func TestCachePassBesideTheRun(t *testing.T) {
 	}
 	before := settled(t, srv).Calls
 	b := writeLines(t, dir, "b.jsonl", chatLines(n)...) // the same requests, another job
-	res := runCLI(t, keyEnv(), append(runArgs(db, srv, b), "-q", "--concurrency", "4")...)
+	res := runCLI(t, keyEnv(), append(runArgs(db, srv, b), "--log-interval", "1h", "--concurrency", "4")...)
 	if res.code != 0 {
 		t.Fatalf("run b: exit %d\n%s", res.code, res.stderr)
 	}
@@ -48,5 +50,9 @@ func TestCachePassBesideTheRun(t *testing.T) {
 	}
 	if answered == 0 {
 		t.Errorf("the pass beside the run answered nothing:\n%s", res.stderr)
+	}
+	// The progress line counts what the pass answered beside the run.
+	if want := fmt.Sprintf("llmbatch: job b: %d/%d done (100.0%%)", n, n); !strings.Contains(res.stderr, want) {
+		t.Errorf("the last progress line is not %q:\n%s", want, res.stderr)
 	}
 }

@@ -237,7 +237,7 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return cannotWrite(job, err)
 	}
-	runErr := work(ctx, st, job, owner, opts, stderr)
+	runErr := work(ctx, st, job, owner, cache, opts, stderr)
 	if err := cache.stop(stderr); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -252,7 +252,7 @@ func cannotWrite(job jobs.Job, err error) error {
 
 // work runs the job's requests with the signal handling and heartbeat of a
 // live run.
-func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, opts runOptions, stderr io.Writer) error {
+func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, stderr io.Writer) error {
 	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
 		Stream: opts.Stream, StallTimeout: opts.StallTimeout})
@@ -264,6 +264,7 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 		return err
 	}
 	defer sum.Close()
+	cache.resume(ctx) // what it answers from now on is not in the summary
 	before := sync.OnceValues(func() (jobs.Stats, error) { return sum.Finish(ctx) })
 	budget, err := runBudget(ctx, st, job, opts, before)
 	if err != nil {
@@ -286,7 +287,13 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	} else {
 		stopProgress := afterward(before, func(stats jobs.Stats) func() {
 			meter := newProgressMeter(stats, opts.Prices, time.Now())
-			return startProgress(ctx, meter, runner.Progress, progressOptions{LogInterval: opts.LogInterval,
+			// Requests the cache pass answers beside the run are done too.
+			snap := func() worker.Progress {
+				p := runner.Progress()
+				p.Succeeded += cache.answeredBeside()
+				return p
+			}
+			return startProgress(ctx, meter, snap, progressOptions{LogInterval: opts.LogInterval,
 				NoColor: opts.NoColor, Messages: msgs}, stderr)
 		})
 		defer stopProgress()
