@@ -66,6 +66,10 @@ type ETA struct {
 	Left time.Duration
 }
 
+// maxETA is the longest ETA told (a hundred years): past it the estimate
+// would overflow a time.Duration, and means nothing anyway.
+const maxETA = 100 * 365 * 24 * time.Hour
+
 // ETA extrapolates the requests left (pending and running) at the rate
 // of the last five minutes.
 func (s Stats) ETA() ETA {
@@ -78,7 +82,10 @@ func (s Stats) ETA() ETA {
 		e.State = ETAUnknown
 	default:
 		e.State = ETAEstimated
-		e.Left = time.Duration(float64(e.Remaining) / rate * float64(time.Second)).Round(time.Second)
+		e.Left = maxETA
+		if secs := float64(e.Remaining) / rate; secs < maxETA.Seconds() {
+			e.Left = time.Duration(secs * float64(time.Second)).Round(time.Second)
+		}
 	}
 	return e
 }

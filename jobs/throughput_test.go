@@ -22,6 +22,11 @@ func TestStatsETA(t *testing.T) {
 			ETA{State: ETAUnknown, Remaining: 3}},
 		{"Done", map[Status]int{StatusSucceeded: 4, StatusFailed: 1}, JobActive, busy, ETA{State: ETADone}},
 		{"Cancelled", map[Status]int{StatusRunning: 2, StatusCancelled: 8}, JobCancelled, busy, ETA{State: ETADone}},
+		// One request in five minutes and 40 million left: 380 years, more
+		// than a time.Duration holds; it shows as the longest ETA.
+		{"Centuries", map[Status]int{StatusPending: 40_000_000}, JobActive,
+			Throughput{Window: 5 * time.Minute, Span: 5 * time.Minute, Requests: 1},
+			ETA{State: ETAEstimated, Remaining: 40_000_000, Left: maxETA}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
