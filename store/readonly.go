@@ -27,10 +27,12 @@ import (
 // there), and creates it when the directory is writable. When neither is
 // possible (a database closed cleanly, so without -wal and -shm, in a
 // read-only directory) the file is opened immutable: with no -wal file,
-// the file alone holds every commit, and on a read-only disk no one can
-// change it. A -wal file that holds commits but has no -shm file beside it
-// cannot be read safely; OpenReadOnly then refuses rather than show an old
-// state.
+// the file alone holds every commit, and on a read-only disk (or a file
+// no one may write) no one can change it. Elsewhere OpenReadOnly refuses:
+// an immutable reader would never see a later writer's commits, and could
+// read its checkpoints half done. A -wal file that holds commits but has
+// no -shm file beside it cannot be read safely; OpenReadOnly then refuses
+// rather than show an old state.
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -40,6 +42,11 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		if walHasCommits(path) {
 			return nil, fmt.Errorf("open database read-only: %w (%s-wal holds commits that cannot be read without %s-shm; "+
 				"copy the database with its -wal file to a writable disk)%w", err, path, path, needsWrite)
+		}
+		if !unchangeable(path) {
+			return nil, fmt.Errorf("open database read-only: %w (%s has no -shm file, none can be made beside it, and "+
+				"it could be written while it is read; run this as a user who may write its directory, "+
+				"or read a copy)%w", err, path, needsWrite)
 		}
 		if db, err = openReadOnly(ctx, path, true); err != nil {
 			return nil, fmt.Errorf("open database read-only: %w", err)
@@ -85,6 +92,20 @@ type silent struct{ err error }
 
 func (s silent) Error() string { return "" }
 func (s silent) Unwrap() error { return s.err }
+
+// unchangeable says whether no one can change the database at path while
+// it is read, so that it may be opened immutable (read without locks and
+// without the -shm file): its file system is mounted read-only, or its
+// file has no write permission for anyone. A file only this user may not
+// write could be written by its owner, whose commits an immutable reader
+// would never see, and whose checkpoints it could read half done.
+func unchangeable(path string) bool {
+	if readOnlyMount(path) {
+		return true
+	}
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().Perm()&0o222 == 0
+}
 
 // walHasCommits says whether the -wal file beside path holds frames. A
 // -wal file of only its header (32 bytes) or none holds no commit.
