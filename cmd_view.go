@@ -132,6 +132,9 @@ const clearScreen = "\x1b[H\x1b[2J"
 func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices jobs.Prices, stdout io.Writer) error {
 	job, err := findJob(ctx, st, o.Job)
 	if err != nil {
+		if o.Watch && ctx.Err() != nil {
+			return nil // Ctrl-C stops --watch, even before its first report
+		}
 		return err
 	}
 	tty := o.Watch && isTerminal(stdout)
@@ -141,8 +144,8 @@ func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices job
 		if err == nil {
 			err = writeStatus(&buf, stats, prices, o.JSON)
 		}
-		if ctx.Err() != nil && n > 0 {
-			return nil // Ctrl-C while reading: the last report stands
+		if ctx.Err() != nil && (n > 0 || o.Watch) {
+			return nil // Ctrl-C while reading: the last report, if any, stands
 		} else if err != nil {
 			return err
 		}

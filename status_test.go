@@ -327,6 +327,15 @@ func TestStatusWatch(t *testing.T) {
 			t.Errorf("watch ended by %v after %d reports, want on its own after 2, the last one done:\n%s", ctx.Err(), w.n, w.String())
 		}
 	})
+	t.Run("CtrlCBeforeTheFirstReport", func(t *testing.T) {
+		_, st, _ := goldenJob(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // Ctrl-C while the first report is read
+		w := &reportWriter{after: func(int) {}}
+		if err := runStatus(ctx, st, statusOptions{Job: "golden", Watch: true, Interval: time.Millisecond}, prices, w); err != nil {
+			t.Errorf("watch stopped by Ctrl-C before its first report: %v, want nil (exit 0)", err)
+		}
+	})
 	t.Run("FinishedJobOnce", func(t *testing.T) {
 		_, st, clock := goldenJob(t)
 		if _, err := st.Cancel(context.Background(), 1); err != nil {
