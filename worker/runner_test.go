@@ -408,12 +408,12 @@ func TestRunnerHardStopWhileWaitingToRetry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := runAsync(ctx, r)
-	waitFor(t, 5*time.Second, "three 503s recorded", func() bool {
+	waitFor(t, 20*time.Second, "three 503s recorded", func() bool {
 		stats, err := st.Stats(context.Background(), jobID)
 		return err == nil && stats.Attempts == 3
 	})
-	cancel()
-	if err := mustReturn(t, done, 2*time.Second); !errors.Is(err, jobs.ErrInterrupted) {
+	cancel() // the retries are due in ten minutes: only the cancel can end the run this soon
+	if err := mustReturn(t, done, 20*time.Second); !errors.Is(err, jobs.ErrInterrupted) {
 		t.Fatalf("Run = %v, want jobs.ErrInterrupted", err)
 	}
 	for _, rec := range records(t, st, jobID) {
