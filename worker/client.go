@@ -121,8 +121,14 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 	if err != nil {
 		return nil, c.fail(jobs.ClassInvalidRequest, 0, "stored body is not a JSON object: "+err.Error(), nil)
 	}
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// A stream's stall guard cancels it with a cause; a plain call needs
+	// no context of its own but the timeout's (each context registers
+	// with the run's, under its lock, on the path of every call).
+	actx, cancel := ctx, context.CancelCauseFunc(func(error) {})
+	if stream {
+		actx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+	}
 	if c.timeout > 0 {
 		var cancelTimeout context.CancelFunc
 		actx, cancelTimeout = context.WithTimeout(actx, c.timeout)
