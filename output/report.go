@@ -175,7 +175,7 @@ func abs(n int) int {
 }
 
 func stateViews(s jobs.Stats) []stateView {
-	t := requestTotal(s)
+	t := total(s)
 	var list []stateView
 	for _, st := range jobs.Statuses {
 		n := s.Counts[st]

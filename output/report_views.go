@@ -9,22 +9,9 @@ import (
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
-// requestTotal is the job's request count, or the sum of its counts when
-// the job does not say.
-func requestTotal(s jobs.Stats) int {
-	if s.Job.Total > 0 {
-		return s.Job.Total
-	}
-	n := 0
-	for _, c := range s.Counts {
-		n += c
-	}
-	return n
-}
-
 func kpis(r jobs.Report, prices jobs.Prices) []kpi {
 	s := r.Stats
-	t, succeeded, failed := requestTotal(s), s.Counts[jobs.StatusSucceeded], s.Counts[jobs.StatusFailed]
+	t, succeeded, failed := total(s), s.Counts[jobs.StatusSucceeded], s.Counts[jobs.StatusFailed]
 	done := 0
 	for st, c := range s.Counts {
 		if st.Final() {
