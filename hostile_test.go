@@ -244,11 +244,7 @@ func testDeeplyNestedJSON(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", tc.contentType)
-				_, _ = io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
+			srv := fixedAnswer(t, tc.contentType, tc.body)
 			_, db := hostileRun(t, srv.URL, 2, exitSomeFailed, tc.args...)
 			checkFailedWith(t, db, 2, "bad_response", "")
 			for _, e := range flatErrors(t, db) {
@@ -258,6 +254,16 @@ func testDeeplyNestedJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixedAnswer is a server that answers every request with body.
+func fixedAnswer(t *testing.T, contentType, body string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // testInvalidUTF8 answers with content holding bytes that are not UTF-8,
@@ -278,11 +284,7 @@ func testInvalidUTF8(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", tc.contentType)
-				_, _ = io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
+			srv := fixedAnswer(t, tc.contentType, tc.body)
 			_, db := hostileRun(t, srv.URL, 1, 0, tc.args...)
 			var want string // what encoding/json makes of the bytes
 			_ = json.Unmarshal([]byte(`"`+bad+`"`), &want)
