@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/llmbatch/llmbatch/internal/testclock"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,24 +38,11 @@ func (l *requestList) Next() (jobs.Request, error) {
 func (l *requestList) Reject(int, string) {}
 func (l *requestList) Err() error         { return nil }
 
-// statusClock is a store clock the test moves.
-type statusClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *statusClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *statusClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // goldenJob builds, through the store and a clock the test sets, a job of
 // ten requests over two models: six succeeded (one after a 429, one
 // streamed), two failed (one after a 429), one pending after a 503 and one
 // never tried. Every time, latency and token count is fixed.
-func goldenJob(t *testing.T) (db string, st *store.Store, clock *statusClock) {
+func goldenJob(t *testing.T) (db string, st *store.Store, clock *testclock.Clock) {
 	t.Helper()
 	db = filepath.Join(t.TempDir(), "llmbatch.db")
 	st, err := store.Open(context.Background(), db)
@@ -63,7 +50,7 @@ func goldenJob(t *testing.T) (db string, st *store.Store, clock *statusClock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clock = &statusClock{t: statusT0}
+	clock = testclock.New(statusT0)
 	st.Now = clock.Now
 	var reqs []jobs.Request
 	for i := 1; i <= 10; i++ {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"github.com/llmbatch/llmbatch/internal/testclock"
 	"strings"
 	"testing"
 	"time"
@@ -31,12 +32,12 @@ func TestLock(t *testing.T) {
 		name string
 		// run acts on a job ownerA locked at t0; then the lock should be
 		// held by wantHolder with heartbeat wantBeat.
-		run        func(t *testing.T, s *Store, c *fakeClock, jobID int64)
+		run        func(t *testing.T, s *Store, c *testclock.Clock, jobID int64)
 		wantHolder jobs.LockOwner
 		wantBeat   time.Time
 	}{
-		{"FirstOwnerGetsIt", func(t *testing.T, s *Store, c *fakeClock, id int64) {}, ownerA, t0},
-		{"SecondOwnerIsRefused", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"FirstOwnerGetsIt", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {}, ownerA, t0},
+		{"SecondOwnerIsRefused", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			c.Advance(time.Second)
 			err := s.Lock(ctx, id, ownerB, staleAfter, alive)
 			var le *jobs.LockedError
@@ -50,13 +51,13 @@ func TestLock(t *testing.T) {
 				t.Errorf("message %q does not name pid 101 on host-a", msg)
 			}
 		}, ownerA, t0},
-		{"SameOwnerRelocks", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"SameOwnerRelocks", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			c.Advance(time.Minute)
 			if err := s.Lock(ctx, id, ownerA, staleAfter, alive); err != nil {
 				t.Fatalf("Lock(A) again: %v", err)
 			}
 		}, ownerA, t0.Add(time.Minute)},
-		{"StaleHeartbeatTakenOver", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"StaleHeartbeatTakenOver", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			c.Advance(staleAfter)
 			if err := s.Lock(ctx, id, ownerB, staleAfter, alive); !errors.Is(err, jobs.ErrLocked) {
 				t.Fatalf("Lock(B) exactly staleAfter later: error = %v, want ErrLocked", err)
@@ -66,7 +67,7 @@ func TestLock(t *testing.T) {
 				t.Fatalf("Lock(B) past staleAfter: %v", err)
 			}
 		}, ownerB, t0.Add(staleAfter + time.Millisecond)},
-		{"DeadHolderTakenOverAtOnce", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"DeadHolderTakenOverAtOnce", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			c.Advance(time.Second)
 			var asked []jobs.LockOwner
 			dead := func(h jobs.LockOwner) bool { asked = append(asked, h); return h.PID == ownerA.PID }
@@ -77,7 +78,7 @@ func TestLock(t *testing.T) {
 				t.Errorf("dead() asked about %+v, want [%+v]", asked, ownerA)
 			}
 		}, ownerB, t0.Add(time.Second)},
-		{"HeartbeatAfterTakeover", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"HeartbeatAfterTakeover", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			if err := s.Lock(ctx, id, ownerB, staleAfter, func(jobs.LockOwner) bool { return true }); err != nil {
 				t.Fatalf("Lock(B): %v", err)
 			}
@@ -89,12 +90,12 @@ func TestLock(t *testing.T) {
 				t.Errorf("Heartbeat(B): %v", err)
 			}
 		}, ownerB, t0.Add(5 * time.Second)},
-		{"UnlockByNonOwner", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"UnlockByNonOwner", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			if err := s.Unlock(ctx, id, ownerB); err != nil {
 				t.Errorf("Unlock(B): %v", err)
 			}
 		}, ownerA, t0},
-		{"UnlockThenAnotherLocks", func(t *testing.T, s *Store, c *fakeClock, id int64) {
+		{"UnlockThenAnotherLocks", func(t *testing.T, s *Store, c *testclock.Clock, id int64) {
 			if err := s.Unlock(ctx, id, ownerA); err != nil {
 				t.Fatalf("Unlock(A): %v", err)
 			}

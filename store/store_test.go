@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/llmbatch/llmbatch/internal/testclock"
 	"io"
 	"io/fs"
 	"maps"
@@ -11,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +31,7 @@ func mustOpenStore(tb testing.TB) *Store {
 }
 
 // mustOpenStoreAt opens the store at path and returns it with its clock.
-func mustOpenStoreAt(tb testing.TB, path string) (*Store, *fakeClock) {
+func mustOpenStoreAt(tb testing.TB, path string) (*Store, *testclock.Clock) {
 	tb.Helper()
 	s, err := Open(context.Background(), path)
 	if err != nil {
@@ -42,33 +42,16 @@ func mustOpenStoreAt(tb testing.TB, path string) (*Store, *fakeClock) {
 			tb.Errorf("Close: %v", err)
 		}
 	})
-	c := &fakeClock{t: t0}
+	c := testclock.New(t0)
 	s.Now = c.Now
 	return s, c
 }
 
 // clockOf returns a store's fake clock, installing one at t0.
-func clockOf(s *Store) *fakeClock {
-	c := &fakeClock{t: t0}
+func clockOf(s *Store) *testclock.Clock {
+	c := testclock.New(t0)
 	s.Now = c.Now
 	return c
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // sliceSource is a jobs.RequestSource over a slice, as input/ will provide

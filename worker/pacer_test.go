@@ -1,33 +1,15 @@
 package worker
 
 import (
-	"sync"
+	"github.com/llmbatch/llmbatch/internal/testclock"
 	"testing"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
-// manualClock is a clock the test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestPacer(conc, rpm, tpm int) (*pacer, *manualClock) {
-	c := &manualClock{t: tz}
+func newTestPacer(conc, rpm, tpm int) (*pacer, *testclock.Clock) {
+	c := testclock.New(tz)
 	return newPacer(conc, rpm, tpm, c.Now), c
 }
 

@@ -1,31 +1,13 @@
 package fakeapi
 
 import (
-	"sync"
+	"github.com/llmbatch/llmbatch/internal/testclock"
 	"testing"
 	"time"
 )
 
-// stepClock is a clock that moves only when told.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestLimit(t *testing.T) {
-	clock := &stepClock{t: time.Unix(1700000000, 0)}
+	clock := testclock.New(time.Unix(1700000000, 0))
 	lim := NewLimiter(Limit{Requests: 60, Window: time.Minute, Burst: 3, Headers: true, Now: clock.Now})
 	s := Start(t, Config{Script: lim.Script(nil)})
 	call := func() response {
@@ -70,7 +52,7 @@ func TestLimit(t *testing.T) {
 }
 
 func TestLimitDefaults(t *testing.T) {
-	clock := &stepClock{t: time.Unix(1700000000, 0)}
+	clock := testclock.New(time.Unix(1700000000, 0))
 	// 3,000 a minute holds one second's worth, 50 calls; no headers unless
 	// asked for.
 	lim := NewLimiter(Limit{Requests: 3000, Now: clock.Now})
