@@ -25,21 +25,17 @@ type querier interface {
 // in one read transaction, so that every figure comes from the same
 // snapshot even while a run commits.
 func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
-	var st jobs.Stats
-	q, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// The summary a run reads before it starts is where Stats begins: the
+	// job, its counts and its usage, in the same read transaction.
+	sum, err := s.BeginSummary(ctx, jobID)
 	if err != nil {
-		return st, fmt.Errorf("stats: %w", err)
+		return jobs.Stats{}, err
 	}
-	defer q.Rollback()
-	row := q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, jobID)
-	if st.Job, err = scanJob(row); err == sql.ErrNoRows {
-		return st, jobs.ErrNotFound
-	} else if err != nil {
-		return st, fmt.Errorf("stats: %w", err)
+	defer sum.Close()
+	if err := sum.addUsage(ctx); err != nil {
+		return sum.stats, err
 	}
-	if st.Counts, err = s.counts(ctx, q, jobID); err != nil {
-		return st, err
-	}
+	st, q := sum.stats, sum.tx
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE job_id = ?`, jobID).Scan(&st.Attempts); err != nil {
 		return st, fmt.Errorf("stats: %w", err)
 	}
@@ -49,10 +45,6 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	if st.Errors, err = s.errorClasses(ctx, q, jobID); err != nil {
 		return st, err
 	}
-	if st.Models, err = s.modelUsage(ctx, q, jobID); err != nil {
-		return st, err
-	}
-	st.Usage = totalUsage(st.Models)
 	if st.LatencyP50, st.LatencyP95, st.LatencyP99, err = s.quantiles(ctx, q, jobID, "latency_ms"); err != nil {
 		return st, err
 	}

@@ -53,12 +53,18 @@ func (sum *Summary) Counts() jobs.Stats { return sum.stats }
 // transaction.
 func (sum *Summary) Finish(ctx context.Context) (jobs.Stats, error) {
 	defer sum.Close()
+	err := sum.addUsage(ctx)
+	return sum.stats, err
+}
+
+// addUsage reads the usage per model and in all into the summary.
+func (sum *Summary) addUsage(ctx context.Context) error {
 	models, err := sum.s.modelUsage(ctx, sum.tx, sum.jobID)
 	if err != nil {
-		return sum.stats, err
+		return err
 	}
 	sum.stats.Models, sum.stats.Usage = models, totalUsage(models)
-	return sum.stats, nil
+	return nil
 }
 
 // Close ends the summary's transaction; safe after Finish.
