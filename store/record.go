@@ -48,7 +48,7 @@ func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 			results = append(results, o)
 		}
 	}
-	if err := insertRows(ctx, tx, attemptInsert, len(attempts), func(args []any, i int) []any {
+	if err := execRows(ctx, tx, attemptInsert, len(attempts), func(args []any, i int) []any {
 		o := attempts[i]
 		a := o.Attempt
 		return append(args, o.Request.JobID, o.Request.ID, a.Number, millis(a.StartedAt),
@@ -56,7 +56,7 @@ func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 	}); err != nil {
 		return fmt.Errorf("record outcomes: attempts: %w", err)
 	}
-	if err := insertRows(ctx, tx, resultInsert, len(results), func(args []any, i int) []any {
+	if err := execRows(ctx, tx, resultInsert, len(results), func(args []any, i int) []any {
 		return appendResult(args, &results[i].Request, results[i].Result)
 	}); err != nil {
 		return fmt.Errorf("record outcomes: results: %w", err)
@@ -128,10 +128,10 @@ type rowsStmt struct {
 // 1,216 parameters, far below SQLite's limit of 32,766.
 const maxRowsPerInsert = 64
 
-// insertRows runs the statement over n rows, whose values add appends
+// execRows runs the statement over n rows, whose values add appends
 // (row i), in statements of a power of two of rows each (64 at most), so
 // that a connection's statement cache holds a few shapes only.
-func insertRows(ctx context.Context, tx *sql.Tx, ins rowsStmt, n int, add func(args []any, i int) []any) error {
+func execRows(ctx context.Context, tx *sql.Tx, ins rowsStmt, n int, add func(args []any, i int) []any) error {
 	args := make([]any, 0, min(n, maxRowsPerInsert)*ins.cols)
 	for done := 0; done < n; {
 		k := maxRowsPerInsert
@@ -150,8 +150,8 @@ func insertRows(ctx context.Context, tx *sql.Tx, ins rowsStmt, n int, add func(a
 	return nil
 }
 
-// insertSQL caches the text of each rowsStmt for each row count.
-var insertSQL sync.Map // rowsKey → string
+// rowsSQL caches the text of each rowsStmt for each row count.
+var rowsSQL sync.Map // rowsKey → string
 
 type rowsKey struct {
 	head string
@@ -161,11 +161,11 @@ type rowsKey struct {
 // sql is the statement over rows rows.
 func (ins rowsStmt) sql(rows int) string {
 	key := rowsKey{ins.head, rows}
-	if q, ok := insertSQL.Load(key); ok {
+	if q, ok := rowsSQL.Load(key); ok {
 		return q.(string)
 	}
 	q := ins.head + valuesList(ins.cols, rows) + ins.tail
-	insertSQL.Store(key, q)
+	rowsSQL.Store(key, q)
 	return q
 }
 

@@ -72,7 +72,7 @@ func claimTx(ctx context.Context, tx *sql.Tx, jobID int64, n int, now time.Time)
 		return nil, err
 	}
 	rows.Close()
-	if err := insertRows(ctx, tx, markRunning, len(out), func(args []any, i int) []any {
+	if err := execRows(ctx, tx, markRunning, len(out), func(args []any, i int) []any {
 		return append(args, out[i].ID)
 	}); err != nil {
 		return nil, err
