@@ -18,8 +18,8 @@ import (
 // which take requests in the same order.
 var cacheLead = 100 * time.Millisecond // a variable for tests
 
-// cacheChunk is how many pending requests one transaction of the pass
-// looks at: short enough that the run's own writes wait little for it.
+// cacheChunk is how many request ids one transaction of the pass looks
+// at: short enough that the run's own writes wait little for it.
 var cacheChunk = 5_000 // a variable for tests
 
 // cachePass answers the job's pending requests that an identical request
