@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,34 +12,24 @@ import (
 
 // Record applies outcomes in one transaction (the group commit). Each
 // applies only while its request is still running, so a result can never be
-// recorded twice, whatever runs and restarts came between. The requests
-// are updated one by one (each update says whether it applied); the
-// attempts and results of those that applied are inserted a few
-// statements of many rows each, which costs SQLite and cgo far less than a
-// statement per row.
+// recorded twice, whatever runs and restarts came between. Plain successes
+// (the bulk of a run) move to succeeded a statement of many requests at a
+// time; every other outcome is updated on its own, as its values differ.
+// The attempts and results of those that applied are inserted a few
+// statements of many rows each: a statement per row costs SQLite and cgo
+// several times more.
 func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	defer tx.Rollback()
-	update, err := tx.PrepareContext(ctx, `UPDATE requests SET status = ?, attempts = attempts + ?,
-		not_before = ?, error_class = ?, error_status_code = ?, error_message = ?, error_body = ?
-		WHERE id = ? AND status = 'running'`)
+	applied, err := applyOutcomes(ctx, tx, outcomes)
 	if err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
+		return err
 	}
-	defer update.Close()
 	var attempts, results []*jobs.Outcome
-	for i := range outcomes {
-		o := &outcomes[i]
-		applied, err := applyOutcome(ctx, update, o)
-		if err != nil {
-			return fmt.Errorf("record request %d: %w", o.Request.ID, err)
-		}
-		if !applied {
-			continue // no longer running: another run or a cancel got there first
-		}
+	for _, o := range applied {
 		if o.Attempt != nil {
 			attempts = append(attempts, o)
 		}
@@ -67,15 +56,128 @@ func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 	return nil
 }
 
+// applyOutcomes moves each outcome's request from running to its next
+// status and returns the outcomes that applied, in their order; one whose
+// request was no longer running (another run or a cancel got there first)
+// is left out. Should a batch hold two outcomes for one request, the plain
+// success among them is the one that applies.
+func applyOutcomes(ctx context.Context, tx *sql.Tx, outcomes []jobs.Outcome) ([]*jobs.Outcome, error) {
+	var plain []*jobs.Outcome
+	for i := range outcomes {
+		o := &outcomes[i]
+		if err := jobs.CheckTransition(jobs.StatusRunning, o.Next); err != nil {
+			return nil, fmt.Errorf("record request %d: %w", o.Request.ID, err)
+		}
+		if o.Next == jobs.StatusSucceeded && o.Result == nil {
+			return nil, fmt.Errorf("record request %d: succeeded without a result", o.Request.ID)
+		}
+		if isPlainSuccess(o) {
+			plain = append(plain, o)
+		}
+	}
+	moved, err := succeedAll(ctx, tx, plain)
+	if err != nil {
+		return nil, fmt.Errorf("record outcomes: %w", err)
+	}
+	var update *sql.Stmt
+	applied := make([]*jobs.Outcome, 0, len(outcomes))
+	for i := range outcomes {
+		o := &outcomes[i]
+		if isPlainSuccess(o) {
+			if moved[0] {
+				applied = append(applied, o)
+			}
+			moved = moved[1:]
+			continue
+		}
+		if update == nil {
+			if update, err = tx.PrepareContext(ctx, outcomeUpdate); err != nil {
+				return nil, fmt.Errorf("record outcomes: %w", err)
+			}
+			defer update.Close()
+		}
+		ok, err := applyOutcome(ctx, update, o)
+		if err != nil {
+			return nil, fmt.Errorf("record request %d: %w", o.Request.ID, err)
+		}
+		if ok {
+			applied = append(applied, o)
+		}
+	}
+	return applied, nil
+}
+
+// isPlainSuccess says whether o is a success that used one attempt and
+// leaves nothing else to set: the values succeedAll gives every request.
+func isPlainSuccess(o *jobs.Outcome) bool {
+	return o.Next == jobs.StatusSucceeded && o.CountAttempt && o.Failure == nil && o.NotBefore.IsZero()
+}
+
+// succeedAll moves the requests of plain successes that are still running
+// to succeeded, and says of each outcome whether it moved its request. A
+// statement that moves fewer requests than it names (one was recorded or
+// cancelled meanwhile, or is named twice: rare) is undone, and its
+// requests are moved one by one to learn which.
+func succeedAll(ctx context.Context, tx *sql.Tx, plain []*jobs.Outcome) ([]bool, error) {
+	moved := make([]bool, len(plain))
+	for done := 0; done < len(plain); {
+		k := rowsIn(len(plain) - done)
+		all, err := succeedChunk(ctx, tx, plain[done:done+k])
+		if err != nil {
+			return nil, err
+		}
+		for i := done; i < done+k; i++ {
+			if all {
+				moved[i] = true
+				continue
+			}
+			res, err := tx.ExecContext(ctx, markSucceeded.sql(1), plain[i].Request.ID)
+			if err != nil {
+				return nil, err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, err
+			}
+			moved[i] = n > 0
+		}
+		done += k
+	}
+	return moved, nil
+}
+
+// succeedChunk moves the requests of chunk to succeeded if every one of
+// them is still running, and reports whether it did.
+func succeedChunk(ctx context.Context, tx *sql.Tx, chunk []*jobs.Outcome) (bool, error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT succeed`); err != nil {
+		return false, err
+	}
+	args := make([]any, len(chunk))
+	for i, o := range chunk {
+		args[i] = o.Request.ID
+	}
+	res, err := tx.ExecContext(ctx, markSucceeded.sql(len(chunk)), args...)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err == nil && n < int64(len(chunk)) {
+		_, err = tx.ExecContext(ctx, `ROLLBACK TO succeed`)
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE succeed`); err == nil {
+		err = rerr
+	}
+	return err == nil && n == int64(len(chunk)), err
+}
+
+// outcomeUpdate moves one request from running to the outcome's status.
+const outcomeUpdate = `UPDATE requests SET status = ?, attempts = attempts + ?,
+	not_before = ?, error_class = ?, error_status_code = ?, error_message = ?, error_body = ?
+	WHERE id = ? AND status = 'running'`
+
 // applyOutcome moves the outcome's request from running to its next
 // status; it reports false when the request was no longer running.
 func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome) (bool, error) {
-	if err := jobs.CheckTransition(jobs.StatusRunning, o.Next); err != nil {
-		return false, err
-	}
-	if o.Next == jobs.StatusSucceeded && o.Result == nil {
-		return false, errors.New("succeeded without a result") // a succeeded request has exactly one
-	}
 	counted := 0
 	if o.CountAttempt {
 		counted = 1
@@ -92,8 +194,9 @@ func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome) (bool,
 	return n > 0, err
 }
 
-// attemptInsert and resultInsert are the multi-row inserts Record makes;
-// markRunning is the claim's update.
+// attemptInsert and resultInsert are the multi-row inserts Record makes,
+// markSucceeded its update of plain successes; markRunning is the claim's
+// update.
 var (
 	attemptInsert = rowsStmt{head: `INSERT INTO attempts (job_id, request_id, number, started_at,
 		duration_ms, status_code, error_class, message) VALUES `, cols: 8}
@@ -103,6 +206,9 @@ var (
 		latency_ms, ttft_ms, created_at) VALUES `, cols: 19}
 	markRunning = rowsStmt{head: `UPDATE requests SET status = 'running' WHERE status = 'pending' AND id IN (`,
 		cols: 1, tail: `)`}
+	markSucceeded = rowsStmt{head: `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
+		error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL
+		WHERE status = 'running' AND id IN (`, cols: 1, tail: `)`}
 )
 
 func appendResult(args []any, r *jobs.Request, res *jobs.Result) []any {
@@ -134,10 +240,7 @@ const maxRowsPerInsert = 64
 func execRows(ctx context.Context, tx *sql.Tx, ins rowsStmt, n int, add func(args []any, i int) []any) error {
 	args := make([]any, 0, min(n, maxRowsPerInsert)*ins.cols)
 	for done := 0; done < n; {
-		k := maxRowsPerInsert
-		for k > n-done {
-			k /= 2
-		}
+		k := rowsIn(n - done)
 		args = args[:0]
 		for i := done; i < done+k; i++ {
 			args = add(args, i)
@@ -148,6 +251,16 @@ func execRows(ctx context.Context, tx *sql.Tx, ins rowsStmt, n int, add func(arg
 		done += k
 	}
 	return nil
+}
+
+// rowsIn is how many of n rows the next statement takes: the largest
+// power of two up to maxRowsPerInsert.
+func rowsIn(n int) int {
+	k := maxRowsPerInsert
+	for k > n {
+		k /= 2
+	}
+	return k
 }
 
 // rowsSQL caches the text of each rowsStmt for each row count.

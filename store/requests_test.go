@@ -342,3 +342,43 @@ func linesOf(reqs []jobs.Request) []int {
 	}
 	return lines
 }
+
+// TestRecordManySomeNoLongerRunning records one batch of 150 outcomes, more
+// than one statement's worth of plain successes, in which some requests
+// were cancelled or recorded by an earlier batch, one request is named
+// twice and failures sit between the successes: exactly the outcomes whose
+// request was still running apply, each once.
+func TestRecordManySomeNoLongerRunning(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "many", chatRequests(150))
+	reqs := mustClaim(t, s, job.ID, 150)
+	mustRecord(t, s, succeed(reqs[10]))                                                  // recorded already
+	mustExec(t, s, `UPDATE requests SET status = 'cancelled' WHERE id = ?`, reqs[70].ID) // cancelled meanwhile
+	var outcomes []jobs.Outcome
+	for i, r := range reqs {
+		if i%25 == 3 {
+			outcomes = append(outcomes, failPermanently(r))
+		} else {
+			outcomes = append(outcomes, succeed(r))
+		}
+	}
+	outcomes = append(outcomes, succeed(reqs[100])) // the same request twice in one batch
+	if err := s.Record(ctx, outcomes); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs {
+		want := reqRow{Status: jobs.StatusSucceeded, Attempts: 1, Results: 1, AttemptRows: 1}
+		switch {
+		case i == 70:
+			want = reqRow{Status: jobs.StatusCancelled}
+		case i%25 == 3:
+			want = reqRow{Status: jobs.StatusFailed, Attempts: 1, Class: "invalid_request", Code: 400, AttemptRows: 1}
+		}
+		got := readRow(t, s, r.ID)
+		got.Message, got.Body = "", ""
+		if got != want {
+			t.Errorf("request %d (index %d) = %+v, want %+v", r.ID, i, got, want)
+		}
+	}
+}
