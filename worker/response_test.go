@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -166,48 +165,4 @@ func TestErrorMessage(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzParseResponse checks that no body panics the parser, that a body it
-// accepts is kept byte for byte, and that a rejection is classified.
-func FuzzParseResponse(f *testing.F) {
-	for _, s := range []string{
-		`{"id":"chatcmpl-1","choices":[{"message":{"content":"hi","reasoning_content":"hmm"},"finish_reason":"stop"}],` +
-			`"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"completion_tokens_details":{"reasoning_tokens":1}}}`,
-		`{"choices":[{"text":"x"}],"usage":{"prompt_cache_hit_tokens":3,"prompt_tokens_details":{"cached_tokens":2}}}`,
-		"\n\n{\"choices\":[]}",
-		`{"error":{"code":429,"message":"slow"}}`,
-		`{"error":{"code":"x"}}`,
-		`{"error":null,"choices":[{}]}`,
-		`{"choices":[null]}`,
-		`{"choices":[{"message":null}]}`,
-		`{"usage":{"prompt_tokens":1e400}}`,
-		`null`,
-		`{"choices":[`,
-		"",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		in := bytes.Clone(body)
-		res, cerr := parseResponse(body)
-		if !bytes.Equal(body, in) {
-			t.Fatalf("parseResponse modified its input")
-		}
-		if cerr == nil {
-			if res == nil {
-				t.Fatal("parseResponse returned neither a result nor an error")
-			}
-			if !bytes.Equal(res.Raw, in) {
-				t.Fatalf("Raw = %q, want the input %q", res.Raw, in)
-			}
-			return
-		}
-		if res != nil {
-			t.Fatalf("parseResponse returned a result with error %v", cerr)
-		}
-		if cerr.Class == "" || cerr.Message == "" {
-			t.Fatalf("unclassified error %+v", cerr)
-		}
-	})
 }
