@@ -20,9 +20,10 @@ type Options struct {
 	Retry       RetryPolicy
 	// ClaimBatch bounds how many requests one claim takes (default 256; the
 	// concurrency at most when RPM or TPM is set). The runner claims the
-	// next batch while the calls of the last one run, so up to Concurrency
-	// + ClaimBatch requests may be claimed (running) at once, of which at
-	// most Concurrency are being sent.
+	// next batch while the calls of the last ones run, so up to Concurrency
+	// + 2 × ClaimBatch requests (Concurrency + ClaimBatch when paced) may be
+	// claimed (running) at once, of which at most Concurrency are being
+	// sent.
 	ClaimBatch int
 	// RPM and TPM limit the requests and the estimated tokens (see
 	// EstimateTokens) sent per minute; 0 means no limit.
@@ -47,8 +48,9 @@ type Runner struct {
 	opts   Options
 
 	// inflight counts requests claimed whose outcome is not yet committed:
-	// at most the concurrency plus one claim batch.
+	// at most window.
 	inflight atomic.Int64
+	window   int64
 	// calling counts requests admitted whose call has not ended; the pacer
 	// keeps it within the effective concurrency.
 	calling atomic.Int64
@@ -105,8 +107,17 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 		// for minutes.
 		batch = min(batch, opts.Concurrency)
 	}
+	// A claim waits for the writer's commit in progress, several
+	// milliseconds under load, so the next one starts while half a batch is
+	// still ready, and the window leaves room for two batches beyond the
+	// pool: with a quarter of the pool as the mark and one batch of room,
+	// the workers found nothing ready 40 % of the time at zero latency.
+	window, least := opts.Concurrency+2*batch, max(1, batch/2)
+	if opts.RPM > 0 || opts.TPM > 0 {
+		window, least = opts.Concurrency+batch, max(1, min(opts.Concurrency, batch)/4)
+	}
 	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
-		batch: batch, least: max(1, min(opts.Concurrency, batch)/4),
+		batch: batch, least: least, window: int64(window),
 		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
 }
@@ -136,7 +147,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cancel()
 	r.mu.Lock()
 	r.cancel = cancel
-	r.w = newWriter(r.q, r.opts.Concurrency+r.opts.ClaimBatch, r.committed, r.fail)
+	r.w = newWriter(r.q, int(r.window), r.committed, r.fail)
 	r.mu.Unlock()
 	stopState := r.saveStates(ctx)
 	defer stopState()
@@ -234,22 +245,27 @@ func (r *Runner) isStopped() bool {
 // admit their next request themselves, see take). It reports finished
 // when no request is pending or in flight.
 func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
-	batch, least := r.batch, int64(r.least)
-	window := int64(r.opts.Concurrency + batch)
+	batch, least, window := r.batch, int64(r.least), r.window
 	// Whatever ends the loop, the claimed requests not yet sent go back.
 	defer r.closeReady()
+	// short: the last claim found fewer due requests than it asked for;
+	// the next waits until the ready ones are sent (a claim that finds
+	// nothing is still a write transaction).
+	short := false
 	for !r.isStopped() && ctx.Err() == nil && r.budget.err() == nil {
 		// The pacer keeps the calls within the concurrency; the window
-		// bounds what is claimed but not yet committed. It is a batch wider
-		// than the pool, so that the next claim is taken while calls run
-		// and outcomes wait for their commit, and a claim waits until a
-		// fair share of the window is free, so that claims stay large.
-		if ready := r.readyLen(); ready < int(least) {
+		// bounds what is claimed but not yet committed. It is wider than
+		// the pool, so that the next claim is taken while calls run and
+		// outcomes wait for their commit, and a claim waits until a fair
+		// share of the window is free, so that claims stay large.
+		if ready := r.readyLen(); ready < int(least) && (!short || ready == 0) {
 			if free := window - r.inflight.Load(); free >= least || (free > 0 && r.calling.Load() == 0) {
-				n, err := r.claim(ctx, int(min(free, int64(batch))))
+				want := int(min(free, int64(batch)))
+				n, err := r.claim(ctx, want)
 				if err != nil {
 					return false, err
 				}
+				short = n < want
 				if n == 0 && ready == 0 {
 					done, err := r.idle(ctx)
 					if done || err != nil {
