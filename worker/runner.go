@@ -21,7 +21,7 @@ type Options struct {
 	// ClaimBatch bounds how many requests one claim takes (default 256; the
 	// concurrency at most when RPM or TPM is set). The runner claims the
 	// next batch while the calls of the last ones run, so up to Concurrency
-	// + 2 × ClaimBatch requests (Concurrency + ClaimBatch when paced) may be
+	// + 3 × ClaimBatch requests (Concurrency + ClaimBatch when paced) may be
 	// claimed (running) at once, of which at most Concurrency are being
 	// sent.
 	ClaimBatch int
@@ -108,11 +108,13 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 		batch = min(batch, opts.Concurrency)
 	}
 	// A claim waits for the writer's commit in progress, several
-	// milliseconds under load, so the next one starts while half a batch is
-	// still ready, and the window leaves room for two batches beyond the
-	// pool: with a quarter of the pool as the mark and one batch of room,
-	// the workers found nothing ready 40 % of the time at zero latency.
-	window, least := opts.Concurrency+2*batch, max(1, batch/2)
+	// milliseconds under load, so the next one starts while a batch is
+	// still ready, and the window leaves room for three batches beyond the
+	// pool (outcomes waiting for their commit, the ready ones, the claim
+	// under way): with a quarter of the pool as the mark and one batch of
+	// room, the workers found nothing ready 40 % of the time at zero
+	// latency.
+	window, least := opts.Concurrency+3*batch, batch
 	if opts.RPM > 0 || opts.TPM > 0 {
 		window, least = opts.Concurrency+batch, max(1, min(opts.Concurrency, batch)/4)
 	}
