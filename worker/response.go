@@ -197,7 +197,7 @@ func (s *scanner) top(p *picked) bool {
 		case topUsage:
 			return s.usage(p)
 		}
-		return s.null() // an error object is decodeResponse's to report
+		return s.peek() == 'n' && s.null() // an error object is decodeResponse's to report
 	})
 	return ok
 }

@@ -55,6 +55,7 @@ func TestScanResponseFastPath(t *testing.T) {
 		{"CompletionsLogprobs", completionsLogprobs},
 		{"Escapes", escapes},
 		{"ErrorNull", `{"error":null,"choices":[null,{"text":null}]}`},
+		{"PrettyPrinted", "{\n  \"id\": \"x\",\n  \"choices\": [ { \"text\": \"a\" } ],\n  \"error\": null\n}"},
 		{"DeepNotRead", `{"choices":[],"x":` + strings.Repeat("[", maxScanDepth-1) + strings.Repeat("]", maxScanDepth-1) + `}`},
 	}
 	for _, tt := range tests {
