@@ -18,12 +18,12 @@ type Options struct {
 	// MaxAttempts is how many attempts a request gets before it fails.
 	MaxAttempts int
 	Retry       RetryPolicy
-	// ClaimBatch bounds how many requests one claim takes (default 256; the
-	// concurrency at most when RPM or TPM is set). The runner claims the
-	// next batch while the calls of the last ones run, so up to Concurrency
-	// + 3 × ClaimBatch requests (Concurrency + ClaimBatch when paced) may be
-	// claimed (running) at once, of which at most Concurrency are being
-	// sent.
+	// ClaimBatch bounds how many requests one claim takes (default 256, and
+	// at most 4 × Concurrency; Concurrency at most when RPM or TPM is set).
+	// The runner claims the next batch while the calls of the last ones
+	// run, so up to Concurrency + 3 batches (Concurrency + 1 batch when
+	// paced) may be claimed (running) at once, of which at most Concurrency
+	// are being sent.
 	ClaimBatch int
 	// RPM and TPM limit the requests and the estimated tokens (see
 	// EstimateTokens) sent per minute; 0 means no limit.
@@ -60,7 +60,9 @@ type Runner struct {
 	ready       []jobs.Request
 	readyClosed bool
 	// batch is the most one claim takes; the dispatcher claims when fewer
-	// than least requests are ready and least fit in the window.
+	// than least requests are ready and least fit in the window (and, after
+	// a claim that found fewer due requests than it asked for, only once
+	// none is ready).
 	batch, least int
 	pace         *pacer
 	wake         chan struct{}
@@ -100,23 +102,21 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = time.Second
 	}
-	batch := opts.ClaimBatch
-	if opts.RPM > 0 || opts.TPM > 0 {
-		// A paced run sends slowly: claim no more than a pool's worth
-		// ahead, so that requests do not sit claimed (shown as running)
-		// for minutes.
-		batch = min(batch, opts.Concurrency)
-	}
 	// A claim waits for the writer's commit in progress, several
 	// milliseconds under load, so the next one starts while a batch is
 	// still ready, and the window leaves room for three batches beyond the
 	// pool (outcomes waiting for their commit, the ready ones, the claim
 	// under way): with a quarter of the pool as the mark and one batch of
 	// room, the workers found nothing ready 40 % of the time at zero
-	// latency.
+	// latency. A batch is at most four pools, so that a small pool does
+	// not keep hundreds of requests claimed (shown as running) ahead.
+	batch := min(opts.ClaimBatch, 4*opts.Concurrency)
 	window, least := opts.Concurrency+3*batch, batch
 	if opts.RPM > 0 || opts.TPM > 0 {
-		window, least = opts.Concurrency+batch, max(1, min(opts.Concurrency, batch)/4)
+		// A paced run sends slowly: claim no more than a pool's worth
+		// ahead, so that requests do not sit claimed for minutes.
+		batch = min(opts.ClaimBatch, opts.Concurrency)
+		window, least = opts.Concurrency+batch, max(1, batch/4)
 	}
 	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
 		batch: batch, least: least, window: int64(window),
