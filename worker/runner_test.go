@@ -401,7 +401,16 @@ func TestRunnerHardStopUnderLoad(t *testing.T) {
 func TestRunnerHardStopWhileWaitingToRetry(t *testing.T) {
 	st := mustOpenStore(t)
 	jobID := mustImport(t, st, 3)
+	// The fake answers once all three calls are in: the first 503's
+	// Retry-After pauses the dispatch of every request not yet sent, so an
+	// early answer would keep the others from being sent for ten minutes.
+	var calls atomic.Int32
+	allIn := make(chan struct{})
 	fake := fakeapi.Start(t, fakeapi.Config{Key: testKey, Script: func(fakeapi.Call) fakeapi.Fault {
+		if calls.Add(1) == 3 {
+			close(allIn)
+		}
+		<-allIn
 		return fakeapi.Fault{Status: 503, Header: map[string]string{"Retry-After": "600"}}
 	}})
 	r := newTestRunner(st, jobID, fake, Options{Concurrency: 3, MaxAttempts: 3})
