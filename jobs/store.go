@@ -32,7 +32,8 @@ type Queue interface {
 	Claim(ctx context.Context, jobID int64, n int, now time.Time) ([]Request, error)
 	// Record applies the outcomes in one transaction. An outcome for a
 	// request that is no longer running is ignored, so that a result is
-	// never recorded twice.
+	// never recorded twice; of two outcomes for one request in a batch, a
+	// success that used one attempt and set nothing else applies first.
 	Record(ctx context.Context, outcomes []Outcome) error
 	// Waiting returns how many requests of an active job are pending and the
 	// earliest time one of them may be claimed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -380,5 +381,43 @@ func TestRecordManySomeNoLongerRunning(t *testing.T) {
 		if got != want {
 			t.Errorf("request %d (index %d) = %+v, want %+v", r.ID, i, got, want)
 		}
+	}
+}
+
+// TestRecordFailsInsideItsSavepoint makes the UPDATE of plain successes
+// fail halfway through a chunk (a trigger aborts the statement, rolls back
+// the transaction, or fails it leaving the rows before it changed): Record
+// returns the error, every request stays running, and the same outcomes
+// then record on the same store.
+func TestRecordFailsInsideItsSavepoint(t *testing.T) {
+	for _, action := range []string{"ABORT", "ROLLBACK", "FAIL"} {
+		t.Run(action, func(t *testing.T) {
+			ctx := context.Background()
+			s := mustOpenStore(t)
+			job := mustImport(t, s, "savepoint", chatRequests(100))
+			reqs := mustClaim(t, s, job.ID, 100)
+			mustExec(t, s, `CREATE TEMP TRIGGER boom BEFORE UPDATE OF status ON requests
+				WHEN old.id = `+strconv.FormatInt(reqs[40].ID, 10)+` AND new.status = 'succeeded'
+				BEGIN SELECT RAISE(`+action+`, 'boom'); END`)
+			var outcomes []jobs.Outcome
+			for _, r := range reqs {
+				outcomes = append(outcomes, succeed(r))
+			}
+			if err := s.Record(ctx, outcomes); err == nil {
+				t.Fatal("Record with the trigger in place = nil error, want boom")
+			}
+			for _, r := range reqs {
+				if got, want := readRow(t, s, r.ID), (reqRow{Status: jobs.StatusRunning}); got != want {
+					t.Fatalf("request %d after the failed Record = %+v, want %+v", r.ID, got, want)
+				}
+			}
+			mustExec(t, s, `DROP TRIGGER temp.boom`)
+			mustRecord(t, s, outcomes...)
+			for _, r := range reqs {
+				if got := readRow(t, s, r.ID); got.Status != jobs.StatusSucceeded || got.Results != 1 {
+					t.Fatalf("request %d after Record = %+v, want succeeded with one result", r.ID, got)
+				}
+			}
+		})
 	}
 }
