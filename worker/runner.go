@@ -62,13 +62,23 @@ type Runner struct {
 	// batch is the most one claim takes; the dispatcher claims when fewer
 	// than least requests are ready and least fit in the window (and, after
 	// a claim that found fewer due requests than it asked for, only once
-	// none is ready).
-	batch, least int
-	pace         *pacer
-	wake         chan struct{}
-	stopOnce     sync.Once
-	stopped      chan struct{}
-	cancel       context.CancelFunc
+	// none is ready). least follows what the pool sends while a claim is
+	// under way (see claimMarked), between minLeast and batch; admitted counts the
+	// requests handed out, for that rate.
+	batch, minLeast int
+	least           atomic.Int64
+	admitted        atomic.Int64
+	// markFrom and markSent are when claimMarked last took the pool's rate
+	// and how many requests had been admitted then, markRate the rate it
+	// found (-1 before the first); only the dispatcher touches them.
+	markFrom time.Time
+	markSent int64
+	markRate float64
+	pace     *pacer
+	wake     chan struct{}
+	stopOnce sync.Once
+	stopped  chan struct{}
+	cancel   context.CancelFunc
 
 	mu  sync.Mutex
 	err error
@@ -102,26 +112,26 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = time.Second
 	}
-	// A claim waits for the writer's commit in progress, several
-	// milliseconds under load, so the next one starts while a batch is
-	// still ready, and the window leaves room for three batches beyond the
-	// pool (outcomes waiting for their commit, the ready ones, the claim
-	// under way): with a quarter of the pool as the mark and one batch of
-	// room, the workers found nothing ready 40 % of the time at zero
-	// latency. A batch is at most four pools, so that a small pool does
-	// not keep hundreds of requests claimed (shown as running) ahead.
+	// The window leaves room for three batches beyond the pool (outcomes
+	// waiting for their commit, the ready ones, the claim under way), so
+	// that a fast run can claim while a batch is still ready (see mark). A
+	// batch is at most four pools, so that a small pool does not keep
+	// hundreds of requests claimed (shown as running) ahead.
 	batch := min(opts.ClaimBatch, 4*opts.Concurrency)
-	window, least := opts.Concurrency+3*batch, batch
+	window := opts.Concurrency + 3*batch
 	if opts.RPM > 0 || opts.TPM > 0 {
 		// A paced run sends slowly: claim no more than a pool's worth
 		// ahead, so that requests do not sit claimed for minutes.
 		batch = min(opts.ClaimBatch, opts.Concurrency)
-		window, least = opts.Concurrency+batch, max(1, batch/4)
+		window = opts.Concurrency + batch
 	}
-	return &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
-		batch: batch, least: least, window: int64(window),
+	r := &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
+		batch: batch, minLeast: max(1, min(opts.Concurrency, batch)/4), window: int64(window),
 		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
+	r.least.Store(int64(batch)) // until claimMarked knows the pool's rate
+	r.markRate = -1
+	return r
 }
 
 // task is a claimed request on its way to a worker, with the tokens it was
@@ -247,7 +257,7 @@ func (r *Runner) isStopped() bool {
 // admit their next request themselves, see take). It reports finished
 // when no request is pending or in flight.
 func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
-	batch, least, window := r.batch, int64(r.least), r.window
+	batch, window := r.batch, r.window
 	// Whatever ends the loop, the claimed requests not yet sent go back.
 	defer r.closeReady()
 	// short: the last claim found fewer due requests than it asked for;
@@ -260,10 +270,11 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 		// the pool, so that the next claim is taken while calls run and
 		// outcomes wait for their commit, and a claim waits until a fair
 		// share of the window is free, so that claims stay large.
+		least := r.least.Load()
 		if ready := r.readyLen(); ready < int(least) && (!short || ready == 0) {
 			if free := window - r.inflight.Load(); free >= least || (free > 0 && r.calling.Load() == 0) {
 				want := int(min(free, int64(batch)))
-				n, err := r.claim(ctx, want)
+				n, err := r.claimMarked(ctx, want)
 				if err != nil {
 					return false, err
 				}
@@ -298,6 +309,38 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 	}
 	return false, nil
 }
+
+// claimMarked is claim that then sets the mark for the next claim: what
+// the pool sends, at the rate it sent over the last tenth of a second or
+// more, in four times the time this claim took, between minLeast and a
+// batch (a batch until the first rate is known). A claim waits for the writer's commit in progress, several
+// milliseconds under load: at zero latency the pool sends a batch
+// meanwhile (with a fixed mark of a quarter pool the workers found nothing
+// ready 40 % of the time), while a pool of slow calls sends nearly
+// nothing, and a high mark would only keep more requests claimed ahead.
+func (r *Runner) claimMarked(ctx context.Context, n int) (int, error) {
+	start := time.Now()
+	k, err := r.claim(ctx, n)
+	took := time.Since(start)
+	if r.markFrom.IsZero() {
+		r.markFrom, r.markSent = start, r.admitted.Load()
+		return k, err
+	}
+	if span := start.Sub(r.markFrom); span >= rateSpan {
+		sent := r.admitted.Load()
+		rate := float64(sent-r.markSent) / span.Seconds()
+		r.markRate, r.markFrom, r.markSent = rate, start, sent
+	}
+	if r.markRate >= 0 {
+		mark := int64(4 * r.markRate * took.Seconds())
+		r.least.Store(min(max(mark, int64(r.minLeast)), int64(r.batch)))
+	}
+	return k, err
+}
+
+// rateSpan is the shortest time over which claimMarked takes the pool's
+// rate: between claims a few milliseconds apart, it is mostly noise.
+const rateSpan = 100 * time.Millisecond
 
 // claim claims up to n requests and queues them as ready to send; it
 // returns how many it claimed.
@@ -362,7 +405,8 @@ func (r *Runner) admitNext() (task, time.Duration, bool) {
 	}
 	r.calling.Add(1)
 	r.ready[0] = jobs.Request{}
-	if r.ready = r.ready[1:]; len(r.ready) < r.least {
+	r.admitted.Add(1)
+	if r.ready = r.ready[1:]; int64(len(r.ready)) < r.least.Load() {
 		r.poke() // time to claim the next batch
 	}
 	return t, 0, true

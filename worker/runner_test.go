@@ -599,3 +599,55 @@ func TestRunnerClaimsAhead(t *testing.T) {
 		t.Errorf("%d claims for %d requests; want at most %d (claims of twice the concurrency on average)", claims, n, n/(2*concurrency))
 	}
 }
+
+// heldCounter is the real store, keeping the most requests claimed and
+// not yet recorded at once, from settle after its first claim on.
+type heldCounter struct {
+	*store.Store
+	settle     time.Duration
+	first      atomic.Int64 // unix nanoseconds of the first claim
+	held, most atomic.Int64
+}
+
+func (q *heldCounter) Claim(ctx context.Context, jobID int64, n int, now time.Time) ([]jobs.Request, error) {
+	reqs, err := q.Store.Claim(ctx, jobID, n, now)
+	q.first.CompareAndSwap(0, time.Now().UnixNano())
+	h := q.held.Add(int64(len(reqs)))
+	if time.Since(time.Unix(0, q.first.Load())) < q.settle {
+		return reqs, err
+	}
+	for m := q.most.Load(); h > m && !q.most.CompareAndSwap(m, h); m = q.most.Load() {
+	}
+	return reqs, err
+}
+
+func (q *heldCounter) Record(ctx context.Context, outcomes []jobs.Outcome) error {
+	err := q.Store.Record(ctx, outcomes)
+	q.held.Add(-int64(len(outcomes)))
+	return err
+}
+
+// A pool of slow calls sends little while a claim is under way, so once
+// the runner knows the pool's rate it claims again only when few requests
+// are left ready: it does not keep a batch or more claimed (shown as
+// running) ahead of the calls.
+func TestRunnerClaimsLittleAheadOfSlowCalls(t *testing.T) {
+	const n, concurrency = 400, 8
+	st := mustOpenStore(t)
+	jobID := mustImport(t, st, n)
+	fake := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 40 * time.Millisecond})
+	q := &heldCounter{Store: st, settle: 4 * rateSpan}
+	r := newTestRunner(q, jobID, fake, Options{Concurrency: concurrency, MaxAttempts: 1})
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// A batch is 4 pools (32); the pool sends about 200 requests a second,
+	// so the mark stays under half a batch unless a claim takes 20 ms: the
+	// pool, the mark, a batch, and a pool of outcomes waiting for their
+	// commit. A mark of a whole batch would hold up to 8 + 63 + 8.
+	most, limit := q.most.Load(), int64(concurrency+2*concurrency+4*concurrency+concurrency)
+	t.Logf("at most %d requests claimed and not recorded once the rate was known", most)
+	if most == 0 || most > limit {
+		t.Errorf("%d requests claimed and not recorded at once; want 1 to %d", most, limit)
+	}
+}
