@@ -63,8 +63,8 @@ type Runner struct {
 	// than least requests are ready and least fit in the window (and, after
 	// a claim that found fewer due requests than it asked for, only once
 	// none is ready). least follows what the pool sends while a claim is
-	// under way (see claimMarked), between minLeast and batch; admitted counts the
-	// requests handed out, for that rate.
+	// under way (see claimMarked), between minLeast and batch; admitted
+	// counts the requests handed out, for that rate.
 	batch, minLeast int
 	least           atomic.Int64
 	admitted        atomic.Int64
@@ -114,9 +114,9 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	}
 	// The window leaves room for three batches beyond the pool (outcomes
 	// waiting for their commit, the ready ones, the claim under way), so
-	// that a fast run can claim while a batch is still ready (see mark). A
-	// batch is at most four pools, so that a small pool does not keep
-	// hundreds of requests claimed (shown as running) ahead.
+	// that a fast run can claim while a batch is still ready (see
+	// claimMarked). A batch is at most four pools, so that a small pool
+	// does not keep hundreds of requests claimed (shown as running) ahead.
 	batch := min(opts.ClaimBatch, 4*opts.Concurrency)
 	window := opts.Concurrency + 3*batch
 	if opts.RPM > 0 || opts.TPM > 0 {
@@ -313,11 +313,12 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 // claimMarked is claim that then sets the mark for the next claim: what
 // the pool sends, at the rate it sent over the last tenth of a second or
 // more, in four times the time this claim took, between minLeast and a
-// batch (a batch until the first rate is known). A claim waits for the writer's commit in progress, several
-// milliseconds under load: at zero latency the pool sends a batch
-// meanwhile (with a fixed mark of a quarter pool the workers found nothing
-// ready 40 % of the time), while a pool of slow calls sends nearly
-// nothing, and a high mark would only keep more requests claimed ahead.
+// batch (a batch until the first rate is known). A claim waits for the
+// writer's commit in progress, several milliseconds under load: at zero
+// latency the pool sends a batch meanwhile (with a fixed mark of a quarter
+// pool the workers found nothing ready 40 % of the time), while a pool of
+// slow calls sends nearly nothing, and a high mark would only keep more
+// requests claimed ahead.
 func (r *Runner) claimMarked(ctx context.Context, n int) (int, error) {
 	start := time.Now()
 	k, err := r.claim(ctx, n)
