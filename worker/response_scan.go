@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/llmbatch/llmbatch/jobs"
 )
 
 // scanner is a position in a body that scanResponse walks: a JSON scanner
@@ -271,77 +273,19 @@ func (s *scanner) leave() bool {
 
 // skip scans a value we do not read.
 func (s *scanner) skip() bool {
-	switch c := s.peek(); {
-	case c == '{':
-		return s.object(s.skipMember)
-	case c == '[':
-		return s.array(s.skip)
-	case c == '"':
-		_, _, _, ok := s.str()
-		return ok
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.null()
-	case c == '-' || isDigit(c):
-		return s.number()
-	}
-	return false
+	s.ws()
+	end, ok := jobs.ValidValue(s.b, s.i, s.depth, maxScanDepth)
+	s.i = end
+	return ok
 }
 
-func (s *scanner) skipMember([]byte) bool { return s.skip() }
-
-func (s *scanner) null() bool { return s.literal("null") }
-
-func (s *scanner) literal(lit string) bool {
+func (s *scanner) null() bool {
+	const lit = "null"
 	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
 		return false
 	}
 	s.i += len(lit)
 	return true
-}
-
-// number scans a number we do not read.
-func (s *scanner) number() bool {
-	b, i, ok := s.b, s.i, true
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		i, _ = digits(b, i)
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		if i, ok = digits(b, i+1); !ok {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i, ok = digits(b, i); !ok {
-			return false
-		}
-	}
-	s.i = i
-	return true
-}
-
-// digits returns the index of the first byte at or after i that is not a
-// digit, and whether there was a digit.
-func digits(b []byte, i int) (int, bool) {
-	j := i
-	for j < len(b) && isDigit(b[j]) {
-		j++
-	}
-	return j, j > i
 }
 
 // str scans the string at s.i and returns the bounds of the bytes between
