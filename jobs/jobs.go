@@ -36,6 +36,19 @@ type Job struct {
 	CreatedAt    time.Time
 	// Total is the number of requests in the job.
 	Total int
+	// Settings is how the job's requests are sent, stored when it was
+	// created (see Settings).
+	Settings Settings
+	// LastEnd is why the job's last run ended, at LastEndAt, with the
+	// message it ended with; "" while no run has ended.
+	LastEnd        RunEnd
+	LastEndAt      time.Time
+	LastEndMessage string
+	// Lock is the run holding the job's lock (zero when none does) and
+	// LockHeartbeat when it last renewed it. A lock whose holder is gone
+	// and no LastEnd written after it means that run was killed.
+	Lock          LockOwner
+	LockHeartbeat time.Time
 }
 
 // Request is one line of the input: a body to POST and how far it got.
@@ -118,6 +131,9 @@ type Failure struct {
 	Message    string
 	// Body is the provider's error body, where there was one.
 	Body []byte
+	// RequestID is the provider's id of the answer: its x-request-id
+	// header, else the error body's "id"; "" without an HTTP answer.
+	RequestID string
 }
 
 // Error renders f as one line.

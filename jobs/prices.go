@@ -14,14 +14,14 @@ type Price struct {
 	Input     float64 `json:"input"`
 	Output    float64 `json:"output"`
 	Cached    float64 `json:"cached"`
-	HasCached bool    `json:"-"`
+	HasCached bool    `json:"has_cached,omitempty"`
 }
 
 // Prices maps models to prices. Currency is only a label the user picks:
 // llmbatch ships no price table, which would silently go stale.
 type Prices struct {
-	Currency string
-	ByModel  map[string]Price
+	Currency string           `json:"currency,omitempty"`
+	ByModel  map[string]Price `json:"models,omitempty"`
 }
 
 // ParsePrice reads "MODEL=IN:OUT" or "MODEL=IN:OUT:CACHED", prices per

@@ -30,6 +30,14 @@ type RunState struct {
 	// PausedUntil is when dispatch resumes after a Retry-After or an
 	// exhausted x-ratelimit-remaining-* header; zero when not paused.
 	PausedUntil time.Time
+	// Outage, when not empty, is why dispatch stopped as a whole: calls
+	// failed without a usable answer and nothing succeeded in between
+	// ("127.0.0.1:1 unreachable (connection refused)"). One request at a
+	// time probes the endpoint meanwhile: since OutageSince, next at
+	// NextProbe.
+	Outage      string
+	OutageSince time.Time
+	NextProbe   time.Time
 	// UpdatedAt is when the run saved this state.
 	UpdatedAt time.Time
 }

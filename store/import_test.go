@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestImportStoresRequestsExactly(t *testing.T) {
 			t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, t0)
 		}
 		got.CreatedAt = time.Time{}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Job() = %+v, want %+v", got, want)
 		}
 	})

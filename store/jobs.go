@@ -3,13 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
-const jobColumns = `id, name, source, fingerprint, default_model, state, created_at, total`
+const jobColumns = `id, name, source, fingerprint, default_model, state, created_at, total,
+	settings, last_end, last_end_at, last_end_message, lock_token, lock_pid, lock_host, lock_heartbeat`
 
 // Import creates the job and stores every request src yields in one
 // transaction: either the whole file is stored, or nothing is.
@@ -21,8 +24,13 @@ func (s *Store) Import(ctx context.Context, job jobs.Job, src jobs.RequestSource
 	defer tx.Rollback()
 	job.State = jobs.JobActive
 	job.CreatedAt = s.Now()
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (name, source, fingerprint, default_model, state, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, job.Name, job.Source, job.Fingerprint, job.DefaultModel, job.State, millis(job.CreatedAt))
+	settings, err := json.Marshal(job.Settings)
+	if err != nil {
+		return job, fmt.Errorf("import: settings: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (name, source, fingerprint, default_model, state, created_at, settings)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, job.Name, job.Source, job.Fingerprint, job.DefaultModel, job.State,
+		millis(job.CreatedAt), string(settings))
 	if isUniqueViolation(err) {
 		return job, fmt.Errorf("import job %q: %w", job.Name, jobs.ErrJobChanged)
 	} else if err != nil {
@@ -160,12 +168,46 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(row scanner) (jobs.Job, error) {
 	var j jobs.Job
-	var state string
-	var created int64
-	err := row.Scan(&j.ID, &j.Name, &j.Source, &j.Fingerprint, &j.DefaultModel, &state, &created, &j.Total)
+	var state, settings, end string
+	var created, endAt int64
+	var token, host sql.NullString
+	var pid, beat sql.NullInt64
+	err := row.Scan(&j.ID, &j.Name, &j.Source, &j.Fingerprint, &j.DefaultModel, &state, &created, &j.Total,
+		&settings, &end, &endAt, &j.LastEndMessage, &token, &pid, &host, &beat)
+	if err != nil {
+		return j, err
+	}
 	j.State = jobs.JobState(state)
 	j.CreatedAt = fromMillis(created)
-	return j, err
+	j.LastEnd, j.LastEndAt = jobs.RunEnd(end), fromMillis(endAt)
+	j.Lock = jobs.LockOwner{Token: token.String, PID: int(pid.Int64), Host: host.String}
+	j.LockHeartbeat = fromMillis(beat.Int64)
+	if err := json.Unmarshal([]byte(settings), &j.Settings); err != nil {
+		return j, fmt.Errorf("job %q: settings: %w", j.Name, err)
+	}
+	return j, nil
+}
+
+// SaveSettings replaces the job's stored settings.
+func (s *Store) SaveSettings(ctx context.Context, jobID int64, set jobs.Settings) error {
+	b, err := json.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("save settings: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE jobs SET settings = ? WHERE id = ?`, string(b), jobID); err != nil {
+		return fmt.Errorf("save settings: %w", err)
+	}
+	return nil
+}
+
+// EndRun stores why the job's run ended, with its message.
+func (s *Store) EndRun(ctx context.Context, jobID int64, end jobs.RunEnd, message string, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE jobs SET last_end = ?, last_end_at = ?, last_end_message = ? WHERE id = ?`,
+		string(end), millis(at), message, jobID)
+	if err != nil {
+		return fmt.Errorf("end run: %w", err)
+	}
+	return nil
 }
 
 func nullBytes(b []byte) any {

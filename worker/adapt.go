@@ -24,6 +24,7 @@ const minAdaptiveRate = 1.0 / 60
 // most one cut per round trip.
 type adaptive struct {
 	max     int
+	min     int // the least conc goes down to
 	conc    int
 	succ    int       // successes since conc last changed
 	lastCut time.Time // zero before the first cut
@@ -35,8 +36,8 @@ type adaptive struct {
 	meter    rateMeter
 }
 
-func newAdaptive(maxConc int) adaptive {
-	return adaptive{max: maxConc, conc: maxConc}
+func newAdaptive(maxConc, minConc int) adaptive {
+	return adaptive{max: maxConc, min: min(max(1, minConc), maxConc), conc: maxConc}
 }
 
 // success counts a successful answer: each window of as many successes as
@@ -71,7 +72,7 @@ func (a *adaptive) throttle(sent, now time.Time) bool {
 		return false
 	}
 	a.lastCut = now
-	a.conc = max(1, a.conc/2)
+	a.conc = max(a.min, a.conc/2)
 	a.succ = 0
 	seen, ok := a.meter.perSecond(now)
 	switch {

@@ -6,7 +6,7 @@ import (
 )
 
 func TestAdaptiveCut(t *testing.T) {
-	a := newAdaptive(64)
+	a := newAdaptive(64, 1)
 	var got []int
 	// Every call answers 429. Calls sent before a cut do not cut again:
 	// only the first 429 of each round trip does.
@@ -31,7 +31,7 @@ func TestAdaptiveCut(t *testing.T) {
 }
 
 func TestAdaptiveGrowth(t *testing.T) {
-	a := newAdaptive(6)
+	a := newAdaptive(6, 1)
 	a.throttle(at(0), at(1)) // 6 → 3, and a rate of 90 % of nothing: none
 	if a.conc != 3 || a.rate != 0 {
 		t.Fatalf("after a cut: concurrency %d, rate %v; want 3 and no rate (nothing succeeded)", a.conc, a.rate)
@@ -51,7 +51,7 @@ func TestAdaptiveGrowth(t *testing.T) {
 }
 
 func TestAdaptiveRate(t *testing.T) {
-	a := newAdaptive(64)
+	a := newAdaptive(64, 1)
 	// 50 answers a second for two seconds, then a 429.
 	for i := 0; i < 100; i++ {
 		a.success(at(20 * i))

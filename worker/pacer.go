@@ -38,8 +38,8 @@ type pacer struct {
 	tokensPerRequest float64
 }
 
-func newPacer(concurrency, rpmLimit, tpmLimit int, now func() time.Time) *pacer {
-	p := &pacer{now: now, rpmLimit: rpmLimit, tpmLimit: tpmLimit, adapt: newAdaptive(concurrency)}
+func newPacer(concurrency, minConcurrency, rpmLimit, tpmLimit int, now func() time.Time) *pacer {
+	p := &pacer{now: now, rpmLimit: rpmLimit, tpmLimit: tpmLimit, adapt: newAdaptive(concurrency, minConcurrency)}
 	t := now()
 	if rpmLimit > 0 {
 		p.rpm = newBucket(float64(rpmLimit), t)

@@ -10,7 +10,7 @@ import (
 
 func newTestPacer(conc, rpm, tpm int) (*pacer, *testclock.Clock) {
 	c := testclock.New(tz)
-	return newPacer(conc, rpm, tpm, c.Now), c
+	return newPacer(conc, 1, rpm, tpm, c.Now), c
 }
 
 func throttled(status int, retryAfter time.Duration) *CallError {
@@ -188,7 +188,7 @@ func TestPacerLearnsRate(t *testing.T) {
 // BenchmarkPacer is the pacing cost of one request on the hot path
 // without limits: admit, then the answer's done.
 func BenchmarkPacer(b *testing.B) {
-	p := newPacer(64, 0, 0, time.Now)
+	p := newPacer(64, 1, 0, 0, time.Now)
 	res := succeeded(10)
 	b.ReportAllocs()
 	for b.Loop() {

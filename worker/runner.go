@@ -15,6 +15,10 @@ import (
 type Options struct {
 	// Concurrency is how many requests are in flight at most.
 	Concurrency int
+	// MinConcurrency is the least the adaptive controller lowers the
+	// concurrency to when the provider pushes back (default a quarter of
+	// Concurrency, at least 1).
+	MinConcurrency int
 	// MaxAttempts is how many attempts a request gets before it fails.
 	MaxAttempts int
 	Retry       RetryPolicy
@@ -99,6 +103,10 @@ func (e *FatalError) Unwrap() error { return jobs.ErrFatalAPI }
 // New returns a runner for the job.
 func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	opts.Concurrency = max(1, opts.Concurrency)
+	if opts.MinConcurrency <= 0 {
+		opts.MinConcurrency = opts.Concurrency / 4
+	}
+	opts.MinConcurrency = min(max(1, opts.MinConcurrency), opts.Concurrency)
 	opts.MaxAttempts = max(1, opts.MaxAttempts)
 	if opts.ClaimBatch <= 0 {
 		opts.ClaimBatch = 256
@@ -127,7 +135,7 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 	}
 	r := &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
 		batch: batch, minLeast: max(1, min(opts.Concurrency, batch)/4), window: int64(window),
-		pace: newPacer(opts.Concurrency, opts.RPM, opts.TPM, opts.Now),
+		pace: newPacer(opts.Concurrency, opts.MinConcurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
 	r.least.Store(int64(batch)) // until claimMarked knows the pool's rate
 	r.markRate = -1

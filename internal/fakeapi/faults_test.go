@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -229,5 +230,38 @@ func TestRandomFaultsDeterministic(t *testing.T) {
 		return true
 	}(); equal {
 		t.Error("seeds 7 and 8 gave the same faults")
+	}
+}
+
+func TestDownRefusesConnectionsThenComesBack(t *testing.T) {
+	s := Start(t, Config{})
+	body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+	post := func() (*http.Response, error) {
+		return http.Post(s.URL()+"/chat/completions", "application/json", strings.NewReader(body))
+	}
+	if resp, err := post(); err != nil {
+		t.Fatalf("before the outage: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	s.Down(300 * time.Millisecond)
+	if !s.IsDown() {
+		t.Fatal("IsDown = false during the outage")
+	}
+	_, err := post()
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("during the outage: err = %v, want connection refused", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.IsDown() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := post()
+	if err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after the outage: status %d", resp.StatusCode)
 	}
 }

@@ -31,6 +31,13 @@ type Server struct {
 	mu       sync.Mutex // guards bodies and attempts
 	bodies   [][]byte
 	attempts map[uint64]int
+
+	// outMu guards the outage Down starts: the address to listen on
+	// again, and the timer that ends it.
+	outMu    sync.Mutex
+	down     bool
+	addr     string
+	outTimer *time.Timer
 }
 
 // New starts a Server on 127.0.0.1 on a free port.
@@ -52,7 +59,12 @@ func (s *Server) URL() string { return s.ts.URL + "/v1" }
 // for the handlers to return. It may be called more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		s.outMu.Lock()
 		close(s.quit)
+		if s.outTimer != nil {
+			s.outTimer.Stop()
+		}
+		s.outMu.Unlock()
 		s.ts.CloseClientConnections()
 		s.ts.Close()
 	})
