@@ -133,14 +133,21 @@ type ModelUsage struct {
 	Model   string
 	Results int
 	Usage   Usage
+	// WithoutUsage counts the results whose answer reported no usage the
+	// store could read: Usage is then a lower bound.
+	WithoutUsage int
 }
 
 // Stats describes a job's progress.
 type Stats struct {
 	Job      Job
-	Counts   map[Status]int
-	Usage    Usage
-	Attempts int
+	Counts map[Status]int
+	Usage  Usage
+	// ResultsWithoutUsage counts the results (not from the cache) whose
+	// answer reported no usage the store could read: Usage and any cost are
+	// then lower bounds.
+	ResultsWithoutUsage int
+	Attempts            int
 	// Cached counts the requests answered from an earlier identical
 	// request's result instead of the API; their tokens are not in Usage.
 	Cached int
