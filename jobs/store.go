@@ -140,7 +140,7 @@ type ModelUsage struct {
 
 // Stats describes a job's progress.
 type Stats struct {
-	Job      Job
+	Job    Job
 	Counts map[Status]int
 	Usage  Usage
 	// ResultsWithoutUsage counts the results (not from the cache) whose
