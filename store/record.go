@@ -172,21 +172,24 @@ func succeedChunk(ctx context.Context, tx *sql.Tx, chunk []*jobs.Outcome) (bool,
 
 // outcomeUpdate moves one request from running to the outcome's status.
 const outcomeUpdate = `UPDATE requests SET status = ?, attempts = attempts + ?,
-	not_before = ?, error_class = ?, error_status_code = ?, error_message = ?, error_body = ?
-	WHERE id = ? AND status = 'running'`
+	not_before = ?, error_class = ?, error_status_code = ?, error_message = ?, error_body = ?,
+	error_request_id = ? WHERE id = ? AND status = 'running'`
 
 // applyOutcome moves the outcome's request from running to its next
-// status; it reports false when the request was no longer running.
+// status, with its failure's columns (all NULL without one, so that a
+// success clears the last error); it reports false when the request was
+// no longer running.
 func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome) (bool, error) {
 	counted := 0
 	if o.CountAttempt {
 		counted = 1
 	}
-	var class, msg, code, body any
+	var class, msg, code, body, reqID any
 	if f := o.Failure; f != nil {
-		class, code, msg, body = string(f.Class), f.StatusCode, f.Message, nullBytes(f.Body)
+		class, code, msg, body, reqID = string(f.Class), f.StatusCode, f.Message, nullBytes(f.Body), nullString(f.RequestID)
 	}
-	res, err := update.ExecContext(ctx, string(o.Next), counted, millis(o.NotBefore), class, code, msg, body, o.Request.ID)
+	res, err := update.ExecContext(ctx, string(o.Next), counted, millis(o.NotBefore), class, code, msg, body, reqID,
+		o.Request.ID)
 	if err != nil {
 		return false, err
 	}
@@ -207,8 +210,8 @@ var (
 	markRunning = rowsStmt{head: `UPDATE requests SET status = 'running' WHERE status = 'pending' AND id IN (`,
 		cols: 1, tail: `)`}
 	markSucceeded = rowsStmt{head: `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
-		error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL
-		WHERE status = 'running' AND id IN (`, cols: 1, tail: `)`}
+		error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL,
+		error_request_id = NULL WHERE status = 'running' AND id IN (`, cols: 1, tail: `)`}
 )
 
 func appendResult(args []any, r *jobs.Request, res *jobs.Result) []any {

@@ -20,7 +20,7 @@ func (s *Store) Records(ctx context.Context, jobID int64, fn func(jobs.Record) e
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.line, r.custom_id, r.endpoint, r.model, r.metadata,
 		r.status, r.attempts, r.error_class, r.error_status_code, r.error_message, r.error_body,
-		x.status_code, x.response_id, x.provider_request_id, x.model, x.raw, x.content, x.reasoning_content,
+		r.error_request_id, x.status_code, x.response_id, x.provider_request_id, x.model, x.raw, x.content, x.reasoning_content,
 		x.finish_reason, x.usage_known, x.prompt_tokens, x.completion_tokens, x.reasoning_tokens,
 		x.cached_tokens, x.total_tokens, x.latency_ms, x.ttft_ms, x.created_at
 		FROM requests r LEFT JOIN results x ON x.request_id = r.id
@@ -44,13 +44,13 @@ func (s *Store) Records(ctx context.Context, jobID int64, fn func(jobs.Record) e
 func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 	r := jobs.Request{JobID: jobID}
 	var endpoint, status string
-	var eClass, eMsg sql.NullString
+	var eClass, eMsg, eReqID sql.NullString
 	var eCode sql.NullInt64
 	var eBody []byte
 	var x resultRow
 	err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, (*[]byte)(&r.Metadata),
 		&status, &r.Attempts, &eClass, &eCode, &eMsg, &eBody,
-		&x.code, &x.responseID, &x.providerID, &x.model, &x.raw, &x.content, &x.reasoning,
+		&eReqID, &x.code, &x.responseID, &x.providerID, &x.model, &x.raw, &x.content, &x.reasoning,
 		&x.finish, &x.known, &x.prompt, &x.completion, &x.reasoningTokens,
 		&x.cached, &x.total, &x.latency, &x.ttft, &x.created)
 	if err != nil {
@@ -63,7 +63,7 @@ func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 	}
 	if eClass.Valid {
 		rec.Failure = &jobs.Failure{Class: jobs.ErrorClass(eClass.String), StatusCode: int(eCode.Int64),
-			Message: eMsg.String, Body: eBody}
+			Message: eMsg.String, Body: eBody, RequestID: eReqID.String}
 	}
 	return rec, nil
 }

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -42,7 +44,7 @@ func TestRecords(t *testing.T) {
 	ok := succeed(reqs[0])
 	ok.Result = result
 	failure := &jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 422, Message: "messages: required",
-		Body: []byte(`{"error":{"code":422}}`)}
+		Body: []byte(`{"error":{"code":422}}`), RequestID: "req-422"}
 	bad := failPermanently(reqs[1])
 	bad.Failure = failure
 	mustRecord(t, s, ok, bad, rateLimited(reqs[2], "slow down"))
@@ -91,6 +93,56 @@ func TestRecords(t *testing.T) {
 				t.Errorf("Failure = %+v, want %+v", r.Failure, tt.failure)
 			}
 		})
+	}
+}
+
+// TestRecordErrorRequestID: the provider's request id of a failure is
+// kept with its other error columns, replaced by the next failure's (NULL
+// without an HTTP answer) and cleared by a success, whichever way Record
+// applies it.
+func TestRecordErrorRequestID(t *testing.T) {
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "reqid", chatRequests(3))
+	withID := func(o jobs.Outcome, id string) jobs.Outcome {
+		o.Failure.RequestID = id
+		return o
+	}
+	network := func(r jobs.Request) jobs.Outcome {
+		return jobs.Outcome{Request: r, Next: jobs.StatusPending, CountAttempt: true,
+			Attempt: &jobs.Attempt{Number: r.Attempts + 1, StartedAt: t0, Class: jobs.ClassNetwork},
+			Failure: &jobs.Failure{Class: jobs.ClassNetwork, Message: "connection refused"}}
+	}
+	unplain := func(r jobs.Request) jobs.Outcome { // a success Record applies on its own
+		o := succeed(r)
+		o.CountAttempt = false
+		return o
+	}
+	reqs := mustClaim(t, s, job.ID, 3)
+	mustRecord(t, s, withID(rateLimited(reqs[0], "slow"), "req-a"), withID(rateLimited(reqs[1], "slow"), "req-b"),
+		withID(rateLimited(reqs[2], "slow"), "req-c"))
+	column := func(id int64) any {
+		var v sql.NullString
+		mustQueryRow(t, s, fmt.Sprintf(`SELECT error_request_id FROM requests WHERE id = %d`, id), &v)
+		if !v.Valid {
+			return nil
+		}
+		return v.String
+	}
+	for i, want := range []string{"req-a", "req-b", "req-c"} {
+		if got := readRecords(t, s, job.ID)[i].Failure; got == nil || got.RequestID != want {
+			t.Errorf("line %d: Failure = %+v, want request id %q", i+1, got, want)
+		}
+	}
+	again := mustClaim(t, s, job.ID, 3)
+	mustRecord(t, s, network(again[0]), succeed(again[1]), unplain(again[2]))
+	recs := readRecords(t, s, job.ID)
+	if f := recs[0].Failure; f == nil || f.RequestID != "" || f.Class != jobs.ClassNetwork {
+		t.Errorf("after a network error: Failure = %+v, want no request id", f)
+	}
+	for i, r := range recs {
+		if got := column(r.Request.ID); got != nil {
+			t.Errorf("line %d (%s): error_request_id = %v, want NULL", i+1, r.Request.Status, got)
+		}
 	}
 }
 

@@ -67,6 +67,9 @@ func TestStats(t *testing.T) {
 	if got.Usage != wantUsage {
 		t.Errorf("Usage = %+v, want %+v", got.Usage, wantUsage)
 	}
+	if got.ResultsWithoutUsage != 1 || len(got.Models) != 1 || got.Models[0].WithoutUsage != 1 {
+		t.Errorf("ResultsWithoutUsage = %d, Models = %+v; want 1 of 11 results without usage", got.ResultsWithoutUsage, got.Models)
+	}
 	if got.Attempts != 16 {
 		t.Errorf("Attempts = %d, want 16 (11 ok + 2 failed + 3 rate limited)", got.Attempts)
 	}
@@ -125,6 +128,58 @@ func TestStatsUsageUnknown(t *testing.T) {
 	}
 	if got.Usage != (jobs.Usage{}) {
 		t.Errorf("Usage = %+v, want unknown and zero", got.Usage)
+	}
+}
+
+// TestStatsResultsWithoutUsage: the results whose answer reported no
+// usage are counted per model and in all, so that the usage can be shown
+// as a lower bound; results copied from the cache and failures are not.
+func TestStatsResultsWithoutUsage(t *testing.T) {
+	s := mustOpenStore(t)
+	in := chatRequests(6)
+	for i := range in {
+		if i < 3 {
+			in[i].Model = "deepseek/deepseek-r1"
+		}
+	}
+	job := mustImport(t, s, "partial", in)
+	reqs := mustClaim(t, s, job.ID, 6)
+	known := func(o jobs.Outcome) jobs.Outcome {
+		o.Result.Usage = jobs.Usage{Known: true, PromptTokens: 5, CompletionTokens: 7, TotalTokens: 12}
+		return o
+	}
+	mustRecord(t, s, known(succeed(reqs[0])), known(succeed(reqs[1])), succeed(reqs[2]), // r1: 1 of 3 unknown
+		succeed(reqs[3]), succeed(reqs[4]), failPermanently(reqs[5])) // v3: 2 unknown, one of them cached
+	mustExec(t, s, `UPDATE results SET cached = 1 WHERE request_id = ?`, reqs[4].ID)
+
+	got, err := s.Stats(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type model struct {
+		name             string
+		results, without int
+		known            bool
+		totalTokens      int64
+	}
+	var models []model
+	for _, m := range got.Models {
+		models = append(models, model{m.Model, m.Results, m.WithoutUsage, m.Usage.Known, m.Usage.TotalTokens})
+	}
+	want := []model{{"deepseek/deepseek-r1", 3, 1, true, 24}, {"deepseek/deepseek-v3", 1, 1, false, 0}}
+	if !slices.Equal(models, want) {
+		t.Errorf("Models = %+v, want %+v", models, want)
+	}
+	if got.ResultsWithoutUsage != 2 || got.Usage.TotalTokens != 24 || !got.Usage.Known {
+		t.Errorf("ResultsWithoutUsage = %d, Usage = %+v; want 2 without usage, 24 tokens known", got.ResultsWithoutUsage, got.Usage)
+	}
+	// A run's summary reads the same count.
+	sum, err := s.BeginSummary(context.Background(), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin, err := sum.Finish(context.Background()); err != nil || fin.ResultsWithoutUsage != 2 {
+		t.Errorf("Summary.Finish = %d without usage, %v; want 2", fin.ResultsWithoutUsage, err)
 	}
 }
 

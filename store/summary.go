@@ -48,9 +48,9 @@ func (s *Store) BeginSummary(ctx context.Context, jobID int64) (*Summary, error)
 // Counts is what BeginSummary read: the job and its counts; no usage yet.
 func (sum *Summary) Counts() jobs.Stats { return sum.stats }
 
-// Finish adds the usage per model and in all (results answered from the
-// cache left out, as Stats does) as of the summary's moment, and ends the
-// transaction.
+// Finish adds the usage per model and in all, with the results that
+// reported none (results answered from the cache left out, as Stats does),
+// as of the summary's moment, and ends the transaction.
 func (sum *Summary) Finish(ctx context.Context) (jobs.Stats, error) {
 	defer sum.Close()
 	err := sum.addUsage(ctx)
@@ -63,7 +63,8 @@ func (sum *Summary) addUsage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sum.stats.Models, sum.stats.Usage = models, totalUsage(models)
+	sum.stats.Models = models
+	sum.stats.Usage, sum.stats.ResultsWithoutUsage = totalUsage(models)
 	return nil
 }
 
