@@ -131,8 +131,9 @@ func OpenDataset(path string, opts DatasetOptions) (*Dataset, error) {
 }
 
 // Next returns the request of the next valid record, or io.EOF. Like
-// Reader.Next it reads the whole file to report every invalid record, but
-// hands out no request after the first one.
+// Reader.Next it reads the whole file to report every invalid record, and
+// hands out every valid one, also after an invalid one, so that the store
+// finds the custom_ids used twice among them.
 func (d *Dataset) Next() (jobs.Request, error) {
 	for !d.done {
 		rec, reason, err := d.recs.next()
@@ -156,7 +157,7 @@ func (d *Dataset) Next() (jobs.Request, error) {
 			}
 			continue
 		}
-		if d.errs.Total == 0 || d.opts.SkipInvalid && !d.fatal {
+		if !d.fatal {
 			d.valid++
 			return req, nil
 		}
@@ -272,8 +273,11 @@ func typeName(v any) string {
 	}
 }
 
-// Reject records line as invalid for reason (a second use of a custom_id).
-func (d *Dataset) Reject(line int, reason string) { d.fail(line, reason) }
+// Reject records line as invalid for reason (a second use of a custom_id),
+// keeping the errors of the first lines as Reader.Reject does.
+func (d *Dataset) Reject(line int, reason string) {
+	addInLineOrder(&d.errs, jobs.LineError{File: d.path, Line: line, Reason: reason})
+}
 
 // Err returns, after io.EOF, a *jobs.ValidationError listing the invalid
 // records in line order, or nil.

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"os"
@@ -13,8 +14,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// ok is a valid line. Bad-input cases put one after the first bad line, so
-// that a reader handing out requests after an error would be caught.
+// ok is a valid line. Bad-input cases put one after the bad lines: it is
+// handed out all the same, unless the file as a whole is invalid.
 const ok = `{"model":"m","prompt":"p"}`
 
 func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
@@ -127,24 +128,51 @@ func TestReaderBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeInput(t, tc.content)
 			reqs, _, err := readAll(t, path, tc.opts)
-			checkNoRequestsAfterError(t, reqs, err)
+			checkHandedOut(t, []byte(tc.content), reqs, err)
 			golden(t, tc.name, strings.ReplaceAll(err.Error(), filepath.Dir(path), "TMP"))
 		})
 	}
 }
 
-// checkNoRequestsAfterError asserts that err is a *jobs.ValidationError and
-// that no request was handed out for a line at or after its first error.
-func checkNoRequestsAfterError(t *testing.T, reqs []jobs.Request, err error) {
+// checkHandedOut asserts that err is a *jobs.ValidationError and that the
+// reader of data handed out exactly its valid lines: none that err lists,
+// and, unless reading stopped at a line that fails the whole file (a
+// *FileError), every other non-blank line, also after the first error, so
+// that the store can find the custom_ids used twice among them.
+func checkHandedOut(t *testing.T, data []byte, reqs []jobs.Request, err error) {
 	t.Helper()
 	var verr *jobs.ValidationError
 	if !errors.As(err, &verr) || len(verr.Errors) == 0 {
 		t.Fatalf("got error %v, want a *jobs.ValidationError", err)
 	}
-	first := verr.Errors[0].Line
+	bad := map[int]bool{}
+	for _, e := range verr.Errors {
+		bad[e.Line] = true
+	}
+	var fe *FileError
+	stop := 0 // the line that ended reading, if any
+	if errors.As(err, &fe) {
+		stop = max(fe.Errors[0].Line, 1)
+	}
+	got := map[int]bool{}
 	for _, r := range reqs {
-		if first == 0 || r.Line >= first {
-			t.Errorf("got a request for line %d, after the error on line %d", r.Line, first)
+		got[r.Line] = true
+		if r.Invalid != "" {
+			continue // with SkipInvalid
+		}
+		if bad[r.Line] || stop > 0 && r.Line >= stop {
+			t.Errorf("got a request for line %d, which is invalid or after the end of reading at line %d", r.Line, stop)
+		}
+	}
+	if stop > 0 || verr.Total > len(verr.Errors) {
+		return // unread or unlisted invalid lines
+	}
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if i == 0 {
+			l = bytes.TrimPrefix(l, bom)
+		}
+		if n := i + 1; len(bytes.TrimSpace(l)) > 0 && !bad[n] && !got[n] {
+			t.Errorf("line %d is valid, after an invalid one, and was not handed out", n)
 		}
 	}
 }

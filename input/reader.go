@@ -108,11 +108,12 @@ func openFile(path string) (*os.File, error) {
 }
 
 // Next returns the next valid request, or io.EOF at the end of the file.
-// After the first invalid line (or Reject) it still validates the rest of
-// the file, to report every problem at once, but returns no more requests.
-// With SkipInvalid it goes on handing out requests, and hands out each
-// invalid line too, as a request with Invalid set. Any other error is a
-// failure to read the file.
+// It reads the whole file whatever it finds, so that every problem is
+// reported at once: it hands out each valid line, also after an invalid one,
+// so that the store can find the custom_ids used twice among them (Err then
+// refuses the file, and the store rolls its import back). With SkipInvalid
+// it hands out each invalid line too, as a request with Invalid set. Any
+// other error is a failure to read the file.
 func (r *Reader) Next() (jobs.Request, error) {
 	for !r.done {
 		raw, err := r.readLine()
@@ -155,7 +156,7 @@ func (r *Reader) handle(raw []byte) (req jobs.Request, ok bool, err error) {
 		return req, false, r.stop(fmt.Sprintf("not valid UTF-8 (column %d): the file is not UTF-8 text; convert it to UTF-8 (for example with iconv)", badUTF8(raw)+1))
 	}
 	p, reason := parseLineIn(&r.sc, raw, r.line, r.opts)
-	if reason == "" && r.handsOut() {
+	if reason == "" {
 		req, reason = p.request(r.line, &r.sc.arena)
 	}
 	if reason != "" {
@@ -165,17 +166,8 @@ func (r *Reader) handle(raw []byte) (req jobs.Request, ok bool, err error) {
 		}
 		return req, false, nil
 	}
-	if r.handsOut() {
-		r.valid++
-		return req, true, nil
-	}
-	return req, false, nil
-}
-
-// handsOut says whether valid lines are still handed out: until the first
-// invalid line, or with SkipInvalid until the file itself proves invalid.
-func (r *Reader) handsOut() bool {
-	return r.errs.Total == 0 || r.opts.SkipInvalid && r.file == nil
+	r.valid++
+	return req, true, nil
 }
 
 // invalid is the request an invalid line becomes with SkipInvalid: failed,
@@ -279,28 +271,34 @@ func trimEOL(b []byte) []byte {
 }
 
 // Reject records line as invalid for reason, as the store does for a second
-// use of a custom_id. Next hands out no more requests afterwards.
+// use of a custom_id. It changes nothing of what Next hands out; Err then
+// refuses the file.
 //
 // The store may reject lines only once it has read the file to the end,
 // after the lines found invalid on the way: of more than jobs.MaxReported
 // errors, the ones kept are those of the first lines, as they would be had
 // the rejection come in line order.
 func (r *Reader) Reject(line int, reason string) {
-	e := jobs.LineError{File: r.path, Line: line, Reason: reason}
-	errs := r.errs.Errors
-	if len(errs) < jobs.MaxReported {
-		r.errs.Add(e)
+	addInLineOrder(&r.errs, jobs.LineError{File: r.path, Line: line, Reason: reason})
+}
+
+// addInLineOrder adds e to v, which keeps the errors of the first
+// jobs.MaxReported lines whatever order they come in: when v is full, e
+// takes the place of the last line listed if it comes before it.
+func addInLineOrder(v *jobs.ValidationError, e jobs.LineError) {
+	if len(v.Errors) < jobs.MaxReported {
+		v.Add(e)
 		return
 	}
-	r.errs.Total++
+	v.Total++
 	last := 0
-	for i := range errs {
-		if errs[i].Line > errs[last].Line {
+	for i := range v.Errors {
+		if v.Errors[i].Line > v.Errors[last].Line {
 			last = i
 		}
 	}
-	if line < errs[last].Line {
-		errs[last] = e
+	if e.Line < v.Errors[last].Line {
+		v.Errors[last] = e
 	}
 }
 

@@ -52,3 +52,52 @@ func TestReaderLateRejectKeepsFirstLines(t *testing.T) {
 		t.Errorf("listed lines %s, want %s", got, strings.Join(want, ","))
 	}
 }
+
+// TestDatasetLateRejectKeepsFirstLines: the same for a dataset, whose
+// valid records after the invalid ones are all handed out.
+func TestDatasetLateRejectKeepsFirstLines(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"id":"a"}` + "\n" + `{"id":"a"}` + "\n")
+	for range jobs.MaxReported + 10 {
+		b.WriteString(`{"no-id":1}` + "\n")
+	}
+	b.WriteString(`{"id":"b"}` + "\n")
+	tmpl, err := ParseTemplate("t.tmpl", "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDataset(writeInput(t, b.String()), DatasetOptions{Template: tmpl, Model: "m", IDField: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var handed []int
+	for {
+		r, err := d.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		handed = append(handed, r.Line)
+	}
+	last := jobs.MaxReported + 13
+	if got, want := fmt.Sprint(handed), fmt.Sprint([]int{1, 2, last}); got != want {
+		t.Errorf("handed out lines %s, want %s", got, want)
+	}
+	d.Reject(last, `duplicate custom_id "b"`) // after the listed lines: only counted
+	d.Reject(2, `duplicate custom_id "a" (first used on line 1)`)
+	var verr *jobs.ValidationError
+	if err := d.Err(); !errors.As(err, &verr) {
+		t.Fatalf("Err() = %v, want a *jobs.ValidationError", err)
+	}
+	if got, want := verr.Total, jobs.MaxReported+12; got != want {
+		t.Errorf("Total = %d, want %d", got, want)
+	}
+	if got := verr.Errors[0]; got.Line != 2 || !strings.Contains(got.Reason, "duplicate") {
+		t.Errorf("first error %v, want the duplicate of line 2", got)
+	}
+	if got, want := verr.Errors[len(verr.Errors)-1].Line, jobs.MaxReported+1; got != want {
+		t.Errorf("last listed line %d, want %d", got, want)
+	}
+}
