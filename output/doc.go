@@ -20,12 +20,15 @@
 //
 //	{"id":"batch_req_<job>_<request id>","custom_id":"...","response":{"status_code":200,"request_id":"...","body":{...}},"error":null}
 //
-// A failed request that got an HTTP answer keeps it in response (request_id
-// is then "", and body is the provider's error body: embedded when it is JSON,
-// a JSON string when it is not, {} when it was empty) and says why in
-// error:{"code":<error class>,"message":...}. A request that never got an
-// answer (a network error, a timeout) has "response":null. A cancelled
-// request has "response":null and the error code "cancelled". When the input
+// A failed request that got an HTTP answer has that answer in response, as
+// OpenAI's Batch API writes it, and "error":null: status_code is the
+// answer's, request_id the provider's (its x-request-id header, else the
+// error body's id, else ""), and body the provider's error body: embedded
+// when it is JSON, a JSON string when it is not, {} when it was empty.
+// Only a request that never got an HTTP answer (a network error, a
+// timeout, a line kept invalid at import) has "response":null and
+// error:{"code":<error class>,"message":...}; a cancelled request too,
+// with the error code "cancelled". When the input
 // line had metadata, "metadata" follows as the last member; it is absent
 // otherwise, so such lines have exactly OpenAI's shape.
 //

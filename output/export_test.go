@@ -39,7 +39,7 @@ func TestExportGolden(t *testing.T) {
 		t.Run(string(f), func(t *testing.T) {
 			out, _, c := export(t, f, fixtureRecords(), false)
 			golden(t, "export_"+string(f)+".jsonl", []byte(out))
-			want := ExportCounts{Succeeded: 4, Failed: 4, Cancelled: 1, Unfinished: 2}
+			want := ExportCounts{Succeeded: 4, Failed: 5, Cancelled: 1, Unfinished: 2}
 			if c != want {
 				t.Errorf("counts = %+v, want %+v", c, want)
 			}
@@ -57,14 +57,14 @@ func TestExportErrorsRouting(t *testing.T) {
 		t.Run(string(f), func(t *testing.T) {
 			out, errs, c := export(t, f, fixtureRecords(), true)
 			wantOut := []string{"chat-ok", "completion-ok", "with-metadata", "pretty-printed"}
-			wantErrs := []string{"bad-request", "network-down", "cancelled", "bad-gateway", "server-empty"}
+			wantErrs := []string{"bad-request", "network-down", "cancelled", "bad-gateway", "server-empty", "invalid-line"}
 			if got := customIDs(t, out); !equal(got, wantOut) {
 				t.Errorf("out has %q, want %q", got, wantOut)
 			}
 			if got := customIDs(t, errs); !equal(got, wantErrs) {
 				t.Errorf("errs has %q, want %q", got, wantErrs)
 			}
-			if want := (ExportCounts{Succeeded: 4, Failed: 4, Cancelled: 1, Unfinished: 2}); c != want {
+			if want := (ExportCounts{Succeeded: 4, Failed: 5, Cancelled: 1, Unfinished: 2}); c != want {
 				t.Errorf("counts = %+v, want %+v", c, want)
 			}
 			// Split or not, a request's line is the same.
@@ -174,8 +174,17 @@ func TestExportOpenAIShape(t *testing.T) {
 			if !noAnswer && !equal(gotResp, []string{"status_code", "request_id", "body"}) {
 				t.Errorf("response keys %q", gotResp)
 			}
-			if (rec.Result != nil) != (string(v.Error) == "null") {
-				t.Errorf("error %s for status %s", v.Error, rec.Request.Status)
+			// As OpenAI's Batch API: error is set only without an HTTP answer.
+			if noAnswer == (string(v.Error) == "null") {
+				t.Errorf("error %s for status %s with response %s", v.Error, rec.Request.Status, v.Response)
+			}
+			if f := rec.Failure; f != nil && f.StatusCode != 0 {
+				var r struct {
+					RequestID *string `json:"request_id"`
+				}
+				if err := json.Unmarshal(v.Response, &r); err != nil || r.RequestID == nil || *r.RequestID != f.RequestID {
+					t.Errorf("response %s, want request_id %q", v.Response, f.RequestID)
+				}
 			}
 		})
 	}

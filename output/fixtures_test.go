@@ -74,7 +74,7 @@ func fixtureRecords() []jobs.Record {
 		}},
 		{Request: req(3, "bad-request", jobs.StatusFailed), Failure: &jobs.Failure{
 			Class: jobs.ClassInvalidRequest, StatusCode: 400,
-			Message: "max_tokens must be at most 8192", Body: []byte(badRequestBody),
+			Message: "max_tokens must be at most 8192", Body: []byte(badRequestBody), RequestID: "req-7c1e",
 		}},
 		{Request: network, Failure: &jobs.Failure{
 			Class: jobs.ClassNetwork, Message: "dial tcp 10.0.0.1:443: connect: connection refused",
@@ -98,8 +98,11 @@ func fixtureRecords() []jobs.Record {
 		{Request: req(9, "server-empty", jobs.StatusFailed), Failure: &jobs.Failure{
 			Class: jobs.ClassServer, StatusCode: 500, Message: "HTTP 500 after 5 attempts",
 		}},
-		{Request: req(10, "still-pending", jobs.StatusPending)},
-		{Request: req(11, "in-flight", jobs.StatusRunning)},
+		{Request: req(10, "invalid-line", jobs.StatusFailed), Failure: &jobs.Failure{
+			Class: jobs.ClassInvalidInput, Message: "in.jsonl:10: temperature must be at most 2",
+		}},
+		{Request: req(11, "still-pending", jobs.StatusPending)},
+		{Request: req(12, "in-flight", jobs.StatusRunning)},
 	}
 }
 

@@ -64,18 +64,22 @@ func (e *Exporter) appendOpenAIResult(b []byte, r *jobs.Result) ([]byte, error) 
 }
 
 // appendOpenAIFailure appends the response and the error of a failed
-// request. Without an HTTP answer the response is null.
+// request as OpenAI's Batch API writes them: a failure with an HTTP answer
+// is that answer (its status, the provider's request id, its body) with a
+// null error; only a failure without one (network, timeout, invalid input)
+// has a null response and an error saying why.
 func (e *Exporter) appendOpenAIFailure(b []byte, f *jobs.Failure) []byte {
 	if f.StatusCode == 0 {
 		b = append(b, `,"response":null`...)
-	} else {
-		b = append(b, `,"response":{"status_code":`...)
-		b = strconv.AppendInt(b, int64(f.StatusCode), 10)
-		b = append(b, `,"request_id":"","body":`...)
-		b = e.raw.appendLenient(b, f.Body, "{}")
-		b = append(b, '}')
+		return appendOpenAIError(b, string(f.Class), f.Message)
 	}
-	return appendOpenAIError(b, string(f.Class), f.Message)
+	b = append(b, `,"response":{"status_code":`...)
+	b = strconv.AppendInt(b, int64(f.StatusCode), 10)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, f.RequestID)
+	b = append(b, `,"body":`...)
+	b = e.raw.appendLenient(b, f.Body, "{}")
+	return append(b, `},"error":null`...)
 }
 
 func appendOpenAIError(b []byte, code, message string) []byte {
