@@ -99,6 +99,33 @@ func TestReportPage(t *testing.T) {
 	}
 }
 
+// TestReportWithoutUsage: results that reported no usage make the tokens
+// and the cost lower bounds, marked "≥" in the totals and the model table.
+func TestReportWithoutUsage(t *testing.T) {
+	r := sampleReport()
+	r.Stats.Models[0].WithoutUsage, r.Stats.ResultsWithoutUsage = 2, 2
+	prices := jobs.Prices{Currency: "USD", ByModel: map[string]jobs.Price{
+		"deepseek/deepseek-r1": {Input: 1, Output: 2}, "m" + hostile: {Input: 1, Output: 1}}}
+	r.Stats.Models[1].Usage = jobs.Usage{Known: true, PromptTokens: 10, TotalTokens: 10}
+	page := writeReport(t, r, prices)
+	for _, s := range []string{
+		`<div class="label">Tokens</div><div class="value">≥ 2,000</div><div class="note">at least: 2 results reported no usage</div>`,
+		`<div class="label">Cost</div><div class="value">≥ 0.0032 USD</div><div class="note">at least: 2 results reported no usage</div>`,
+		`<td class="num">≥ 800</td>`, `<td class="num">≥ 0.0032 USD</td>`, // r1's row
+		`<td class="num">10</td>`,                                                        // the other model's, all reported
+		`<td class="num">≥ 2,010</td>`, `<td class="num">≥ 0.0032 USD</td></tr></tfoot>`, // all models
+		`≥ marks a lower bound: 2 results reported no usage`,
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	r.Stats.Models[0].WithoutUsage, r.Stats.ResultsWithoutUsage = 0, 0
+	if page := writeReport(t, r, prices); strings.Contains(page, "≥") {
+		t.Error("report marks a lower bound though every result reported usage")
+	}
+}
+
 func TestReportEscapes(t *testing.T) {
 	page := writeReport(t, sampleReport(), jobs.Prices{})
 	if strings.Contains(page, "<img") || strings.Contains(page, `onerror="`) {

@@ -27,7 +27,7 @@ func kpis(r jobs.Report, prices jobs.Prices) []kpi {
 		{Label: "Succeeded", Value: groupDigits(int64(succeeded)), Note: percent(succeeded, t) + " of all", Tone: "good"},
 		{Label: "Failed", Value: groupDigits(int64(failed)), Note: percent(failed, t) + " of all", Tone: tone(failed > 0, "bad")},
 		{Label: "Attempts", Value: groupDigits(int64(s.Attempts)), Note: groupDigits(int64(failedAttempts)) + " of them failed"},
-		tokensKPI(s.Usage),
+		tokensKPI(s.Usage, s.ResultsWithoutUsage),
 		costKPI(s.Models, prices),
 		{Label: "Latency p50", Value: durationOrDash(s.LatencyP50), Note: "p95 " + durationOrDash(s.LatencyP95) + " · p99 " + durationOrDash(r.Latency.P99)},
 		ttftKPI(r),
@@ -45,12 +45,22 @@ func tone(cond bool, t string) string {
 	return ""
 }
 
-func tokensKPI(u jobs.Usage) kpi {
+// tokensKPI is the job's tokens; the results that reported no usage make
+// it a lower bound.
+func tokensKPI(u jobs.Usage, without int) kpi {
 	if !u.Known && u.TotalTokens == 0 {
 		return kpi{Label: "Tokens", Value: "unknown", Note: "no response reported usage"}
 	}
+	if without > 0 {
+		return kpi{Label: "Tokens", Value: lowerBound + groupDigits(u.TotalTokens),
+			Note: "at least: " + withoutUsageNote(without)}
+	}
 	return kpi{Label: "Tokens", Value: groupDigits(u.TotalTokens),
 		Note: fmt.Sprintf("prompt %s · completion %s", compactNumber(float64(u.PromptTokens)), compactNumber(float64(u.CompletionTokens)))}
+}
+
+func withoutUsageNote(n int) string {
+	return Plural(n, "result") + " reported no usage"
 }
 
 func ttftKPI(r jobs.Report) kpi {
@@ -62,14 +72,18 @@ func ttftKPI(r jobs.Report) kpi {
 }
 
 // costKPI sums the cost of the models that have a price; the models that
-// have none make the total unknown, and the note names them.
+// have none make the total unknown, and the note names them. Results of a
+// priced model that reported no usage make it a lower bound.
 func costKPI(models []jobs.ModelUsage, prices jobs.Prices) kpi {
 	var sum float64
 	var missing []string
+	without := 0
 	for _, m := range models {
 		c, ok := prices.Cost(m.Model, m.Usage)
 		if !ok {
 			missing = append(missing, m.Model)
+		} else {
+			without += m.WithoutUsage
 		}
 		sum += c
 	}
@@ -80,6 +94,8 @@ func costKPI(models []jobs.ModelUsage, prices jobs.Prices) kpi {
 	case len(missing) > 0:
 		k.Value = prices.FormatCost(sum, true)
 		k.Note = "+ unknown for " + clip(strings.Join(missing, ", "), 60)
+	case without > 0:
+		k.Value, k.Note = lowerBound+prices.FormatCost(sum, true), "at least: "+withoutUsageNote(without)
 	default:
 		k.Value, k.Note = prices.FormatCost(sum, true), "at the prices given, per million tokens"
 	}
@@ -87,7 +103,9 @@ func costKPI(models []jobs.ModelUsage, prices jobs.Prices) kpi {
 }
 
 // modelsView draws tokens by model as stacked bars (uncached prompt, cached
-// prompt, answer, reasoning) and fills the table with the cost of each.
+// prompt, answer, reasoning) and fills the table with the cost of each;
+// "≥" marks the figures of a model some of whose results reported no
+// usage.
 func modelsView(s jobs.Stats, prices jobs.Prices) (chartView, []modelRow, modelRow) {
 	var rows []modelRow
 	var bars []hbar
@@ -95,11 +113,13 @@ func modelsView(s jobs.Stats, prices jobs.Prices) (chartView, []modelRow, modelR
 	var cost float64
 	costKnown := len(s.Models) > 0
 	drawn := false
+	results, without := 0, 0
 	for _, m := range s.Models {
 		u := m.Usage
 		c, ok := prices.Cost(m.Model, u)
 		cost, costKnown, sum = cost+c, costKnown && ok, sum.Add(u)
-		rows = append(rows, usageRow(m.Model, m.Results, u, prices.FormatCost(c, ok)))
+		results, without = results+m.Results, without+m.WithoutUsage
+		rows = append(rows, usageRow(m.Model, m.Results, u, m.WithoutUsage, boundedCost(prices, c, ok, m.WithoutUsage)))
 		segs := []segment{
 			{"prompt", colorPrompt, u.PromptTokens - min(u.CachedTokens, u.PromptTokens)},
 			{"cached prompt", colorCached, min(u.CachedTokens, u.PromptTokens)},
@@ -111,15 +131,11 @@ func modelsView(s jobs.Stats, prices jobs.Prices) (chartView, []modelRow, modelR
 		}
 		note := "usage unknown"
 		if u.Known {
-			note = groupDigits(u.TotalTokens) + " tokens · " + prices.FormatCost(c, ok)
+			note = boundMark(m.WithoutUsage) + groupDigits(u.TotalTokens) + " tokens · " + boundedCost(prices, c, ok, m.WithoutUsage)
 		}
 		bars = append(bars, hbar{label: m.Model, note: note, segments: segs})
 	}
-	results := 0
-	for _, m := range s.Models {
-		results += m.Results
-	}
-	totalRow := usageRow("all models", results, sum, prices.FormatCost(cost, costKnown))
+	totalRow := usageRow("all models", results, sum, without, boundedCost(prices, cost, costKnown, without))
 	if !drawn {
 		return chartView{Empty: "no token usage reported yet"}, rows, totalRow
 	}
@@ -129,21 +145,45 @@ func modelsView(s jobs.Stats, prices jobs.Prices) (chartView, []modelRow, modelR
 		Legend: []legendItem{{"prompt", colorPrompt, ""}, {"cached prompt", colorCached, ""},
 			{"answer", colorAnswer, ""}, {"reasoning", colorReasoning, ""}},
 	}
+	if without > 0 {
+		v.Footnotes = append(v.Footnotes, fmt.Sprintf("≥ marks a lower bound: %s, whose tokens and cost are not counted.",
+			withoutUsageNote(without)))
+	}
 	if prices.Currency != "" {
-		v.Footnotes = []string{"Currency: " + prices.Currency + " (a label; llmbatch converts nothing)."}
+		v.Footnotes = append(v.Footnotes, "Currency: "+prices.Currency+" (a label; llmbatch converts nothing).")
 	}
 	return v, rows, totalRow
 }
 
-func usageRow(model string, results int, u jobs.Usage, cost string) modelRow {
+// boundMark is lowerBound when some results reported no usage.
+func boundMark(without int) string {
+	if without > 0 {
+		return lowerBound
+	}
+	return ""
+}
+
+// boundedCost is a cost, "unknown" when not known, marked as a lower bound
+// when some of its results reported no usage.
+func boundedCost(prices jobs.Prices, c float64, known bool, without int) string {
+	if !known {
+		return prices.FormatCost(c, false)
+	}
+	return boundMark(without) + prices.FormatCost(c, true)
+}
+
+// usageRow is a line of the model table; without counts its results that
+// reported no usage, which make its figures lower bounds.
+func usageRow(model string, results int, u jobs.Usage, without int, cost string) modelRow {
 	row := modelRow{Model: model, Results: groupDigits(int64(results)), Cost: cost}
 	if !u.Known && u.TotalTokens == 0 {
 		row.Prompt, row.Cached, row.Completion, row.Reasoning, row.Total = "unknown", "–", "–", "–", "unknown"
 		return row
 	}
-	row.Prompt, row.Cached = groupDigits(u.PromptTokens), groupDigits(u.CachedTokens)
-	row.Completion, row.Reasoning = groupDigits(u.CompletionTokens), groupDigits(u.ReasoningTokens)
-	row.Total = groupDigits(u.TotalTokens)
+	mark := boundMark(without)
+	row.Prompt, row.Cached = mark+groupDigits(u.PromptTokens), mark+groupDigits(u.CachedTokens)
+	row.Completion, row.Reasoning = mark+groupDigits(u.CompletionTokens), mark+groupDigits(u.ReasoningTokens)
+	row.Total = mark + groupDigits(u.TotalTokens)
 	return row
 }
 

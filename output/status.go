@@ -16,12 +16,15 @@ import (
 const maxExample = 120
 
 // WriteStatus writes the human status report of one job: what the job is,
-// its requests by status and how many are done, tokens (unknown when no
-// response reported usage) and their cost at prices ("unknown" for a model
-// without a price), attempts, latency and time to first token, throughput
-// over the last minute and five minutes, the ETA, the live run's pacing, a
-// table of tokens and cost per model, and a table of error classes with one
-// example message each, cut to about 120 characters.
+// whether a run is live and how the last one ended, its requests by status
+// (running split into calls in flight and requests claimed but not sent)
+// and how many are done, tokens (unknown when no response reported usage;
+// a lower bound when some did not) and their cost at prices ("unknown" for
+// a model without a price), attempts, latency and time to first token,
+// throughput over the last minute and five minutes, the ETA (only while a
+// run is live), the live run's pacing and pauses, a table of tokens and
+// cost per model, and a table of error classes with one example message
+// each, cut to about 120 characters.
 func WriteStatus(w io.Writer, s jobs.Stats, prices jobs.Prices) error {
 	ew := &errWriter{w: w}
 	tw := newTable(ew)
@@ -29,11 +32,16 @@ func WriteStatus(w io.Writer, s jobs.Stats, prices jobs.Prices) error {
 	row(tw, "state", string(s.Job.State))
 	row(tw, "source", s.Job.Source)
 	row(tw, "created", formatTime(s.Job.CreatedAt))
+	writeRunRows(tw, s)
 	for _, st := range jobs.Statuses {
+		if st == jobs.StatusRunning {
+			row(tw, string(st), runningText(s))
+			continue
+		}
 		row(tw, string(st), fmt.Sprint(s.Counts[st]))
 	}
 	row(tw, "done", doneText(s))
-	row(tw, "tokens", tokensText(s.Usage))
+	row(tw, "tokens", tokensText(s.Usage, s.ResultsWithoutUsage))
 	row(tw, "cost", costText(s, prices))
 	row(tw, "attempts", fmt.Sprint(s.Attempts))
 	if s.Cached > 0 {
@@ -94,12 +102,22 @@ func doneText(s jobs.Stats) string {
 	return fmt.Sprintf("%d/%d (%.1f%%)", done, t, 100*float64(done)/float64(t))
 }
 
-func tokensText(u jobs.Usage) string {
-	if !u.Known && u.TotalTokens == 0 {
-		return "unknown"
+// tokensText is the usage; without counts the results that reported none,
+// which make the figures a lower bound.
+func tokensText(u jobs.Usage, without int) string {
+	note := ""
+	if without > 0 {
+		note = fmt.Sprintf(" (%s reported no usage)", Plural(without, "result"))
 	}
-	return fmt.Sprintf("prompt %d, completion %d, reasoning %d, cached %d, total %d",
+	if !u.Known && u.TotalTokens == 0 {
+		return "unknown" + note
+	}
+	s := fmt.Sprintf("prompt %d, completion %d, reasoning %d, cached %d, total %d",
 		u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.CachedTokens, u.TotalTokens)
+	if without > 0 {
+		s = "at least " + s
+	}
+	return s + note
 }
 
 // formatLatency rounds d to milliseconds; "-" means no result yet.

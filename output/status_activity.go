@@ -17,7 +17,7 @@ import (
 //	eta     7m43s (3800 requests left at 8.20 req/s, the rate of the last 5 minutes)
 //
 // A window in which nothing completed is "idle"; active is left out until
-// the job has an attempt.
+// the job has an attempt; the ETA is told only while a run is live.
 func writeActivity(tw *tabwriter.Writer, s jobs.Stats) {
 	row(tw, "rate", fmt.Sprintf("last 1m: %s; last 5m: %s", rateText(s.Last1m), rateText(s.Last5m)))
 	if !s.FirstAttempt.IsZero() {
@@ -38,37 +38,79 @@ func rateText(t jobs.Throughput) string {
 	return fmt.Sprintf("%.2f req/s, %s", t.RequestsPerSecond(), tokens)
 }
 
+// etaText is the ETA of a live run; without one, nothing is being done, so
+// no time is told.
 func etaText(s jobs.Stats) string {
 	e := s.ETA()
-	switch e.State {
-	case jobs.ETADone:
+	left := Plural(e.Remaining, "request") + " left"
+	switch {
+	case e.State == jobs.ETADone:
 		return "done"
-	case jobs.ETAUnknown:
-		return fmt.Sprintf("unknown (%d requests left, none completed in the last 5 minutes)", e.Remaining)
+	case s.Run == nil:
+		return "none: no run is live (" + left + ")"
+	case e.State == jobs.ETAUnknown:
+		return "unknown (" + left + ", none completed in the last 5 minutes)"
 	}
-	return fmt.Sprintf("%s (%d requests left at %.2f req/s, the rate of the last 5 minutes)",
-		e.Left, e.Remaining, s.Last5m.RequestsPerSecond())
+	return fmt.Sprintf("%s (%s at %.2f req/s, the rate of the last 5 minutes)", e.Left, left, s.Last5m.RequestsPerSecond())
 }
 
-// writeModels writes the table of tokens and cost per requested model.
+// etaNoRun is the ETA state of StatusJSON when requests are left but no
+// run is live.
+const etaNoRun = "no_run"
+
+// etaState is the ETA's state, or etaNoRun.
+func etaState(s jobs.Stats, e jobs.ETA) string {
+	if e.State != jobs.ETADone && s.Run == nil {
+		return etaNoRun
+	}
+	return string(e.State)
+}
+
+// lowerBound is the mark of a figure that leaves out the results that
+// reported no usage.
+const lowerBound = "≥ "
+
+// writeModels writes the table of tokens and cost per requested model. A
+// model some of whose results reported no usage has its figures marked as
+// lower bounds, and a column counts those results.
 func writeModels(tw *tabwriter.Writer, models []jobs.ModelUsage, prices jobs.Prices) {
 	if len(models) == 0 {
 		return
 	}
+	without := 0
+	for _, m := range models {
+		without += m.WithoutUsage
+	}
 	fmt.Fprintln(tw)
-	row(tw, "MODEL", "RESULTS", "PROMPT", "COMPLETION", "REASONING", "CACHED", "TOTAL", "COST")
+	head := []string{"MODEL", "RESULTS", "PROMPT", "COMPLETION", "REASONING", "CACHED", "TOTAL", "COST"}
+	if without > 0 {
+		head = append(head, "NO USAGE")
+	}
+	row(tw, head...)
 	for _, m := range models {
 		u := m.Usage
+		mark := ""
+		if m.WithoutUsage > 0 {
+			mark = lowerBound
+		}
 		cells := []string{m.Model, fmt.Sprint(m.Results)}
 		if !u.Known && u.TotalTokens == 0 {
 			cells = append(cells, "unknown", "unknown", "unknown", "unknown", "unknown")
 		} else {
 			for _, n := range []int64{u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.CachedTokens, u.TotalTokens} {
-				cells = append(cells, fmt.Sprint(n))
+				cells = append(cells, mark+fmt.Sprint(n))
 			}
 		}
 		cost, ok := prices.Cost(m.Model, m.Usage)
-		row(tw, append(cells, prices.FormatCost(cost, ok))...)
+		if ok {
+			cells = append(cells, mark+prices.FormatCost(cost, true))
+		} else {
+			cells = append(cells, prices.FormatCost(cost, false))
+		}
+		if without > 0 {
+			cells = append(cells, fmt.Sprint(m.WithoutUsage))
+		}
+		row(tw, cells...)
 	}
 }
 
@@ -76,10 +118,13 @@ func writeModels(tw *tabwriter.Writer, models []jobs.ModelUsage, prices jobs.Pri
 // only when every model's cost is (it has a price and its results reported
 // usage). Unpriced lists the models whose cost is unknown. A job without
 // results costs 0 when prices were given, and is unknown when none was.
+// LowerBound is set when some results of a priced model reported no usage:
+// Total leaves them out.
 type jobCost struct {
-	Total    float64
-	Known    bool
-	Unpriced []string
+	Total      float64
+	Known      bool
+	LowerBound bool
+	Unpriced   []string
 }
 
 func costOf(s jobs.Stats, prices jobs.Prices) jobCost {
@@ -87,6 +132,7 @@ func costOf(s jobs.Stats, prices jobs.Prices) jobCost {
 	for _, m := range s.Models {
 		if v, ok := prices.Cost(m.Model, m.Usage); ok {
 			c.Total += v
+			c.LowerBound = c.LowerBound || m.WithoutUsage > 0
 		} else {
 			c.Unpriced = append(c.Unpriced, m.Model)
 		}
@@ -98,6 +144,9 @@ func costOf(s jobs.Stats, prices jobs.Prices) jobCost {
 func costText(s jobs.Stats, prices jobs.Prices) string {
 	c := costOf(s, prices)
 	switch {
+	case c.Known && c.LowerBound:
+		return fmt.Sprintf("%s%s (%s reported no usage)", lowerBound, prices.FormatCost(c.Total, true),
+			Plural(s.ResultsWithoutUsage, "result"))
 	case c.Known:
 		return prices.FormatCost(c.Total, true)
 	case len(prices.ByModel) == 0:

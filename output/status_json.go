@@ -16,8 +16,14 @@ import (
 // milliseconds (0 when there is no result yet), rates are per second
 // rounded to three decimals, times are RFC 3339 in UTC ("" when there is
 // none). usage.known is false when no response reported usage; the token
-// counts are then 0, not measured. A cost is null when it is unknown (no
-// price, or no usage reported).
+// counts are then 0, not measured. results_without_usage (top level and
+// per model) counts the results whose answer reported no usage: when it is
+// not 0, the usage and the cost leave those results out and are lower
+// bounds. A cost is null when it is unknown (no price, or no usage
+// reported). eta.state is "no_run" when requests are left but no run is
+// live: no time is estimated then. run_live says whether a run is working
+// the job (it saved its state in the last few seconds); run is its pacing,
+// null without one; last_run is how the last run ended.
 type StatusJSON struct {
 	Job struct {
 		Name      string `json:"name"`
@@ -34,6 +40,9 @@ type StatusJSON struct {
 		Cancelled int `json:"cancelled"`
 	} `json:"counts"`
 	Usage StatusJSONUsage `json:"usage"`
+	// ResultsWithoutUsage counts the results (not from the cache) that
+	// reported no usage.
+	ResultsWithoutUsage int `json:"results_without_usage"`
 	// Models splits usage and cost by requested model, in name order.
 	Models []StatusJSONModel `json:"models"`
 	Cost   StatusJSONCost    `json:"cost"`
@@ -47,6 +56,10 @@ type StatusJSON struct {
 	TTFTMS     StatusJSONQuantiles  `json:"ttft_ms"`
 	Throughput StatusJSONThroughput `json:"throughput"`
 	ETA        StatusJSONETA        `json:"eta"`
+	// RunLive says whether a run is working the job now.
+	RunLive bool `json:"run_live"`
+	// LastRun is how the last run ended.
+	LastRun StatusJSONLastRun `json:"last_run"`
 	// Run is the pacing of the live run working the job, or nil.
 	Run *StatusJSONRun `json:"run"`
 }
@@ -62,13 +75,15 @@ type StatusJSONUsage struct {
 }
 
 // StatusJSONModel is one requested model: its results (not counting
-// those copied from the cache), their usage, and its cost, null when
-// unknown.
+// those copied from the cache), their usage, its cost, null when unknown,
+// and how many of the results reported no usage (usage and cost are then
+// lower bounds).
 type StatusJSONModel struct {
-	Model   string          `json:"model"`
-	Results int             `json:"results"`
-	Usage   StatusJSONUsage `json:"usage"`
-	Cost    *float64        `json:"cost"`
+	Model               string          `json:"model"`
+	Results             int             `json:"results"`
+	Usage               StatusJSONUsage `json:"usage"`
+	Cost                *float64        `json:"cost"`
+	ResultsWithoutUsage int             `json:"results_without_usage"`
 }
 
 // StatusJSONCost is the job's cost in Currency (the label of --currency or
@@ -119,9 +134,9 @@ type StatusJSONOverall struct {
 	StatusJSONWindow
 }
 
-// StatusJSONETA is jobs.ETA: state "done", "unknown" or "estimated";
-// remaining counts pending and running requests; seconds is the estimate
-// (0 unless estimated).
+// StatusJSONETA is jobs.ETA: state "done", "unknown" or "estimated", or
+// "no_run" when no run is live; remaining counts pending and running
+// requests; seconds is the estimate (0 unless estimated).
 type StatusJSONETA struct {
 	State     string `json:"state"`
 	Remaining int    `json:"remaining"`
@@ -149,12 +164,12 @@ func NewStatusJSON(s jobs.Stats, prices jobs.Prices) StatusJSON {
 	c.Pending, c.Running = s.Counts[jobs.StatusPending], s.Counts[jobs.StatusRunning]
 	c.Succeeded, c.Failed = s.Counts[jobs.StatusSucceeded], s.Counts[jobs.StatusFailed]
 	c.Cancelled = s.Counts[jobs.StatusCancelled]
-	v.Usage = newStatusJSONUsage(s.Usage)
+	v.Usage, v.ResultsWithoutUsage = newStatusJSONUsage(s.Usage), s.ResultsWithoutUsage
 	v.Models = make([]StatusJSONModel, 0, len(s.Models))
 	for _, m := range s.Models {
 		cost, ok := prices.Cost(m.Model, m.Usage)
 		v.Models = append(v.Models, StatusJSONModel{Model: m.Model, Results: m.Results,
-			Usage: newStatusJSONUsage(m.Usage), Cost: costPtr(cost, ok)})
+			Usage: newStatusJSONUsage(m.Usage), Cost: costPtr(cost, ok), ResultsWithoutUsage: m.WithoutUsage})
 	}
 	jc := costOf(s, prices)
 	v.Cost = StatusJSONCost{Currency: prices.Currency, Total: costPtr(jc.Total, jc.Known), UnpricedModels: jc.Unpriced}
@@ -169,8 +184,11 @@ func NewStatusJSON(s jobs.Stats, prices jobs.Prices) StatusJSON {
 		Last5m: newStatusJSONWindow(s.Last5m), Overall: StatusJSONOverall{FirstAttemptAt: utcTime(s.FirstAttempt),
 			LastAttemptAt: utcTime(s.LastAttempt), StatusJSONWindow: newStatusJSONWindow(s.Overall())}}
 	e := s.ETA()
-	v.ETA = StatusJSONETA{State: string(e.State), Remaining: e.Remaining, Seconds: int64(e.Left / time.Second)}
-	v.Run = newStatusJSONRun(s.Run)
+	v.ETA = StatusJSONETA{State: etaState(s, e), Remaining: e.Remaining}
+	if s.Run != nil {
+		v.ETA.Seconds = int64(e.Left / time.Second)
+	}
+	v.RunLive, v.LastRun, v.Run = s.Run != nil, newStatusJSONLastRun(s), newStatusJSONRun(s)
 	return v
 }
 

@@ -56,18 +56,22 @@ func TestWriteStatusText(t *testing.T) {
 
 func TestTokensText(t *testing.T) {
 	tests := []struct {
-		name string
-		u    jobs.Usage
-		want string
+		name    string
+		u       jobs.Usage
+		without int
+		want    string
 	}{
-		{"Unknown", jobs.Usage{}, "unknown"},
-		{"KnownZero", jobs.Usage{Known: true}, "prompt 0, completion 0, reasoning 0, cached 0, total 0"},
-		{"UnknownFlagWithTotal", jobs.Usage{TotalTokens: 7, PromptTokens: 7}, "prompt 7, completion 0, reasoning 0, cached 0, total 7"},
+		{"Unknown", jobs.Usage{}, 0, "unknown"},
+		{"KnownZero", jobs.Usage{Known: true}, 0, "prompt 0, completion 0, reasoning 0, cached 0, total 0"},
+		{"UnknownFlagWithTotal", jobs.Usage{TotalTokens: 7, PromptTokens: 7}, 0, "prompt 7, completion 0, reasoning 0, cached 0, total 7"},
+		{"NoneReported", jobs.Usage{}, 3, "unknown (3 results reported no usage)"},
+		{"OneNotReported", jobs.Usage{Known: true, PromptTokens: 5, CompletionTokens: 2, TotalTokens: 7}, 1,
+			"at least prompt 5, completion 2, reasoning 0, cached 0, total 7 (1 result reported no usage)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tokensText(tt.u); got != tt.want {
-				t.Errorf("tokensText(%+v) = %q, want %q", tt.u, got, tt.want)
+			if got := tokensText(tt.u, tt.without); got != tt.want {
+				t.Errorf("tokensText(%+v, %d) = %q, want %q", tt.u, tt.without, got, tt.want)
 			}
 		})
 	}
@@ -97,7 +101,8 @@ func TestWriteStatusJSONShape(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &v); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "models", "cost", "attempts", "cached", "errors", "latency_ms", "ttft_ms", "throughput", "eta", "run"}; !equal(got, want) {
+	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "results_without_usage", "models", "cost", "attempts",
+		"cached", "errors", "latency_ms", "ttft_ms", "throughput", "eta", "run_live", "last_run", "run"}; !equal(got, want) {
 		t.Errorf("keys %q, want %q", got, want)
 	}
 	var counts []string
@@ -109,6 +114,9 @@ func TestWriteStatusJSONShape(t *testing.T) {
 	}
 	if got := string(v["run"]); got != "null" {
 		t.Errorf("run = %s without a live run, want null", got)
+	}
+	if got, want := compact(t, string(v["last_run"])), `{"end":"","at":"","message":""}`; got != want {
+		t.Errorf("last_run = %s, want %s", got, want)
 	}
 	for _, key := range []string{"errors", "models"} {
 		if got := string(v[key]); got != "[]" {
@@ -188,9 +196,9 @@ func compact(t *testing.T, s string) string {
 	return b.String()
 }
 
-// fixtureActivity is fixtureStats with two models, p99s and a run that has
-// been working for two hours: 120 completed in the last minute (1 of them
-// failed), 540 in the last five.
+// fixtureActivity is fixtureStats with two models, p99s and a live run that
+// has been working for two hours: 120 completed in the last minute (1 of
+// them failed), 540 in the last five.
 func fixtureActivity() jobs.Stats {
 	s := fixtureStats(true)
 	s.LatencyP99, s.TTFTP99 = 11*time.Second, 3*time.Second
@@ -204,6 +212,9 @@ func fixtureActivity() jobs.Stats {
 	s.FirstAttempt, s.LastAttempt = fixtureCreated.Add(time.Minute), s.At.Add(-500*time.Millisecond)
 	s.Last1m = jobs.Throughput{Window: time.Minute, Span: time.Minute, Requests: 120, Tokens: 9000, TokensKnown: true}
 	s.Last5m = jobs.Throughput{Window: 5 * time.Minute, Span: 5 * time.Minute, Requests: 540, Tokens: 40000, TokensKnown: true}
+	s.Job.Lock, s.Job.LockHeartbeat = jobs.LockOwner{Token: "tok-1", PID: 4242, Host: "host-a"}, s.At.Add(-2*time.Second)
+	s.Job.LastEnd, s.Job.LastEndAt, s.Job.LastEndMessage = jobs.EndInterrupted, fixtureCreated.Add(50*time.Second), "interrupted by a signal"
+	s.Run = &jobs.RunState{Concurrency: 6, MaxConcurrency: 8, InFlight: 6, UpdatedAt: s.At.Add(-time.Second)}
 	return s
 }
 
