@@ -2,21 +2,26 @@ package main
 
 // The progress of a live run on stderr. On a terminal, a bar drawn by
 // github.com/vbauerster/mpb/v8 with the figures on a second line, redrawn
-// every second; off a terminal (nohup, CI, a pipe), one plain log line with
-// the same figures every --log-interval. Both end with the final figures.
-// --quiet shows neither; NO_COLOR takes the colour out of the bar.
+// every second and fitted to the terminal's width; off a terminal (nohup,
+// CI, a pipe) or on one that reports no size, one plain log line with the
+// same figures every --log-interval. Both end with the final figures, and
+// both say why dispatch is paused during an outage. --quiet shows neither;
+// NO_COLOR takes the colour out of the bar.
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/worker"
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -52,6 +57,11 @@ type progressFigures struct {
 	Concurrency, MaxConcurrency int
 	// Cost is the job's cost so far, "" without prices.
 	Cost string
+	// Outage, when not empty, is why the run stopped dispatching as a
+	// whole, for OutageFor; it probes the endpoint next in NextProbeIn
+	// (zero when it does not say).
+	Outage                 string
+	OutageFor, NextProbeIn time.Duration
 }
 
 // progressMeter turns a runner's counters, plus what the job had done
@@ -109,6 +119,15 @@ func (m *progressMeter) measure(p worker.Progress, now time.Time) progressFigure
 	if len(m.prices.ByModel) > 0 {
 		f.Cost = m.cost(p.Usage)
 	}
+	if st := p.State; st.Outage != "" {
+		f.Outage = st.Outage
+		if !st.OutageSince.IsZero() {
+			f.OutageFor = max(now.Sub(st.OutageSince), 0).Round(time.Second)
+		}
+		if !st.NextProbe.IsZero() {
+			f.NextProbeIn = max(st.NextProbe.Sub(now), 0).Round(time.Second)
+		}
+	}
 	return f
 }
 
@@ -146,18 +165,41 @@ func (m *progressMeter) cost(run map[string]jobs.Usage) string {
 	return s
 }
 
-// logLine is the figures as one plain line, for logs.
+// logLine is the figures as one plain line, for logs, with why dispatch is
+// paused at the end.
 func (f progressFigures) logLine() string {
-	s := fmt.Sprintf("llmbatch: job %s: %d/%d done (%.1f%%), %d failed, %d retrying, %s over the last minute, concurrency %d/%d, ETA %s",
-		f.Name, f.Done, f.Total, f.Percent, f.Failed, f.Retrying, f.rates(), f.Concurrency, f.MaxConcurrency, f.ETA)
+	s := fmt.Sprintf("llmbatch: job %s: %d/%d done (%.1f%%), %d failed, %d retrying, %.1f req/s and %.0f tok/s over the last minute, concurrency %d/%d, ETA %s",
+		f.Name, f.Done, f.Total, f.Percent, f.Failed, f.Retrying, f.ReqRate, f.TokRate, f.Concurrency, f.MaxConcurrency, f.ETA)
 	if f.Cost != "" {
 		s += ", cost " + f.Cost
+	}
+	if f.Outage != "" {
+		s += "; " + f.pause(f.Outage)
 	}
 	return s
 }
 
-func (f progressFigures) rates() string {
-	return fmt.Sprintf("%.1f req/s and %.0f tok/s", f.ReqRate, f.TokRate)
+// pause says why dispatch is paused, with reason standing for f.Outage
+// (the bar cuts it to fit):
+//
+//	paused: 127.0.0.1:1 unreachable (connection refused) for 2m10s; next probe in 40s
+func (f progressFigures) pause(reason string) string {
+	return "paused: " + reason + f.pauseTiming()
+}
+
+// pauseTiming is the end of pause: how long, and when the next probe is.
+func (f progressFigures) pauseTiming() string {
+	s := ""
+	if f.OutageFor > 0 {
+		s += " for " + f.OutageFor.String()
+	}
+	switch {
+	case f.NextProbeIn > 0:
+		s += "; next probe in " + f.NextProbeIn.String()
+	case f.Outage != "":
+		s += "; probing"
+	}
+	return s
 }
 
 // progressOptions say how the progress is shown.
@@ -224,6 +266,35 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// terminalSizer is a terminalWriter that says its size, so that a test's
+// buffer can play a terminal of any width (or of none).
+type terminalSizer interface {
+	terminalWriter
+	TerminalSize() (width, height int)
+}
+
+// barWidth says whether the bar can be drawn on w, and at which width: 0
+// for a terminal device, whose width the bar reads at each frame. A
+// terminal that reports a size of 0×0 (script(1), some CI ttys) would get
+// a bar of no width: it gets the log lines instead, as does a character
+// device that is no terminal (/dev/null).
+func barWidth(w io.Writer) (int, bool) {
+	if ts, ok := w.(terminalSizer); ok {
+		width, _ := ts.TerminalSize()
+		return width, ts.IsTerminal() && width > 0
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return terminalWidth, isTerminal(w)
+	}
+	cw := cupwriter.New(f, false) // what the bar measures the terminal with
+	if !cw.IsTerminal() {
+		return 0, false
+	}
+	width, _, err := cw.GetTermSize()
+	return 0, err == nil && width > 0
+}
+
 // startProgress shows the run's progress on w until the returned function
 // is called: on a terminal a bar redrawn every second, else a log line
 // every o.LogInterval. snap reads the runner's counters (Runner.Progress).
@@ -232,8 +303,8 @@ func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Pro
 	first, now := snap(), time.Now()
 	m.begin(first, now)
 	var bar *progressBar
-	if isTerminal(w) {
-		bar = newProgressBar(m.name, m.total, o.NoColor, w)
+	if width, ok := barWidth(w); ok {
+		bar = newProgressBar(m.name, m.total, o.NoColor, w, width)
 		bar.show(m.measure(first, now)) // the bar from the start, at 0 if new
 		o.Messages.attach(bar)
 	}
@@ -296,15 +367,21 @@ const (
 )
 
 // terminalWidth is the width drawn to a writer that says it is a terminal
-// but is no terminal device, so has no size.
+// but is no terminal device and tells no size.
 const terminalWidth = 160
 
-func newProgressBar(name string, total int64, noColor bool, w io.Writer) *progressBar {
+// maxBarName is how many columns of the job's name the bar shows, so that
+// a long name leaves the figures after the bar room in 80 columns.
+const maxBarName = 24
+
+// newProgressBar draws the bar on w: a terminal device, whose width it reads
+// at each frame, or a writer that says it is a terminal, drawn at width.
+func newProgressBar(name string, total int64, noColor bool, w io.Writer, width int) *progressBar {
 	b := &progressBar{refresh: make(chan any, 1), noColor: noColor,
 		fig: progressFigures{Name: name, Total: total, ETA: "unknown"}}
 	opts := []mpb.ContainerOption{mpb.WithOutput(w), mpb.WithManualRefresh(b.refresh)}
 	if _, ok := w.(*os.File); !ok {
-		opts = append(opts, mpb.ForceTTY(), mpb.WithWidth(terminalWidth))
+		opts = append(opts, mpb.ForceTTY(), mpb.WithWidth(width))
 	}
 	b.p = mpb.New(opts...)
 	green := func(s string) string { return b.paint(colorGreen, s) }
@@ -312,7 +389,7 @@ func newProgressBar(name string, total int64, noColor bool, w io.Writer) *progre
 	// Created with no total, the bar never completes by itself: the run
 	// decides when it is over (finish). Its total is shown all the same.
 	b.bar = b.p.New(0, style, mpb.BarWidth(40),
-		mpb.PrependDecorators(decor.Name(name)),
+		mpb.PrependDecorators(decor.Name(cutText(name, maxBarName))),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return b.figures().barLine() })),
 		mpb.BarBtmExtender(mpb.BarFillerFunc(b.fillStats)))
 	b.bar.SetTotal(total, false)
@@ -365,14 +442,33 @@ func (b *progressBar) paint(color, s string) string {
 	return color + s + colorReset
 }
 
-// barLine is what follows the bar.
+// barLine is what follows the bar: the ETA, or that dispatch is paused.
 func (f progressFigures) barLine() string {
-	return fmt.Sprintf("%d/%d %.1f%% ETA %s", f.Done, f.Total, f.Percent, f.ETA)
+	s := fmt.Sprintf("%d/%d %.1f%% ", f.Done, f.Total, f.Percent)
+	if f.Outage != "" {
+		return s + "paused"
+	}
+	return s + "ETA " + f.ETA
 }
 
-// statsParts are the figures of the bar's second line, each with the
-// colour it is painted in ("" for none).
-func (f progressFigures) statsParts() [][2]string {
+// statsPart is one figure of the bar's second line, with the colour it is
+// painted in ("" for none) and its rank: when the line is wider than the
+// terminal, the parts of the lowest rank are left out first, but a part
+// to keep never is.
+type statsPart struct {
+	text, color string
+	rank        int
+	keep        bool
+	// cut, if not nil, shortens the part to at most n columns, where the
+	// parts kept are still too wide (the reason of a pause).
+	cut func(n int) string
+}
+
+// statsParts are the figures of the bar's second line, in the order they
+// are shown: a pause first, then the rates, failed, retrying, concurrency
+// and cost. Ranked from the first left out: concurrency, retrying, the
+// rates, failed; the cost and the pause are kept.
+func (f progressFigures) statsParts() []statsPart {
 	failed, retrying := "", ""
 	if f.Failed > 0 {
 		failed = colorRed
@@ -380,40 +476,97 @@ func (f progressFigures) statsParts() [][2]string {
 	if f.Retrying > 0 {
 		retrying = colorYellow
 	}
-	parts := [][2]string{
-		{f.rates() + " (last min)", ""},
-		{fmt.Sprintf("%d failed", f.Failed), failed},
-		{fmt.Sprintf("%d retrying", f.Retrying), retrying},
-		{fmt.Sprintf("concurrency %d/%d", f.Concurrency, f.MaxConcurrency), ""},
+	var parts []statsPart
+	if f.Outage != "" {
+		parts = append(parts, statsPart{text: f.pause(f.Outage), color: colorYellow, keep: true,
+			cut: func(n int) string { return f.pause(cutText(f.Outage, n-utf8.RuneCountInString(f.pause("")))) }})
 	}
+	parts = append(parts,
+		statsPart{text: fmt.Sprintf("%.1f req/s, %.0f tok/s", f.ReqRate, f.TokRate), rank: 3},
+		statsPart{text: fmt.Sprintf("%d failed", f.Failed), color: failed, rank: 4},
+		statsPart{text: fmt.Sprintf("%d retrying", f.Retrying), color: retrying, rank: 2},
+		statsPart{text: fmt.Sprintf("conc %d/%d", f.Concurrency, f.MaxConcurrency), rank: 1})
 	if f.Cost != "" {
-		parts = append(parts, [2]string{"cost " + f.Cost, ""})
+		parts = append(parts, statsPart{text: "cost " + f.Cost, keep: true})
 	}
 	return parts
 }
 
-// fillStats writes the bar's second line, cut to the width available (the
-// figures are ASCII, so a byte is a column); a part that is cut is not
-// painted, so no escape code is cut in two.
-func (b *progressBar) fillStats(w io.Writer, st decor.Statistics) error {
-	const indent, sep = "  ", ", "
-	var line strings.Builder
-	line.WriteString(indent)
-	room := st.AvailableWidth - len(indent)
-	for i, part := range b.figures().statsParts() {
-		if i > 0 {
-			if room <= len(sep) {
-				break
+// statsIndent and statsSep lay out the bar's second line.
+const statsIndent, statsSep = "  ", ", "
+
+// lineWidth is the width of parts laid out on the second line.
+func lineWidth(parts []statsPart) int {
+	n := len(statsIndent) + len(statsSep)*max(len(parts)-1, 0)
+	for _, p := range parts {
+		n += utf8.RuneCountInString(p.text)
+	}
+	return n
+}
+
+// fitParts leaves out the parts of the lowest rank until the line fits in
+// width columns or only the parts to keep are left, then cuts the part
+// that can be cut; a line still too wide is cut at the edge by fillStats.
+func fitParts(parts []statsPart, width int) []statsPart {
+	parts = slices.Clone(parts)
+	for lineWidth(parts) > width {
+		low := -1
+		for i, p := range parts {
+			if !p.keep && (low < 0 || p.rank < parts[low].rank) {
+				low = i
 			}
-			line.WriteString(sep)
-			room -= len(sep)
 		}
-		if text := part[0]; len(text) > room {
-			line.WriteString(text[:max(room, 0)])
+		if low < 0 {
 			break
 		}
-		line.WriteString(b.paint(part[1], part[0]))
-		room -= len(part[0])
+		parts = slices.Delete(parts, low, low+1)
+	}
+	if over := lineWidth(parts) - width; over > 0 {
+		for i, p := range parts {
+			if p.cut != nil {
+				parts[i].text = p.cut(utf8.RuneCountInString(p.text) - over)
+				break
+			}
+		}
+	}
+	return parts
+}
+
+// cutText cuts s to at most n runes, marking the cut with "…".
+func cutText(s string, n int) string {
+	switch {
+	case utf8.RuneCountInString(s) <= n:
+		return s
+	case n <= 0:
+		return ""
+	case n == 1:
+		return "…"
+	}
+	r := []rune(s)
+	return strings.TrimRight(string(r[:n-1]), " ") + "…"
+}
+
+// fillStats writes the bar's second line, fitted to the width available
+// (fitParts); a line still too wide is cut at the edge, and the part that
+// is cut is not painted, so no escape code is cut in two.
+func (b *progressBar) fillStats(w io.Writer, st decor.Statistics) error {
+	var line strings.Builder
+	line.WriteString(statsIndent)
+	room := st.AvailableWidth - len(statsIndent)
+	for i, part := range fitParts(b.figures().statsParts(), st.AvailableWidth) {
+		if i > 0 {
+			if room <= len(statsSep) {
+				break
+			}
+			line.WriteString(statsSep)
+			room -= len(statsSep)
+		}
+		if n := utf8.RuneCountInString(part.text); n > room {
+			line.WriteString(cutText(part.text, max(room, 0)))
+			break
+		}
+		line.WriteString(b.paint(part.color, part.text))
+		room -= utf8.RuneCountInString(part.text)
 	}
 	_, err := fmt.Fprintln(w, line.String())
 	return err

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/worker"
+	"github.com/vbauerster/mpb/v8/decor"
 )
 
 // progressLines returns the progress lines of a run's stderr.
@@ -127,10 +130,10 @@ type logFigures struct {
 	done, total, failed, retrying int64
 	pct, reqRate, tokRate         float64
 	concurrency, maxConcurrency   int
-	eta, cost                     string
+	eta, cost, pause              string
 }
 
-var logLineRE = regexp.MustCompile(`^llmbatch: job \S+: (\d+)/(\d+) done \(([\d.]+)%\), (\d+) failed, (\d+) retrying, ([\d.]+) req/s and (\d+) tok/s over the last minute, concurrency (\d+)/(\d+), ETA ([^,]+)(?:, cost (.+))?$`)
+var logLineRE = regexp.MustCompile(`^llmbatch: job \S+: (\d+)/(\d+) done \(([\d.]+)%\), (\d+) failed, (\d+) retrying, ([\d.]+) req/s and (\d+) tok/s over the last minute, concurrency (\d+)/(\d+), ETA ([^,;]+)(?:, cost ([^;]+))?(?:; (paused: .+))?$`)
 
 func parseLogLine(t *testing.T, line string) logFigures {
 	t.Helper()
@@ -141,7 +144,7 @@ func parseLogLine(t *testing.T, line string) logFigures {
 	n := func(i int) int64 { v, _ := strconv.ParseInt(m[i], 10, 64); return v }
 	x := func(i int) float64 { v, _ := strconv.ParseFloat(m[i], 64); return v }
 	return logFigures{done: n(1), total: n(2), pct: x(3), failed: n(4), retrying: n(5), reqRate: x(6), tokRate: x(7),
-		concurrency: int(n(8)), maxConcurrency: int(n(9)), eta: m[10], cost: m[11]}
+		concurrency: int(n(8)), maxConcurrency: int(n(9)), eta: m[10], cost: m[11], pause: m[12]}
 }
 
 // fakeTerminal is a stderr that says it is a terminal.
@@ -176,8 +179,8 @@ func TestProgressBar(t *testing.T) {
 			t.Errorf("a terminal got %d log lines:\n%s", len(lines), out)
 		}
 		// The last frame: the bar's line and the figures' line.
-		for _, want := range []string{"\np [", "] 30/30 100.0% ETA 0s", " req/s and ", " tok/s (last min), ",
-			colorRed + "1 failed" + colorReset, ", 0 retrying, concurrency 2/2, cost ", "\x1b[2A\x1b[J", colorGreen} {
+		for _, want := range []string{"\np [", "] 30/30 100.0% ETA 0s", " req/s, ", " tok/s, ",
+			colorRed + "1 failed" + colorReset, ", 0 retrying, conc 2/2, cost ", "\x1b[2A\x1b[J", colorGreen} {
 			if !strings.Contains(out, want) {
 				t.Errorf("terminal output lacks %q:\n%q", want, out)
 			}
@@ -255,7 +258,7 @@ func TestProgressMessages(t *testing.T) {
 	term := &fakeTerminal{}
 	msgs := &messageWriter{w: term}
 	fmt.Fprint(msgs, "before the bar\n")
-	bar := newProgressBar("job", 10, true, term)
+	bar := newProgressBar("job", 10, true, term, terminalWidth)
 	bar.show(progressFigures{Name: "job", Done: 3, Total: 10, Percent: 30, ETA: "unknown"})
 	msgs.attach(bar)
 	waitUntil(t, 5*time.Second, "the first frame", func() bool { return strings.Contains(term.String(), "3/10 30.0%") })
@@ -295,5 +298,169 @@ func TestProgressRatesStartWithTheDisplay(t *testing.T) {
 	f := parseLogLine(t, strings.TrimSpace(out.String()))
 	if f.done != 210 || f.reqRate != 0 || f.tokRate != 0 || f.eta != "unknown" {
 		t.Errorf("last line %+v; want 210 done, no rate (nothing finished while it was shown), ETA unknown", f)
+	}
+}
+
+// sizedTerminal is a stderr that says it is a terminal of width columns.
+type sizedTerminal struct {
+	fakeTerminal
+	width int
+}
+
+func (s *sizedTerminal) TerminalSize() (int, int) { return s.width, s.width / 3 }
+
+// outageAt is the counters of a run paused by an outage since 2m10s
+// before now, probing next 40s after now.
+func outageAt(now time.Time) worker.Progress {
+	p := progressAt(120, 9000)
+	p.State.Outage = "127.0.0.1:1 unreachable (connection refused)"
+	p.State.OutageSince, p.State.NextProbe = now.Add(-130*time.Second), now.Add(40*time.Second)
+	return p
+}
+
+// TestProgressPause: the log line and the bar say why dispatch is paused,
+// for how long, and when the next probe is.
+func TestProgressPause(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 10, 0, 0, time.UTC)
+	st := jobs.Stats{Job: jobs.Job{Name: "night", Total: 2000}}
+	tests := []struct {
+		name      string
+		p         func(time.Time) worker.Progress
+		wantPause string
+	}{
+		{"Outage", outageAt, "paused: 127.0.0.1:1 unreachable (connection refused) for 2m10s; next probe in 40s"},
+		{"Probing", func(now time.Time) worker.Progress {
+			p := outageAt(now)
+			p.State.NextProbe = now.Add(-time.Second)
+			return p
+		}, "paused: 127.0.0.1:1 unreachable (connection refused) for 2m10s; probing"},
+		{"NotPaused", func(time.Time) worker.Progress { return progressAt(120, 9000) }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newProgressMeter(st, jobs.Prices{}, now.Add(-time.Hour))
+			f := m.measure(tt.p(now), now)
+			got := parseLogLine(t, f.logLine())
+			if got.pause != tt.wantPause || got.done != 120 {
+				t.Errorf("log line %q: pause %q, want %q", f.logLine(), got.pause, tt.wantPause)
+			}
+			bar := f.barLine()
+			if paused := tt.wantPause != ""; strings.HasSuffix(bar, " paused") != paused || strings.Contains(bar, "ETA") == paused {
+				t.Errorf("bar line %q; want it to say paused: %v", bar, paused)
+			}
+			if line := statsLine(f, 120); tt.wantPause != "" && !strings.Contains(line, tt.wantPause) {
+				t.Errorf("bar's second line %q lacks %q", line, tt.wantPause)
+			}
+		})
+	}
+}
+
+// statsLine is the bar's second line of f at width columns, without colour.
+func statsLine(f progressFigures, width int) string {
+	b := &progressBar{noColor: true, fig: f}
+	var out bytes.Buffer
+	_ = b.fillStats(&out, decor.Statistics{AvailableWidth: width})
+	return strings.TrimSuffix(out.String(), "\n")
+}
+
+// TestProgressFits: the bar's second line fits the terminal, leaving out
+// the least important figures first; at 80 columns the cost and a pause
+// are always there, whole or (the pause's reason) cut.
+func TestProgressFits(t *testing.T) {
+	busy := progressFigures{Name: "night", Done: 123456, Total: 200000, Percent: 61.7, Failed: 1234, Retrying: 340,
+		ReqRate: 123.4, TokRate: 45678, ETA: "1h2m3s", Concurrency: 32, MaxConcurrency: 32, Cost: "1234.5678 USD"}
+	paused := busy
+	paused.Outage, paused.OutageFor, paused.NextProbeIn = "api.example.com:443 unreachable (dial tcp: lookup api.example.com: no such host)",
+		130*time.Second, 40*time.Second
+	tests := []struct {
+		name  string
+		f     progressFigures
+		width int
+		want  []string // the parts shown, in order
+	}{
+		{"Wide", busy, 160, []string{"123.4 req/s, 45678 tok/s", "1234 failed", "340 retrying", "conc 32/32", "cost 1234.5678 USD"}},
+		{"Eighty", busy, 80, []string{"123.4 req/s, 45678 tok/s", "1234 failed", "340 retrying", "cost 1234.5678 USD"}},
+		{"Sixty", busy, 60, []string{"123.4 req/s, 45678 tok/s", "1234 failed", "cost 1234.5678 USD"}},
+		{"Forty", busy, 40, []string{"1234 failed", "cost 1234.5678 USD"}},
+		{"Twenty", busy, 20, []string{"cost 1234.5678 USD"}},
+		{"PausedEighty", paused, 80, []string{"paused: api.example.com:443… for 2m10s; next probe in 40s", "cost 1234.5678 USD"}},
+		{"PausedWide", paused, 220, []string{"paused: " + paused.Outage + " for 2m10s; next probe in 40s",
+			"123.4 req/s, 45678 tok/s", "1234 failed", "340 retrying", "conc 32/32", "cost 1234.5678 USD"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := statsLine(tt.f, tt.width)
+			if want := statsIndent + strings.Join(tt.want, statsSep); line != want {
+				t.Errorf("line at %d columns:\n%q\nwant\n%q", tt.width, line, want)
+			}
+			if n := utf8.RuneCountInString(line); n > tt.width {
+				t.Errorf("line of %d columns at width %d: %q", n, tt.width, line)
+			}
+		})
+	}
+	t.Run("TooNarrow", func(t *testing.T) { // cut at the edge, not painted
+		f := busy
+		f.Failed = 0
+		if line := statsLine(f, 12); line != "  cost 1234…" {
+			t.Errorf("line at 12 columns %q", line)
+		}
+	})
+}
+
+// TestProgressBarEightyColumns draws the bar on a terminal of 80 columns:
+// no line of any frame is wider, and the cost is there whole, even with a
+// long job name and an outage.
+func TestProgressBarEightyColumns(t *testing.T) {
+	term := &sizedTerminal{width: 80}
+	name := "a-very-long-job-name-from-a-dataset-file-2026-01-01"
+	f := progressFigures{Name: name, Done: 123456, Total: 200000, Percent: 61.7, Failed: 1234, Retrying: 340,
+		ReqRate: 123.4, TokRate: 45678, ETA: "1h2m3s", Concurrency: 32, MaxConcurrency: 32, Cost: "1234.5678 USD",
+		Outage: "127.0.0.1:1 unreachable (connection refused)", OutageFor: 130 * time.Second, NextProbeIn: 40 * time.Second}
+	width, ok := barWidth(term)
+	if !ok || width != 80 {
+		t.Fatalf("barWidth = %d, %v; want 80, true", width, ok)
+	}
+	bar := newProgressBar(name, f.Total, false, term, width)
+	bar.show(f)
+	waitUntil(t, 5*time.Second, "the first frame", func() bool { return strings.Contains(term.String(), "cost ") })
+	bar.finish(f)
+	plain := regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(term.String(), "")
+	for _, line := range strings.Split(plain, "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			t.Errorf("a line of %d columns: %q", n, line)
+		}
+	}
+	for _, want := range []string{"a-very-long-job-name-fr… [", "] 123456/200000 61.7% paused\n",
+		"\n  paused: 127.0.0.1:1 unreacha… for 2m10s; next probe in 40s, cost 1234.5678 USD\n"} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("frames lack %q:\n%s", want, plain)
+		}
+	}
+}
+
+// TestProgressZeroSizeTerminal: a terminal that reports 0×0 gets the log
+// lines, not a bar of no width.
+func TestProgressZeroSizeTerminal(t *testing.T) {
+	term := &sizedTerminal{width: 0}
+	st := jobs.Stats{Job: jobs.Job{Name: "j", Total: 10}}
+	stop := startProgress(context.Background(), newProgressMeter(st, jobs.Prices{}, time.Now()),
+		func() worker.Progress { return progressAt(3, 300) }, progressOptions{LogInterval: time.Hour}, term)
+	stop()
+	out := term.String()
+	if strings.Contains(out, "\x1b") || len(progressLines(out, "j")) != 1 {
+		t.Errorf("a 0×0 terminal got %q; want one log line and no escape code", out)
+	}
+	// A real terminal of no size: a pseudo-terminal's master side, which
+	// reports 0×0 until someone sets its size.
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal to try: %v", err)
+	}
+	defer ptmx.Close()
+	if !isTerminal(ptmx) {
+		t.Skip("/dev/ptmx is no character device here")
+	}
+	if _, ok := barWidth(ptmx); ok {
+		t.Error("barWidth says a 0×0 pseudo-terminal can show the bar")
 	}
 }
