@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
@@ -23,7 +24,7 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
    llmbatch export --format flat prompts | jq -r .content`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "openai", Usage: "openai (OpenAI Batch output lines), flat, or merged (each dataset record with the answer added)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600) instead of stdout"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600; written beside it and renamed, so a failed export leaves it as it was) instead of stdout"},
 			&cli.StringFlag{Name: "errors", Usage: "write failed and cancelled requests to `FILE` instead of with the results"},
 			// merged: the names of the members added to each record ("" leaves one out).
 			&cli.StringFlag{Name: "answer-field", Value: output.DefaultMergedFields.Answer, Usage: "merged: `NAME` of the answer's field"},
@@ -58,20 +59,20 @@ type exportFormat struct {
 	merged output.MergedFields
 }
 
-func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFormat, outPath, errPath string, stdout, stderr io.Writer) (err error) {
-	out, closeOut, err := createOutput(outPath, stdout)
+func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFormat, outPath, errPath string, stdout, stderr io.Writer) error {
+	out, err := createOutput(outPath, stdout)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, closeOut()) }()
+	defer out.discard()
 	var errs io.Writer
+	var errsFile *outputFile
 	if errPath != "" {
-		w, closeErrs, err := createOutput(errPath, nil)
-		if err != nil {
+		if errsFile, err = createOutput(errPath, nil); err != nil {
 			return err
 		}
-		defer func() { err = errors.Join(err, closeErrs()) }()
-		errs = w
+		defer errsFile.discard()
+		errs = errsFile
 	}
 	ex := output.NewExporter(format.Format, job.Name, out, errs)
 	ex.SetMergedFields(format.merged)
@@ -81,28 +82,91 @@ func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFor
 	if err := ex.Flush(); err != nil {
 		return err
 	}
+	if err := out.commit(); err != nil {
+		return err
+	}
+	if errsFile != nil {
+		if err := errsFile.commit(); err != nil {
+			return err
+		}
+	}
 	n := ex.Counts()
 	fmt.Fprintf(stderr, "llmbatch: job %s: exported %d succeeded, %d failed, %d cancelled", job.Name, n.Succeeded, n.Failed, n.Cancelled)
 	if n.Unfinished > 0 {
-		fmt.Fprintf(stderr, "; %d not finished yet (not exported)", n.Unfinished)
+		fmt.Fprintf(stderr, "; %s (not exported)", output.Plural(n.Unfinished, "request")+" not finished yet")
 	}
 	fmt.Fprintln(stderr)
 	return nil
 }
 
-// createOutput opens path for writing with mode 0600, or returns def when
-// path is empty or "-".
-func createOutput(path string, def io.Writer) (io.Writer, func() error, error) {
+// outputFile is where export and report write: stdout, or a temporary file
+// beside the file named, which commit renames over it once complete, so
+// that a failed write never truncates or half-writes the file it replaces.
+type outputFile struct {
+	io.Writer
+	file *os.File // the file written; nil for stdout
+	path string   // what commit renames file to; "" when file is written in place
+	done bool
+}
+
+// createOutput returns def (stdout) when path is "" or "-"; else a
+// temporary file (mode 0600) in path's directory, which the caller must
+// commit or discard. A path that is a symbolic link is written through:
+// the file it names is replaced. A path that exists and is no regular file
+// (a device, a named pipe) is written in place: it cannot be replaced.
+func createOutput(path string, def io.Writer) (*outputFile, error) {
 	if path == "" || path == "-" {
-		return def, func() error { return nil }, nil
+		return &outputFile{Writer: def}, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, withCode(exitError, fmt.Errorf("%s is a directory", path))
+	} else if err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, withCode(exitError, err)
+		}
+		return &outputFile{Writer: f, file: f}, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return nil, nil, withCode(exitError, err)
+		return nil, withCode(exitError, err)
 	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, nil, withCode(exitError, err)
+	return &outputFile{Writer: tmp, file: tmp, path: path}, nil
+}
+
+// commit ends a complete write: the temporary file is synced, closed and
+// renamed over the file named, or removed if any of that fails.
+func (o *outputFile) commit() error {
+	if o.file == nil || o.done {
+		return nil
 	}
-	return f, f.Close, nil
+	o.done = true
+	if o.path == "" {
+		return o.file.Close()
+	}
+	err := errors.Join(o.file.Sync(), o.file.Close())
+	if err == nil {
+		err = os.Rename(o.file.Name(), o.path)
+	}
+	if err != nil {
+		os.Remove(o.file.Name())
+		return withCode(exitError, fmt.Errorf("write %s: %w", o.path, err))
+	}
+	return nil
+}
+
+// discard ends a write that failed: the temporary file is removed and the
+// file named is left as it was. It does nothing after commit.
+func (o *outputFile) discard() {
+	if o.file == nil || o.done {
+		return
+	}
+	o.done = true
+	o.file.Close()
+	if o.path != "" {
+		os.Remove(o.file.Name())
+	}
 }

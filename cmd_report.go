@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -15,17 +16,10 @@ import (
 
 // reportOptions are the flags of the report command.
 type reportOptions struct {
-	Job    string
+	Job string
+	// Output is the file to write, "-" for stdout, "" for JOB.html.
 	Output string
 	priceOptions
-}
-
-// Validate checks that the command has a file to write.
-func (o reportOptions) Validate() error {
-	if o.Output == "" {
-		return errors.New("-o FILE: where to write the report")
-	}
-	return nil
 }
 
 func reportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command {
@@ -34,19 +28,18 @@ func reportCommand(env func(string) string, stdout, stderr io.Writer) *cli.Comma
 		Usage:     "write a job's report as one self-contained HTML file: throughput, latency, tokens, cost, errors",
 		ArgsUsage: "[JOB]",
 		Description: `Example:
-   llmbatch report prompts -o report.html --price deepseek/deepseek-r1=0.55:2.19:0.14 --currency USD
+   llmbatch report prompts --price deepseek/deepseek-r1=0.55:2.19:0.14 --currency USD
 
-The file (mode 0600) holds its styles and its charts (inline SVG), and loads
-nothing from the network when opened; "-o -" writes it to stdout.`,
+The file (prompts.html here; mode 0600) holds its styles and its charts
+(inline SVG), and loads nothing from the network when opened; "-o -" writes
+it to stdout. It is written beside the file named and renamed, so a report
+that fails leaves an older one as it was.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "report.html", Usage: "write the report to `FILE` (mode 0600); - for stdout"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600; default JOB.html); - for stdout"},
 		}, priceFlags()...),
 		Action: func(c *cli.Context) error {
 			opts, err := reportOptionsFrom(c)
 			if err != nil {
-				return withCode(exitError, err)
-			}
-			if err := opts.Validate(); err != nil {
 				return withCode(exitError, err)
 			}
 			prices, err := opts.load()
@@ -70,7 +63,7 @@ func reportOptionsFrom(c *cli.Context) (reportOptions, error) {
 }
 
 // runReport reads the job's report data and writes the HTML file.
-func runReport(ctx context.Context, st *store.Store, o reportOptions, prices jobs.Prices, stdout, stderr io.Writer) (err error) {
+func runReport(ctx context.Context, st *store.Store, o reportOptions, prices jobs.Prices, stdout, stderr io.Writer) error {
 	job, err := findJob(ctx, st, o.Job)
 	if err != nil {
 		return err
@@ -79,17 +72,36 @@ func runReport(ctx context.Context, st *store.Store, o reportOptions, prices job
 	if err != nil {
 		return err
 	}
-	out, closeOut, err := createOutput(o.Output, stdout)
+	path := o.Output
+	if path == "" {
+		path = reportFileName(job.Name)
+	}
+	out, err := createOutput(path, stdout)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, closeOut()) }()
+	defer out.discard()
 	info := output.ReportInfo{Prices: prices, Generated: time.Now(), Location: time.Local}
 	if err := output.WriteReport(out, rep, info); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	if o.Output != "-" {
-		fmt.Fprintf(stderr, "llmbatch: job %s: report written to %s\n", job.Name, o.Output)
+	if err := out.commit(); err != nil {
+		return err
+	}
+	if path != "-" {
+		fmt.Fprintf(stderr, "llmbatch: job %s: report written to %s\n", job.Name, path)
 	}
 	return nil
+}
+
+// reportFileName is where a job's report goes without -o: JOB.html in the
+// current directory, with any path separator in the name made a "_".
+func reportFileName(job string) string {
+	name := strings.Map(func(r rune) rune {
+		if r == '/' || r == os.PathSeparator {
+			return '_'
+		}
+		return r
+	}, job)
+	return name + ".html"
 }

@@ -41,7 +41,8 @@ func (l *requestList) Err() error         { return nil }
 // goldenJob builds, through the store and a clock the test sets, a job of
 // ten requests over two models: six succeeded (one after a 429, one
 // streamed), two failed (one after a 429), one pending after a 503 and one
-// never tried. Every time, latency and token count is fixed.
+// never tried, by a run that was then interrupted. Every time, latency and
+// token count is fixed.
 func goldenJob(t *testing.T) (db string, st *store.Store, clock *testclock.Clock) {
 	t.Helper()
 	db = filepath.Join(t.TempDir(), "llmbatch.db")
@@ -97,6 +98,9 @@ func goldenJob(t *testing.T) (db string, st *store.Store, clock *testclock.Clock
 		if r, ok := byID[id]; ok {
 			record(t, st, jobs.Outcome{Request: r, Next: jobs.StatusPending})
 		}
+	}
+	if err := st.EndRun(context.Background(), job.ID, jobs.EndInterrupted, "interrupted by a signal; 2 requests left", at(170)); err != nil {
+		t.Fatal(err)
 	}
 	clock.Set(at(180))
 	return db, st, clock
@@ -157,7 +161,8 @@ func statusGolden(t *testing.T, name string, got []byte) {
 var goldenPrices = priceOptions{Prices: []string{"deepseek/deepseek-r1=0.55:2.19:0.14", "deepseek/deepseek-v3=0.27:1.10"}, Currency: "USD"}
 
 // TestStatusGolden is `status --json` (and the table) of a job with
-// successes, failures, retries and two models, read at a fixed time.
+// successes, failures, retries and two models, read at a fixed time with
+// no run live; then with one, whose ETA is told.
 func TestStatusGolden(t *testing.T) {
 	_, st, _ := goldenJob(t)
 	prices, err := goldenPrices.load()
@@ -177,6 +182,10 @@ func TestStatusGolden(t *testing.T) {
 			continue
 		}
 		statusGolden(t, tt.file, out.Bytes())
+	}
+	// A run is live: its ETA is told.
+	if err := st.SaveRunState(context.Background(), 1, jobs.RunState{Concurrency: 1, MaxConcurrency: 1, UpdatedAt: st.Now()}); err != nil {
+		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	if err := runStatus(context.Background(), st, statusOptions{Job: "golden", JSON: true}, prices, &out); err != nil {
@@ -228,6 +237,141 @@ func TestStatusGolden(t *testing.T) {
 	}
 	if len(v.Errors) != 3 || v.Errors[0].Class != "invalid_request" || v.Errors[0].Count != 2 {
 		t.Errorf("errors %+v; want invalid_request ×2 first of 3 classes", v.Errors)
+	}
+}
+
+// TestStatusRunLiveAndEnded reads, through the store, a job while a run
+// works it (its lock held, its state saved: live, running split into in
+// flight and claimed, paused by an outage), once that run is gone without
+// ending (killed), and once a run ended cleanly.
+func TestStatusRunLiveAndEnded(t *testing.T) {
+	ctx := context.Background()
+	_, st, clock := goldenJob(t)
+	owner := jobs.LockOwner{Token: "run-2", PID: 4242, Host: "host-a"}
+	if err := st.Lock(ctx, 1, owner, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(statusT0.Add(200 * time.Second)) // the two pending requests are due
+	if got := claim(t, st, 1, 2); len(got) != 2 {
+		t.Fatalf("claimed %d, want 2", len(got))
+	}
+	now := clock.Now()
+	if err := st.SaveRunState(ctx, 1, jobs.RunState{Concurrency: 4, MaxConcurrency: 8, InFlight: 1, UpdatedAt: now,
+		Outage: "127.0.0.1:1 unreachable (connection refused)", OutageSince: now.Add(-130 * time.Second),
+		NextProbe: now.Add(40 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(t *testing.T) (string, map[string]any) {
+		t.Helper()
+		var text, js bytes.Buffer
+		if err := runStatus(ctx, st, statusOptions{Job: "golden"}, jobs.Prices{}, &text); err != nil {
+			t.Fatal(err)
+		}
+		if err := runStatus(ctx, st, statusOptions{Job: "golden", JSON: true}, jobs.Prices{}, &js); err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(js.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return text.String(), v
+	}
+	lastRun := func(v map[string]any) string {
+		lr := v["last_run"].(map[string]any)
+		return fmt.Sprintf("%v at %v: %v", lr["end"], lr["at"], lr["message"])
+	}
+
+	t.Run("Live", func(t *testing.T) {
+		text, v := read(t)
+		for _, want := range []string{"run        live (pid 4242 on host-a)\n", "running    2: 1 in flight, 1 claimed\n",
+			"paused     127.0.0.1:1 unreachable (connection refused) since "} {
+			if !strings.Contains(text, want) {
+				t.Errorf("status lacks %q:\n%s", want, text)
+			}
+		}
+		run, _ := v["run"].(map[string]any)
+		if v["run_live"] != true || run == nil || run["outage"] != "127.0.0.1:1 unreachable (connection refused)" || run["claimed"] != 1.0 {
+			t.Errorf("run_live %v, run %v; want live, paused by the outage, 1 claimed", v["run_live"], run)
+		}
+		if got, want := lastRun(v), "interrupted at 2025-03-01T12:02:50.000Z: interrupted by a signal; 2 requests left"; got != want {
+			t.Errorf("last_run %s, want %s (the run before)", got, want)
+		}
+	})
+	t.Run("Killed", func(t *testing.T) {
+		clock.Set(now.Add(jobs.RunStateStaleAfter + time.Second)) // the state is stale; the lock is still held
+		text, v := read(t)
+		for _, want := range []string{"run        not live\n", "last end   killed or crashed (last heartbeat ",
+			"): pid 4242 on host-a stopped without ending its run\n", "eta        none: no run is live (2 requests left)\n",
+			"running    2 (claimed by a run that is gone; back to pending when the next run starts)\n"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("status lacks %q:\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, "pacing") || strings.Contains(text, "paused") {
+			t.Errorf("status shows the pacing of a run that is gone:\n%s", text)
+		}
+		if got, want := lastRun(v), "killed at 2025-03-01T12:03:00.000Z: pid 4242 on host-a stopped without ending its run"; v["run_live"] != false || got != want {
+			t.Errorf("run_live %v, last_run %s; want false, %s", v["run_live"], got, want)
+		}
+		if eta := v["eta"].(map[string]any); eta["state"] != "no_run" || eta["seconds"] != 0.0 {
+			t.Errorf("eta %v, want no_run", eta)
+		}
+	})
+	t.Run("Finished", func(t *testing.T) {
+		if err := st.Unlock(ctx, 1, owner); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.EndRun(ctx, 1, jobs.EndBudget, "--max-cost 1 reached", clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		text, v := read(t)
+		if !strings.Contains(text, "last end   budget reached at ") || !strings.Contains(text, ": --max-cost 1 reached\n") {
+			t.Errorf("status:\n%s", text)
+		}
+		if got, want := lastRun(v), "budget at 2025-03-01T12:03:26.000Z: --max-cost 1 reached"; got != want {
+			t.Errorf("last_run %s, want %s", got, want)
+		}
+	})
+}
+
+// TestStatusResultsWithoutUsage: results recorded without usage are
+// counted in status --json, in all and per model, and make the tokens and
+// the cost lower bounds in the table.
+func TestStatusResultsWithoutUsage(t *testing.T) {
+	_, st, clock := goldenJob(t)
+	clock.Set(statusT0.Add(200 * time.Second))
+	for _, r := range claim(t, st, 1, 2) { // q9 (r1) and q10 (v3)
+		record(t, st, success(r, clock.Now(), time.Second, 0, jobs.Usage{}))
+	}
+	prices, err := goldenPrices.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	if err := runStatus(context.Background(), st, statusOptions{Job: "golden"}, prices, &text); err != nil {
+		t.Fatal(err)
+	}
+	if err := runStatus(context.Background(), st, statusOptions{Job: "golden", JSON: true}, prices, &js); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tokens     at least prompt 120, completion 1370, reasoning 1060, cached 15, total 1490 (2 results reported no usage)\n",
+		"cost       ≥ 0.0023 USD (2 results reported no usage)\n", "  NO USAGE\n", "≥ 783  ≥ 0.0016 USD  1\n"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, text.String())
+		}
+	}
+	var v struct {
+		Without int `json:"results_without_usage"`
+		Models  []struct {
+			Results int `json:"results"`
+			Without int `json:"results_without_usage"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Without != 2 || len(v.Models) != 2 || v.Models[0].Without != 1 || v.Models[1].Without != 1 || v.Models[0].Results != 4 {
+		t.Errorf("results_without_usage %d, models %+v; want 2, one of r1's 4 results and one of v3's", v.Without, v.Models)
 	}
 }
 
