@@ -10,7 +10,7 @@ import (
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 )
 
-func TestFlagsFirst(t *testing.T) {
+func TestParseArgs(t *testing.T) {
 	app := newApp(func(string) string { return "" }, io.Discard, io.Discard)
 	tests := []struct{ in, want string }{
 		{"llmbatch export JOB -o out.jsonl --errors e.jsonl", "llmbatch export -o out.jsonl --errors e.jsonl JOB"},
@@ -18,14 +18,56 @@ func TestFlagsFirst(t *testing.T) {
 		{"llmbatch run p.jsonl --stream --concurrency 4", "llmbatch run --stream --concurrency 4 p.jsonl"},
 		{"llmbatch status --json JOB", "llmbatch status --json JOB"},
 		{"llmbatch run -- -weird.jsonl", "llmbatch run -- -weird.jsonl"},
-		{"llmbatch nosuch a -b", "llmbatch nosuch a -b"},
+		{"llmbatch run - --job stdin", "llmbatch run --job stdin -"},
+		// Global flags after the command go before it.
+		{"llmbatch status JOB --db PATH", "llmbatch --db PATH status JOB"},
+		{"llmbatch export JOB --db x.db -o f", "llmbatch --db x.db export -o f JOB"},
+		{"llmbatch jobs --db=x.db", "llmbatch --db=x.db jobs"},
+		{"llmbatch --db a.db run p.jsonl --db b.db", "llmbatch --db a.db --db b.db run p.jsonl"},
+		{"llmbatch run --job --db p.jsonl", "llmbatch run --job --db p.jsonl"}, // --db is --job's value
+		// Help stays urfave/cli's.
+		{"llmbatch run p.jsonl --stream --help", "llmbatch run --help"},
+		{"llmbatch run --job --help p.jsonl", "llmbatch run --job --help p.jsonl"}, // a value, not a flag
+		{"llmbatch help run", "llmbatch help run"},
+		{"llmbatch -h", "llmbatch -h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			if got := strings.Join(flagsFirst(app, strings.Fields(tt.in)), " "); got != tt.want {
+			got, err := parseArgs(app, strings.Fields(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(got, " "); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestArgsEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"abc", "", 3}, {"", "ab", 2}, {"status", "status", 0},
+		{"staus", "status", 1}, {"concurency", "concurrency", 1}, {"stauts", "status", 1}, // a swap counts once
+		{"kitten", "sitting", 3}, {"dp", "db", 1}, {"café", "cafe", 1},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestArgsClosest(t *testing.T) {
+	names := []string{"run", "import", "status", "jobs", "export", "concurrency", "db", "max-attempts"}
+	for in, want := range map[string]string{
+		"staus": "status", "rnu": "run", "imprt": "import", "concurency": "concurrency", "concurrancy": "concurrency",
+		"max-atempts": "max-attempts", "d": "db", "frobnicate": "", "xyz": "", "zz": "",
+	} {
+		if got := closest(in, names); got != want {
+			t.Errorf("closest(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

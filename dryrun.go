@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
 	"github.com/llmbatch/llmbatch/worker"
 )
 
@@ -50,7 +51,9 @@ func runDryRun(opts importOptions, prices priceOptions, limits dryRunLimits, std
 }
 
 // planOf reads the whole input, rejecting a custom_id used twice as the
-// import does, and sums it per endpoint and model, sorted by both.
+// import does (the sources hand out every valid line, also after an
+// invalid one, so both list the same lines), and sums it per endpoint and
+// model, sorted by both.
 func planOf(opts importOptions) ([]planRow, error) {
 	src, err := openSource(opts)
 	if err != nil {
@@ -153,13 +156,13 @@ func planDuration(total planRow, l dryRunLimits) string {
 	var why string
 	if l.RPM > 0 {
 		minutes = float64(total.Requests) / float64(l.RPM)
-		why = fmt.Sprintf("%d requests / --rpm %d", total.Requests, l.RPM)
+		why = fmt.Sprintf("%s / --rpm %d", output.Plural(int(total.Requests), "request"), l.RPM)
 	}
 	if l.TPM > 0 {
 		tokens := total.Prompt + total.Completion
 		if m := float64(tokens) / float64(l.TPM); m > minutes || why == "" {
 			minutes = m
-			why = fmt.Sprintf("%d tokens (worst case) / --tpm %d", tokens, l.TPM)
+			why = fmt.Sprintf("%s (worst case) / --tpm %d", output.Plural(int(tokens), "token"), l.TPM)
 		}
 	}
 	d := time.Duration(math.Ceil(minutes*60)) * time.Second

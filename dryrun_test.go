@@ -56,6 +56,15 @@ func TestDryRun(t *testing.T) {
 			t.Errorf("exit %d, stdout:\n%s", res.code, res.stdout)
 		}
 	})
+	t.Run("OneRequest", func(t *testing.T) {
+		one := writeLines(t, dir, "one.jsonl", dryRunFile[0])
+		for flag, want := range map[string]string{"--rpm": "(1 request / --rpm 60;", "--tpm": "(109 tokens (worst case) / --tpm 60;"} {
+			res := runCLI(t, env, "--db", db, "run", "--dry-run", flag, "60", one)
+			if res.code != 0 || !strings.Contains(res.stdout, want) {
+				t.Errorf("%s: exit %d, want %q in:\n%s", flag, res.code, want, res.stdout)
+			}
+		}
+	})
 	t.Run("Import", func(t *testing.T) {
 		res := runCLI(t, nil, "--db", db, "import", "--dry-run", "--price", "m-b=1:1", in)
 		if res.code != 0 || !hasRow(res.stdout, []string{"/completions", "m-b", "2", "6", "1074", "0.0011"}) {

@@ -17,6 +17,7 @@ import (
 	"slices"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,6 +25,7 @@ import (
 const (
 	exitOK          = 0
 	exitError       = 1
+	exitUsage       = 2 // an unknown command or flag, a bad flag value
 	exitSomeFailed  = 3
 	exitFatalAPI    = 4
 	exitBudget      = 5
@@ -51,22 +53,45 @@ func main() {
 // supplies the environment, so that tests need not change the process's.
 func realMain(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	app := newApp(env, stdout, stderr)
-	if n := len(args); n > 1 && args[n-1] == completeFlag {
-		// A shell asks what may come next. urfave/cli answers only when the
-		// flag is last, so the flags stay where they are; after "--" it
-		// would run the command instead, so nothing is answered.
-		if slices.Contains(args, "--") {
-			return exitOK
-		}
-	} else {
-		args = flagsFirst(app, args)
+	var db string // the database the command used, for its errors
+	app.Before = func(c *cli.Context) error {
+		db = dbPath(c, env)
+		return nil
 	}
-	err := app.RunContext(ctx, args)
+	err := runApp(ctx, app, args)
 	code := exitCode(err)
 	if err != nil && code != exitOK {
-		fmt.Fprintf(stderr, "llmbatch: %v\n", err)
+		fmt.Fprintf(stderr, "llmbatch: %v\n", describe(err, db))
 	}
 	return code
+}
+
+// runApp checks and orders args (args.go), then runs app on them.
+func runApp(ctx context.Context, app *cli.App, args []string) error {
+	if n := len(args); n > 1 && args[n-1] == completeFlag {
+		// A shell asks what may come next. urfave/cli answers only when the
+		// flag is last, so the flags stay where they are, and what is typed
+		// so far may well be unfinished; after "--" it would run the
+		// command instead, so nothing is answered.
+		if slices.Contains(args, "--") {
+			return nil
+		}
+		return app.RunContext(ctx, args)
+	}
+	args, err := parseArgs(app, args)
+	if err != nil {
+		return err
+	}
+	return app.RunContext(ctx, args)
+}
+
+// describe is the message of err: a database that is not one is named as
+// the --db it came from, whichever way the command opened it.
+func describe(err error, db string) error {
+	if nd := store.NotDatabase(db, err); nd != nil && db != "" {
+		return fmt.Errorf("--db %w", nd)
+	}
+	return err
 }
 
 // codedError carries a message and the exit code it maps to.
@@ -121,6 +146,7 @@ Shell completion: source <(llmbatch completion bash)   (or zsh, fish)`,
 		ErrWriter:            stderr,
 		// Errors are printed once, by realMain, with their exit code.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "db", Value: "llmbatch.db", EnvVars: []string{"LLMBATCH_DB"},
 				Usage: "SQLite database `PATH` holding jobs and results"},
@@ -138,5 +164,15 @@ Shell completion: source <(llmbatch completion bash)   (or zsh, fish)`,
 		},
 	}
 	completeFlagsOnly(app.Commands)
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
 	return app
+}
+
+// onUsageError makes what urfave/cli finds wrong in the command line, past
+// parseArgs's checks, a usage error of one line: without it, urfave/cli
+// prints the whole help.
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return withCode(exitUsage, err)
 }

@@ -52,9 +52,39 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{w: w, r: r, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
+		if nd := NotDatabase(path, err); nd != nil {
+			return nil, nd
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// NotDatabaseError is the error of a file that SQLite cannot read as a
+// database at all, such as a text or JSONL file given as the database by
+// mistake. SQLite reads its header and refuses it before writing anything,
+// so the file is left as it was.
+type NotDatabaseError struct {
+	Path string
+	Err  error // the driver's error
+}
+
+func (e *NotDatabaseError) Error() string {
+	return fmt.Sprintf("%s: not an llmbatch database (%v)", e.Path, e.Err)
+}
+
+func (e *NotDatabaseError) Unwrap() error { return e.Err }
+
+// NotDatabase returns err as a *NotDatabaseError of path when SQLite found
+// that path is not a database (SQLITE_NOTADB), and nil otherwise. Open
+// returns such an error; callers that opened path otherwise (read-only)
+// can describe their error the same way.
+func NotDatabase(path string, err error) *NotDatabaseError {
+	var se sqlite3.Error
+	if !errors.As(err, &se) || se.Code != sqlite3.ErrNotADB {
+		return nil
+	}
+	return &NotDatabaseError{Path: path, Err: se}
 }
 
 // dsn puts every setting in the connection string so that each pooled
