@@ -202,7 +202,7 @@ func throughputView(r jobs.Report, loc *time.Location) chartView {
 	start := r.BucketStart.In(loc)
 	return chartView{
 		SVG: timeChart("chart-throughput", "Completed requests over time", start, r.Bucket,
-			[]series{{name: "completed", color: colorAccent, counts: r.Completed}}, "requests"),
+			[]series{{name: "completed", color: colorAccent, counts: r.Completed}}, "request"),
 		Sub: fmt.Sprintf("Completed requests per %s, by the time their answer arrived · peak %s per %s · mean %s",
 			shortDuration(r.Bucket), groupDigits(int64(peak)), shortDuration(r.Bucket), rate(done, r.End.Sub(r.Start))),
 	}
@@ -214,7 +214,7 @@ func histView(id, label string, h jobs.Histogram, color, empty string) chartView
 	}
 	v := chartView{
 		SVG: histChart(id, label, h, color),
-		Sub: fmt.Sprintf("%s requests · p50 %s · p95 %s · p99 %s · max %s", groupDigits(int64(h.Count)),
+		Sub: fmt.Sprintf("%s · p50 %s · p95 %s · p99 %s · max %s", countOf(int64(h.Count), "request"),
 			shortDuration(h.P50), shortDuration(h.P95), shortDuration(h.P99), shortDuration(h.Max)),
 	}
 	if last := h.Bins[len(h.Bins)-1]; last.Overflow {

@@ -27,6 +27,16 @@ func groupDigits(n int64) string {
 	return b.String()
 }
 
+// countOf is n with thousands separators followed by word, with an "s"
+// unless n is one: "1 request", "1,234 requests".
+func countOf(n int64, word string) string {
+	s := groupDigits(n) + " " + word
+	if n != 1 {
+		s += "s"
+	}
+	return s
+}
+
 // compactNumber writes axis labels: 950, 1.2k, 34k, 1.5M.
 func compactNumber(v float64) string {
 	switch a := math.Abs(v); {

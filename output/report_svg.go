@@ -89,7 +89,8 @@ type series struct {
 	counts      []int
 }
 
-// timeChart draws stacked bars, one per time bucket.
+// timeChart draws stacked bars, one per time bucket; unit is the singular
+// of what a bar counts ("request").
 func timeChart(id, label string, start time.Time, bucket time.Duration, layers []series, unit string) template.HTML {
 	const w, h = 960.0, 260.0
 	p := plot{x: 46, y: 14, w: w - 46 - 14, h: h - 14 - 30}
@@ -119,7 +120,7 @@ func timeChart(id, label string, start time.Time, bucket time.Duration, layers [
 			}
 			bh := math.Max(float64(c)/top*p.h, 1.5)
 			y -= bh
-			d.mark(p.x+float64(i)*slot+(slot-bw)/2, y, bw, bh, l.color, "", fmt.Sprintf("%s · %s: %s %s", span, l.name, groupDigits(int64(c)), unit))
+			d.mark(p.x+float64(i)*slot+(slot-bw)/2, y, bw, bh, l.color, "", fmt.Sprintf("%s · %s: %s", span, l.name, countOf(int64(c), unit)))
 		}
 	}
 	every := max(1, int(math.Ceil(float64(n)/7)))
@@ -154,7 +155,7 @@ func histChart(id, label string, hg jobs.Histogram, color string) template.HTML 
 			continue
 		}
 		bh := math.Max(float64(b.Count)/top*p.h, 1.5)
-		title := fmt.Sprintf("%s – %s: %s requests", shortDuration(b.Lo), shortDuration(b.Hi), groupDigits(int64(b.Count)))
+		title := fmt.Sprintf("%s – %s: %s", shortDuration(b.Lo), shortDuration(b.Hi), countOf(int64(b.Count), "request"))
 		class := ""
 		if b.Overflow {
 			class, title = " overflow", "outliers, "+title
@@ -227,7 +228,8 @@ type hbar struct {
 	segments    []segment
 }
 
-// hbarChart draws one stacked horizontal bar per row.
+// hbarChart draws one stacked horizontal bar per row; unit is the singular
+// of what a segment counts ("token").
 func hbarChart(id, label string, rows []hbar, unit string) template.HTML {
 	const w, rowH, noteW = 960.0, 50.0, 300.0
 	h := float64(len(rows))*rowH + 6
@@ -249,7 +251,7 @@ func hbarChart(id, label string, rows []hbar, unit string) template.HTML {
 				continue
 			}
 			bw := math.Max(float64(s.value)/float64(maxv)*(w-noteW), 1.5)
-			d.mark(x, y+21, bw, 18, s.color, "", fmt.Sprintf("%s · %s: %s %s", r.label, s.name, groupDigits(s.value), unit))
+			d.mark(x, y+21, bw, 18, s.color, "", fmt.Sprintf("%s · %s: %s", r.label, s.name, countOf(s.value, unit)))
 			x += bw
 		}
 		d.text(x+10, y+34, "start", "row-note", r.note)

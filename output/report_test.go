@@ -166,6 +166,7 @@ func TestReportFormats(t *testing.T) {
 		{rate(30, time.Second), "30/s"}, {rate(30, time.Minute), "30/min"}, {rate(1, time.Hour), "1/h"}, {rate(0, time.Second), "–"},
 		{percent(1, 3), "33.3%"}, {percent(1, 10000), "<0.1%"}, {percent(0, 0), "0%"},
 		{clip("abcdef", 4), "abc…"}, {clip("abc", 4), "abc"},
+		{countOf(1, "request"), "1 request"}, {countOf(0, "request"), "0 requests"}, {countOf(1234, "token"), "1,234 tokens"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)

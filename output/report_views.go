@@ -140,7 +140,7 @@ func modelsView(s jobs.Stats, prices jobs.Prices) (chartView, []modelRow, modelR
 		return chartView{Empty: "no token usage reported yet"}, rows, totalRow
 	}
 	v := chartView{
-		SVG: hbarChart("chart-models", "Tokens by model", bars, "tokens"),
+		SVG: hbarChart("chart-models", "Tokens by model", bars, "token"),
 		Sub: "Tokens of the recorded results by requested model; cost at the prices given",
 		Legend: []legendItem{{"prompt", colorPrompt, ""}, {"cached prompt", colorCached, ""},
 			{"answer", colorAnswer, ""}, {"reasoning", colorReasoning, ""}},
@@ -208,9 +208,9 @@ func errorsView(r jobs.Report, loc *time.Location) (chartView, []classRow) {
 		total += e.Total
 	}
 	return chartView{
-		SVG: timeChart("chart-errors", "Failed attempts by error class over time", r.BucketStart.In(loc), r.Bucket, layers, "attempts"),
-		Sub: fmt.Sprintf("%s failed attempts per %s, by class; retried attempts count each time",
-			groupDigits(int64(total)), shortDuration(r.Bucket)),
+		SVG: timeChart("chart-errors", "Failed attempts by error class over time", r.BucketStart.In(loc), r.Bucket, layers, "attempt"),
+		Sub: fmt.Sprintf("%s per %s, by class; retried attempts count each time",
+			countOf(int64(total), "failed attempt"), shortDuration(r.Bucket)),
 		Legend: legend,
 	}, classes
 }
