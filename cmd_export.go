@@ -67,7 +67,7 @@ func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFor
 	defer out.discard()
 	var errs io.Writer
 	var errsFile *outputFile
-	if errPath != "" {
+	if errPath != "" && errPath != "-" { // "-": with the results, as without --errors
 		if errsFile, err = createOutput(errPath, nil); err != nil {
 			return err
 		}
