@@ -3,14 +3,15 @@ package worker
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
 // BudgetError ends a run that stopped claiming because the next request's
-// worst case would have crossed Options.MaxTokens or Options.MaxCost. It
-// matches jobs.ErrBudget.
+// worst case no longer fitted Options.MaxTokens or Options.MaxCost, even
+// with nothing in flight. It matches jobs.ErrBudget.
 type BudgetError struct {
 	// Flag is the budget that was reached: "--max-tokens" or "--max-cost".
 	Flag string
@@ -20,6 +21,11 @@ type BudgetError struct {
 	// SpentCost and LimitCost are amounts for --max-cost, in Currency.
 	SpentCost, LimitCost float64
 	Currency             string
+	// CustomID is the request that did not fit, with its worst case in
+	// NeedTokens (--max-tokens) or NeedCost (--max-cost).
+	CustomID   string
+	NeedTokens int64
+	NeedCost   float64
 	// NoPrice, when not empty, is a model the request that stopped the run
 	// asked for and --max-cost has no price of.
 	NoPrice string
@@ -30,12 +36,33 @@ func (e *BudgetError) Error() string {
 	case e.NoPrice != "":
 		return fmt.Sprintf("budget: no price for model %q, so the cost of its requests cannot be kept within --max-cost (give one with --price or --prices)", e.NoPrice)
 	case e.Flag == "--max-cost":
-		return fmt.Sprintf("budget reached: spent %s of %s", formatAmount(e.SpentCost, e.Currency), formatAmount(e.LimitCost, e.Currency))
+		return fmt.Sprintf("budget reached: spent %s of %s; %s may cost %s, %s left",
+			formatAmount(e.SpentCost, e.Currency), formatAmount(e.LimitCost, e.Currency), e.CustomID,
+			formatAmount(e.NeedCost, e.Currency), formatAmount(max(0, e.LimitCost-e.SpentCost), e.Currency))
 	}
-	return fmt.Sprintf("budget reached: spent %d of %d tokens", e.Spent, e.Limit)
+	return fmt.Sprintf("budget reached: spent %s of %s tokens; %s may use %s tokens, %s left",
+		thousands(e.Spent), thousands(e.Limit), e.CustomID, thousands(e.NeedTokens), thousands(max(0, e.Limit-e.Spent)))
 }
 
 func (e *BudgetError) Unwrap() error { return jobs.ErrBudget }
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
 
 func formatAmount(v float64, currency string) string {
 	s := strconv.FormatFloat(v, 'f', 4, 64)
@@ -60,14 +87,21 @@ type Budget struct {
 // budget keeps a run within its Budget: each request reserves its worst
 // case (EstimateParts: its prompt and max_tokens × n, priced by its model)
 // before it is sent, and gives the reservation back for the usage
-// reported once its attempt ends.
+// reported once its attempt ends. A request whose worst case does not fit
+// waits while reservations are in flight (they usually settle for far
+// less); with none in flight, the budget is reached.
 type budget struct {
 	mu sync.Mutex
 	Budget
 	reserved reservation
+	// inFlight counts the reservations not yet settled.
+	inFlight int
 	// reached is the flag of the limit the next request would have crossed
-	// ("" while none was); noPrice a model without a price.
+	// with nothing in flight ("" while none was), blocked the request and
+	// its worst case, noPrice a model without a price.
 	reached string
+	blocked string
+	need    reservation
 	noPrice string
 }
 
@@ -82,38 +116,61 @@ func newBudget(b Budget) *budget { return &budget{Budget: b} }
 // active reports whether the run has a budget at all.
 func (b *budget) active() bool { return b.MaxTokens > 0 || b.MaxCost > 0 }
 
-// reserve reserves the worst case of a request for model with body, or
-// reports false, and marks the budget reached, when that would cross a
-// limit (or the model has no price and there is a cost budget).
-func (b *budget) reserve(model string, body []byte) (reservation, bool) {
+// budgetFit is what reserve decided.
+type budgetFit int
+
+const (
+	// budgetFits: the worst case is reserved; send the request.
+	budgetFits budgetFit = iota
+	// budgetWait: it does not fit beside the reservations in flight; ask
+	// again once one settles.
+	budgetWait
+	// budgetReached: it does not fit even with nothing in flight, or its
+	// model has no price: the run ends.
+	budgetReached
+)
+
+// reserve reserves the worst case of request id for model with body.
+func (b *budget) reserve(id, model string, body []byte) (reservation, budgetFit) {
 	if !b.active() {
-		return reservation{}, true
+		return reservation{}, budgetFits
 	}
 	prompt, completion := EstimateParts(body)
 	r := reservation{tokens: prompt + completion}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.MaxCost > 0 {
 		p, ok := b.Prices.ByModel[model]
 		if !ok {
-			b.mu.Lock()
 			b.reached, b.noPrice = "--max-cost", model
-			b.mu.Unlock()
-			return reservation{}, false
+			return reservation{}, budgetReached
 		}
 		r.cost = p.Cost(prompt, 0, completion)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	flag := b.crosses(r)
+	switch {
+	case flag == "":
+		b.reserved.tokens += r.tokens
+		b.reserved.cost += r.cost
+		b.inFlight++
+		return r, budgetFits
+	case b.inFlight > 0:
+		return reservation{}, budgetWait
+	}
+	b.reached, b.blocked, b.need = flag, id, r
+	return reservation{}, budgetReached
+}
+
+// crosses names the limit r would cross beside what is spent and
+// reserved, or "".
+func (b *budget) crosses(r reservation) string {
 	if b.MaxTokens > 0 && b.SpentTokens+b.reserved.tokens+r.tokens > b.MaxTokens {
-		b.reached = "--max-tokens"
-		return reservation{}, false
+		return "--max-tokens"
 	}
 	if b.MaxCost > 0 && b.SpentCost+b.reserved.cost+r.cost > b.MaxCost {
-		b.reached = "--max-cost"
-		return reservation{}, false
+		return "--max-cost"
 	}
-	b.reserved.tokens += r.tokens
-	b.reserved.cost += r.cost
-	return r, true
+	return ""
 }
 
 // settle ends a reservation r of a request for model with the outcome o of
@@ -128,6 +185,7 @@ func (b *budget) settle(r reservation, model string, o *jobs.Outcome) {
 	defer b.mu.Unlock()
 	b.reserved.tokens -= r.tokens
 	b.reserved.cost -= r.cost
+	b.inFlight--
 	switch {
 	case o == nil || o.Result == nil:
 	case o.Result.Usage.Known:
@@ -152,5 +210,6 @@ func (b *budget) err() error {
 		return &BudgetError{Flag: b.reached, NoPrice: b.noPrice, Currency: b.Prices.Currency}
 	}
 	return &BudgetError{Flag: b.reached, Spent: b.SpentTokens, Limit: b.MaxTokens,
-		SpentCost: b.SpentCost, LimitCost: b.MaxCost, Currency: b.Prices.Currency}
+		SpentCost: b.SpentCost, LimitCost: b.MaxCost, Currency: b.Prices.Currency,
+		CustomID: b.blocked, NeedTokens: b.need.tokens, NeedCost: b.need.cost}
 }

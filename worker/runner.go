@@ -37,6 +37,14 @@ type Options struct {
 	// what the job spent and the requests in flight leave; the first that
 	// does not stops the run with a *BudgetError.
 	Budget Budget
+	// BaseURL is where the client sends the requests, for the messages of
+	// an outage and of an endpoint never reached.
+	BaseURL string
+	// Reached says the endpoint is known to answer (the job's earlier
+	// results came from BaseURL): a run that meets no answer from its
+	// first calls then pauses as in an outage, instead of stopping with an
+	// *UnreachableError.
+	Reached bool
 	// StateEvery is how often a run whose queue is a jobs.RunStateStore
 	// saves its RunState (default every second).
 	StateEvery time.Duration
@@ -90,6 +98,7 @@ type Runner struct {
 
 	progress progress
 	budget   *budget
+	out      *outage
 }
 
 // FatalError stops a run: the API answered in a way every further request
@@ -134,6 +143,7 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 		window = opts.Concurrency + batch
 	}
 	r := &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
+		out: newOutage(opts.BaseURL, opts.Concurrency, opts.Reached, opts.Now),
 		batch: batch, minLeast: max(1, min(opts.Concurrency, batch)/4), window: int64(window),
 		pace: newPacer(opts.Concurrency, opts.MinConcurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
@@ -150,6 +160,8 @@ type task struct {
 	// reserved is the worst case reserved from the budget (zero without
 	// one).
 	reserved reservation
+	// probe says the request tests an endpoint the run paused for.
+	probe bool
 }
 
 // Stop makes the run stop claiming; requests in flight finish and are
@@ -400,16 +412,25 @@ func (r *Runner) admitNext() (task, time.Duration, bool) {
 		return task{}, 0, false
 	}
 	t := task{req: r.ready[0]}
+	var d time.Duration
+	if t.probe, d = r.out.admit(); d > 0 {
+		return task{}, d, false
+	}
 	if r.pace.estimates() {
 		t.cost = EstimateTokens(t.req.Body)
 	}
-	var ok bool
-	if t.reserved, ok = r.budget.reserve(t.req.Model, t.req.Body); !ok {
+	var fit budgetFit
+	if t.reserved, fit = r.budget.reserve(t.req.CustomID, t.req.Model, t.req.Body); fit != budgetFits {
+		r.out.unsent(t.probe)
+		if fit == budgetWait {
+			return task{}, waitForCall, false // until a call in flight settles
+		}
 		r.poke() // the dispatcher ends the run
 		return task{}, 0, false
 	}
 	if d := r.pace.admit(int(r.calling.Load()), t.cost); d > 0 {
 		r.budget.settle(t.reserved, t.req.Model, nil)
+		r.out.unsent(t.probe)
 		return task{}, d, false
 	}
 	r.calling.Add(1)
@@ -435,6 +456,7 @@ func (r *Runner) closeReady() {
 func (r *Runner) unsend(t task) {
 	r.calling.Add(-1)
 	r.budget.settle(t.reserved, t.req.Model, nil)
+	r.out.unsent(t.probe)
 	r.release([]jobs.Request{t.req})
 }
 
@@ -506,6 +528,7 @@ func (r *Runner) release(reqs []jobs.Request) {
 func (r *Runner) process(ctx context.Context, t task) jobs.Outcome {
 	req := t.req
 	if ctx.Err() != nil {
+		r.out.unsent(t.probe)
 		return interrupted(req)
 	}
 	start := r.opts.Now()
@@ -514,10 +537,13 @@ func (r *Runner) process(ctx context.Context, t task) jobs.Outcome {
 	var ce *CallError
 	if err == nil || errors.As(err, &ce) {
 		r.pace.done(start, t.cost, res, ce, quota)
+	} else {
+		r.out.unsent(t.probe) // an interruption says nothing of the endpoint
 	}
 	attempt := &jobs.Attempt{RequestID: req.ID, Number: req.Attempts + 1, StartedAt: start,
 		Duration: r.opts.Now().Sub(start)}
 	if err == nil {
+		r.out.done(t.probe, res, nil, "")
 		attempt.StatusCode = res.StatusCode
 		res.CreatedAt = r.opts.Now()
 		return jobs.Outcome{Request: req, Attempt: attempt, Next: jobs.StatusSucceeded, CountAttempt: true, Result: res}
@@ -525,12 +551,28 @@ func (r *Runner) process(ctx context.Context, t task) jobs.Outcome {
 	if ce == nil {
 		return interrupted(req)
 	}
+	v := r.out.done(t.probe, nil, ce, r.opts.BaseURL+string(req.Endpoint))
+	if err := r.out.gaveUp(); err != nil {
+		r.fail(err)
+	}
 	attempt.StatusCode, attempt.Class, attempt.Message = ce.StatusCode, ce.Class, ce.Message
+	return r.failed(req, attempt, ce, v)
+}
+
+// failed decides what becomes of a request whose attempt failed: back to
+// pending without using an attempt while the endpoint was never reached
+// or the job is paused for an outage (or the API refused the run), failed
+// for good, or back to pending after a backoff.
+func (r *Runner) failed(req jobs.Request, attempt *jobs.Attempt, ce *CallError, v verdict) jobs.Outcome {
 	o := jobs.Outcome{Request: req, Attempt: attempt, Failure: &ce.Failure, CountAttempt: true}
 	switch {
+	case v.hold:
+		o.Next, o.CountAttempt, o.NotBefore = jobs.StatusPending, false, req.NotBefore
 	case ce.Class.Disposition() == jobs.Fatal:
 		o.Next, o.CountAttempt = jobs.StatusPending, false
 		r.fail(&FatalError{Failure: ce.Failure})
+	case !v.counts:
+		o.Next, o.CountAttempt, o.NotBefore = jobs.StatusPending, false, req.NotBefore
 	case ce.Class.Disposition() == jobs.Permanent || req.Attempts+1 >= r.opts.MaxAttempts:
 		o.Next = jobs.StatusFailed
 	default:

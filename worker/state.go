@@ -13,6 +13,7 @@ import (
 func (r *Runner) State() jobs.RunState {
 	s := r.pace.state()
 	s.InFlight = int(r.calling.Load())
+	r.out.state(&s)
 	s.UpdatedAt = r.opts.Now()
 	return s
 }

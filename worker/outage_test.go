@@ -1,0 +1,234 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmbatch/llmbatch/internal/fakeapi"
+	"github.com/llmbatch/llmbatch/internal/testclock"
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+var (
+	refused     = &CallError{Failure: jobs.Failure{Class: jobs.ClassNetwork, Message: `Post "http://127.0.0.1:1/v1/chat/completions": dial tcp 127.0.0.1:1: connect: connection refused`}}
+	unavailable = &CallError{Failure: jobs.Failure{Class: jobs.ClassServer, StatusCode: 503, Message: "busy"}}
+	notFound    = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 404, Message: "no route"}}
+	badRequest  = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400, Message: "bad"}}
+	answered    = &jobs.Result{StatusCode: 200}
+)
+
+func TestOutagePausesAfterFailuresInARow(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o := newOutage("http://127.0.0.1:1/v1", 16, true, clock.Now)
+	for i := 1; i < outageAfter; i++ {
+		if v := o.done(false, nil, refused, ""); !v.counts || v.hold {
+			t.Fatalf("failure %d before the pause: %+v, want it to count", i, v)
+		}
+	}
+	if _, d := o.admit(); d != 0 {
+		t.Fatalf("paused after %d failures, want %d", outageAfter-1, outageAfter)
+	}
+	o.done(false, nil, refused, "") // the eighth in a row pauses
+	var s jobs.RunState
+	o.state(&s)
+	if want := "127.0.0.1:1 unreachable (connection refused)"; s.Outage != want {
+		t.Errorf("Outage = %q, want %q", s.Outage, want)
+	}
+	if v := o.done(false, nil, refused, ""); v.counts {
+		t.Error("a failure while paused used an attempt")
+	}
+	if probe, d := o.admit(); probe || d != firstProbe {
+		t.Fatalf("admit while paused = %v, %v; want no probe for %v", probe, d, firstProbe)
+	}
+	// The probes: the interval doubles on each failure, up to a minute.
+	waits := []time.Duration{}
+	for range 8 {
+		clock.Advance(time.Hour)
+		probe, d := o.admit()
+		if !probe || d != 0 {
+			t.Fatalf("admit at probe time = %v, %v; want the probe", probe, d)
+		}
+		if _, d := o.admit(); d != waitForCall {
+			t.Fatalf("a second request while the probe is out: wait %v, want %v", d, waitForCall)
+		}
+		if v := o.done(true, nil, unavailable, ""); v.counts {
+			t.Fatal("a failed probe used an attempt")
+		}
+		_, d = o.admit()
+		waits = append(waits, d)
+	}
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
+	for i := range want {
+		if waits[i] != want[i] {
+			t.Fatalf("probe waits %v, want %v", waits, want)
+		}
+	}
+	o.state(&s)
+	if s.Outage != "127.0.0.1:1 answers 503 (server_error)" {
+		t.Errorf("Outage after a 503 = %q", s.Outage)
+	}
+	clock.Advance(time.Hour)
+	probe, _ := o.admit()
+	o.done(probe, answered, nil, "")
+	if probe, d := o.admit(); probe || d != 0 {
+		t.Fatalf("after a probe succeeded: %v, %v; want dispatch as usual", probe, d)
+	}
+	if err := o.gaveUp(); err != nil {
+		t.Errorf("an endpoint that answered gave up: %v", err)
+	}
+}
+
+func TestOutageScatteredFailuresDoNotPause(t *testing.T) {
+	o := newOutage("https://api.example.com/v1", 32, true, time.Now)
+	for i := range 10_000 {
+		if i%5 == 0 {
+			o.done(false, answered, nil, "")
+			continue
+		}
+		if v := o.done(false, nil, unavailable, ""); !v.counts {
+			t.Fatalf("call %d: a failure with successes in between did not count", i)
+		}
+	}
+	// A permanent error is an answer: it ends a streak too.
+	o.done(false, answered, nil, "")
+	for range outageAfter - 1 {
+		o.done(false, nil, refused, "")
+	}
+	o.done(false, nil, badRequest, "")
+	o.done(false, nil, refused, "")
+	if _, d := o.admit(); d != 0 {
+		t.Errorf("paused though no %d failures came in a row", outageAfter)
+	}
+}
+
+func TestOutageNeverReached(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  *CallError
+		want string
+	}{
+		{"Refused", refused, "connection refused"},
+		{"NotFound", notFound, "HTTP 404: no route"},
+		{"TLS", &CallError{Failure: jobs.Failure{Class: jobs.ClassTLS, Message: "x509"}}, "TLS certificate refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			o := newOutage("http://127.0.0.1:1/v1", 4, false, clock.Now)
+			url := "http://127.0.0.1:1/v1/chat/completions"
+			if v := o.done(false, nil, tt.err, url); !v.hold || v.counts {
+				t.Fatalf("first failure: %+v, want it held back without an attempt", v)
+			}
+			for i := range unreachedProbes {
+				if err := o.gaveUp(); err != nil {
+					t.Fatalf("gave up after %d probes: %v", i, err)
+				}
+				clock.Advance(time.Minute)
+				probe, _ := o.admit()
+				if !probe {
+					t.Fatal("no probe")
+				}
+				o.done(true, nil, tt.err, url)
+			}
+			var ue *UnreachableError
+			if err := o.gaveUp(); !errors.As(err, &ue) || ue.URL != url || ue.Reason != tt.want {
+				t.Fatalf("gaveUp = %v, want unreachable %s: %s", err, url, tt.want)
+			}
+		})
+	}
+	t.Run("AnswerEndsIt", func(t *testing.T) {
+		o := newOutage("http://127.0.0.1:1/v1", 4, false, time.Now)
+		o.done(false, nil, notFound, "") // one request's own 404, say
+		o.done(false, answered, nil, "")
+		if v := o.done(false, nil, notFound, ""); v.hold || !v.counts {
+			t.Errorf("a 404 after an answer: %+v, want it to count (and fail the request)", v)
+		}
+		if _, d := o.admit(); d != 0 {
+			t.Error("still paused after an answer")
+		}
+	})
+}
+
+// TestRunnerPausesThroughOutage runs a job against a server that goes away
+// in the middle and comes back: the run pauses instead of failing the
+// requests, probes, and ends with every request answered, none having
+// used more than two attempts.
+func TestRunnerPausesThroughOutage(t *testing.T) {
+	const n = 300
+	st := mustOpenStore(t)
+	jobID := mustImport(t, st, n)
+	var calls atomic.Int64
+	var fake *fakeapi.Server
+	fake = fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 5 * time.Millisecond,
+		Script: func(c fakeapi.Call) fakeapi.Fault {
+			if calls.Add(1) == 100 {
+				fake.Down(2 * time.Second)
+			}
+			return fakeapi.Fault{}
+		}})
+	r := New(st, jobID, newTestClient(fake.URL(), ClientOptions{Conns: 8}),
+		Options{Concurrency: 8, MaxAttempts: 3, Retry: fastRetry, BaseURL: fake.URL()})
+	sawPause := make(chan string, 1)
+	done := runAsync(context.Background(), r)
+	var err error
+poll:
+	for {
+		select {
+		case err = <-done:
+			break poll
+		case <-time.After(5 * time.Millisecond):
+			if s := r.State(); s.Outage != "" {
+				select {
+				case sawPause <- s.Outage:
+				default:
+				}
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	recs := records(t, st, jobID)
+	if got := countStatus(recs); got[jobs.StatusSucceeded] != n {
+		t.Fatalf("statuses %v, want all %d succeeded", got, n)
+	}
+	most := 0
+	for _, rec := range recs {
+		most = max(most, rec.Request.Attempts)
+	}
+	if most > 2 {
+		t.Errorf("a request used %d attempts, want at most 2 (failures during the pause use none)", most)
+	}
+	select {
+	case why := <-sawPause:
+		if !strings.Contains(why, "unreachable") {
+			t.Errorf("pause reason %q, want it to say the server is unreachable", why)
+		}
+	default:
+		t.Error("the run never showed a pause")
+	}
+}
+
+// TestRunnerStopsWhenNeverReached: a base URL nothing listens on stops the
+// run within seconds with an *UnreachableError, and leaves every request
+// pending with no attempt used.
+func TestRunnerStopsWhenNeverReached(t *testing.T) {
+	st := mustOpenStore(t)
+	jobID := mustImport(t, st, 20)
+	base := "http://127.0.0.1:1/v1"
+	r := New(st, jobID, newTestClient(base, ClientOptions{Conns: 4}),
+		Options{Concurrency: 4, MaxAttempts: 3, Retry: fastRetry, BaseURL: base})
+	start := time.Now()
+	err := mustReturn(t, runAsync(context.Background(), r), 20*time.Second)
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || ue.URL != base+"/chat/completions" || !strings.Contains(ue.Reason, "refused") {
+		t.Fatalf("Run = %v, want an *UnreachableError for %s/chat/completions (connection refused)", err, base)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up after %v, want within seconds", d)
+	}
+	checkUntouched(t, records(t, st, jobID))
+}
