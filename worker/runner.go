@@ -143,7 +143,7 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 		window = opts.Concurrency + batch
 	}
 	r := &Runner{q: q, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
-		out: newOutage(opts.BaseURL, opts.Concurrency, opts.Reached, opts.Now),
+		out:   newOutage(opts.BaseURL, opts.Concurrency, opts.Reached, opts.Now),
 		batch: batch, minLeast: max(1, min(opts.Concurrency, batch)/4), window: int64(window),
 		pace: newPacer(opts.Concurrency, opts.MinConcurrency, opts.RPM, opts.TPM, opts.Now),
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
