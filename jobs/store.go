@@ -55,7 +55,8 @@ type Store interface {
 	// whose heartbeat is older than staleAfter or that dead(holder) says is
 	// gone. It returns a *LockedError when a live run holds it.
 	Lock(ctx context.Context, jobID int64, owner LockOwner, staleAfter time.Duration, dead func(LockOwner) bool) error
-	// Heartbeat renews owner's lock, or returns ErrLockLost.
+	// Heartbeat renews owner's lock, or returns ErrLockLost; it returns
+	// ErrCancelled, with the lock renewed, once the job was cancelled.
 	Heartbeat(ctx context.Context, jobID int64, owner LockOwner) error
 	// Unlock releases owner's lock, if owner still holds it.
 	Unlock(ctx context.Context, jobID int64, owner LockOwner) error

@@ -148,3 +148,79 @@ func TestCancel(t *testing.T) {
 		})
 	}
 }
+
+func TestCancelDuringRun(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "c", chatRequests(6))
+	owner := jobs.LockOwner{Token: "run-1", PID: 1, Host: "h"}
+	if err := s.Lock(ctx, job.ID, owner, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.Claim(ctx, job.ID, 4, time.Now())
+	if err != nil || len(claimed) != 4 {
+		t.Fatalf("Claim: %d, %v", len(claimed), err)
+	}
+	if err := s.Heartbeat(ctx, job.ID, owner); err != nil {
+		t.Fatalf("Heartbeat of an active job: %v", err)
+	}
+	n, err := s.Cancel(ctx, job.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("Cancel = %d, %v; want the 2 pending cancelled (the 4 running are the run's)", n, err)
+	}
+	if err := s.Heartbeat(ctx, job.ID, owner); !errors.Is(err, jobs.ErrCancelled) {
+		t.Fatalf("Heartbeat after Cancel = %v, want ErrCancelled", err)
+	}
+	// The run records what it had in flight: one answer, one retry, and
+	// hands back two it never sent.
+	retry := jobs.Outcome{Request: claimed[1], Next: jobs.StatusPending, CountAttempt: true,
+		Attempt: &jobs.Attempt{RequestID: claimed[1].ID, Number: 1}, Failure: &jobs.Failure{Class: jobs.ClassServer, StatusCode: 500}}
+	ok := jobs.Outcome{Request: claimed[0], Next: jobs.StatusSucceeded, CountAttempt: true,
+		Attempt: &jobs.Attempt{RequestID: claimed[0].ID, Number: 1}, Result: &jobs.Result{StatusCode: 200, Raw: []byte(`{}`)}}
+	back := []jobs.Outcome{{Request: claimed[2], Next: jobs.StatusPending}, {Request: claimed[3], Next: jobs.StatusPending}}
+	if err := s.Record(ctx, append([]jobs.Outcome{ok, retry}, back...)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CancelLeftovers(ctx, job.ID); err != nil || n != 3 {
+		t.Fatalf("CancelLeftovers = %d, %v; want the 3 put back pending", n, err)
+	}
+	stats, err := s.Stats(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := stats.Counts; c[jobs.StatusSucceeded] != 1 || c[jobs.StatusCancelled] != 5 || c[jobs.StatusPending]+c[jobs.StatusRunning] != 0 {
+		t.Errorf("counts %v, want 1 succeeded and 5 cancelled", c)
+	}
+	active := mustImport(t, s, "a", chatRequests(2))
+	if n, err := s.CancelLeftovers(ctx, active.ID); err != nil || n != 0 {
+		t.Errorf("CancelLeftovers of an active job = %d, %v; want nothing", n, err)
+	}
+}
+
+func TestClearWaits(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	job := mustImport(t, s, "w", chatRequests(3))
+	claimed, err := s.Claim(ctx, job.ID, 3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	var outs []jobs.Outcome
+	for _, r := range claimed {
+		outs = append(outs, jobs.Outcome{Request: r, Next: jobs.StatusPending, NotBefore: later, CountAttempt: true,
+			Attempt: &jobs.Attempt{RequestID: r.ID, Number: 1}, Failure: &jobs.Failure{Class: jobs.ClassNetwork}})
+	}
+	if err := s.Record(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Claim(ctx, job.ID, 3, time.Now()); len(got) != 0 {
+		t.Fatalf("claimed %d requests waiting on a backoff", len(got))
+	}
+	if n, err := s.ClearWaits(ctx, job.ID); err != nil || n != 3 {
+		t.Fatalf("ClearWaits = %d, %v; want 3", n, err)
+	}
+	if got, _ := s.Claim(ctx, job.ID, 3, time.Now()); len(got) != 3 {
+		t.Errorf("after ClearWaits claimed %d, want 3", len(got))
+	}
+}

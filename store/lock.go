@@ -55,7 +55,8 @@ func (s *Store) lockHolder(ctx context.Context, jobID int64) (jobs.LockOwner, ti
 }
 
 // Heartbeat renews owner's lock, or returns jobs.ErrLockLost if another run
-// has taken it.
+// has taken it; it returns jobs.ErrCancelled, with the lock renewed, once
+// the job has been cancelled, so that the run stops claiming.
 func (s *Store) Heartbeat(ctx context.Context, jobID int64, owner jobs.LockOwner) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE jobs SET lock_heartbeat = ? WHERE id = ? AND lock_token = ?`,
 		millis(s.Now()), jobID, owner.Token)
@@ -66,6 +67,13 @@ func (s *Store) Heartbeat(ctx context.Context, jobID int64, owner jobs.LockOwner
 		return fmt.Errorf("heartbeat: %w", err)
 	} else if n == 0 {
 		return jobs.ErrLockLost
+	}
+	var state string
+	if err := s.w.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, jobID).Scan(&state); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	if jobs.JobState(state) == jobs.JobCancelled {
+		return jobs.ErrCancelled
 	}
 	return nil
 }

@@ -127,6 +127,33 @@ func (s *Store) Recover(ctx context.Context, jobID int64) (int, error) {
 	return int(n), err
 }
 
+// ClearWaits makes every pending request of the job due now: the waits of
+// a backoff earned against an endpoint the job no longer uses.
+func (s *Store) ClearWaits(ctx context.Context, jobID int64) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE requests SET not_before = 0
+		WHERE job_id = ? AND status = 'pending' AND not_before > 0`, jobID)
+	if err != nil {
+		return 0, fmt.Errorf("clear waits: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// CancelLeftovers cancels what a cancelled job still has pending or
+// running: what a live run put back after the cancel (a retry, a request
+// claimed and never sent) once that run has ended. It does nothing to an
+// active job.
+func (s *Store) CancelLeftovers(ctx context.Context, jobID int64) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE requests SET status = 'cancelled'
+		WHERE job_id = ? AND status IN ('pending', 'running')
+		AND (SELECT state FROM jobs WHERE id = ?) = 'cancelled'`, jobID, jobID)
+	if err != nil {
+		return 0, fmt.Errorf("cancel leftovers: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 func nullString(s string) any {
 	if s == "" {
 		return nil
