@@ -2,7 +2,6 @@ package worker
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -14,69 +13,52 @@ import (
 // assembler rebuilds, from the chunks of a streamed completion, the body the
 // same request would have got without "stream", so that the store, the
 // export and parseResponse never need to know a response was streamed.
+//
+// It builds what the OpenAI Python SDK's stream accumulator builds from the
+// same events (_accumulate_chunk and _convert_initial_chunk_into_snapshot in
+// openai/lib/streaming/chat/_completions.py): each choice's message is its
+// deltas merged (merge.go), beside the choice's other fields; the top-level
+// fields are the chunks' own. Nothing a provider sends is dropped but the
+// stream's own framing ("object" becomes the answer's, "delta" becomes
+// "message", the index of a tool call and OpenAI's "obfuscation" padding go).
+//
+// Which value a field keeps, where the SDK and "the last value wins" differ:
+//   - a top-level field keeps its first value that is neither null nor "",
+//     as the SDK keeps the first chunk's (id, created, model and
+//     system_fingerprint do not change within a stream, and a later chunk
+//     that differs is more likely a proxy's than the model's); usage is the
+//     last one sent, null aside;
+//   - a choice's fields outside the delta keep their last non-null value:
+//     the SDK keeps the first chunk's but for finish_reason, and would lose
+//     vLLM's stop_reason, which only the finish chunk carries.
+//
+// Members we know come first, in the order of a non-streamed answer; the
+// others follow in the order in which they first appeared.
 type assembler struct {
-	endpoint    jobs.Endpoint
-	id, model   string
-	created     json.RawMessage
-	fingerprint json.RawMessage
-	usage       json.RawMessage // from the last chunk that carried it
-	choices     map[int]*choiceAcc
-	outputs     int
-	err         *CallError // the first failure; Add and Result repeat it
+	endpoint jobs.Endpoint
+	top      []field // top-level members but choices, in order of appearance
+	usage    []byte  // the last usage that was not null
+	choices  map[int]*choiceAcc
+	outputs  int
+	err      *CallError // the first failure; Add and Result repeat it
+	m        merger
 }
 
-// choiceAcc accumulates the deltas of one choice index.
+// field is a member kept with its raw value.
+type field struct {
+	key string
+	val []byte
+}
+
+// choiceAcc accumulates one choice index.
 type choiceAcc struct {
-	role                     string
-	content, reasoning, text strings.Builder
-	hasContent, hasReasoning bool
-	finish                   string
-	tools                    map[int]*toolAcc
-	lastTool, nextTool       int
-	logprobs                 logprobsAcc
-}
-
-// toolAcc accumulates one tool call of a choice.
-type toolAcc struct {
-	id, typ, name string
-	args          strings.Builder
-}
-
-// chunk is the part of a chat.completion.chunk or streamed text_completion
-// that the assembler reads.
-type chunk struct {
-	ID                string          `json:"id"`
-	Created           json.RawMessage `json:"created"`
-	Model             string          `json:"model"`
-	SystemFingerprint json.RawMessage `json:"system_fingerprint"`
-	Choices           []chunkChoice   `json:"choices"`
-	Usage             json.RawMessage `json:"usage"`
-	Error             json.RawMessage `json:"error"`
-}
-
-// chunkChoice is one choice of a chunk: a delta (chat) or text (completions).
-type chunkChoice struct {
-	Index int `json:"index"`
-	Delta *struct {
-		Role             *string         `json:"role"`
-		Content          *string         `json:"content"`
-		ReasoningContent *string         `json:"reasoning_content"`
-		ToolCalls        []toolCallDelta `json:"tool_calls"`
-	} `json:"delta"`
-	Text         *string         `json:"text"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-	FinishReason *string         `json:"finish_reason"`
-}
-
-// toolCallDelta is a piece of a tool call; arguments arrive in pieces.
-type toolCallDelta struct {
-	Index    *int   `json:"index"`
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
+	message  node // the deltas merged; an object once a delta came
+	text     node // completions: the text chunks merged
+	finish   string
+	logprobs logprobsAcc
+	other    []field // members we do not know, their last non-null value
+	lastTool int     // for tool-call deltas without an index
+	nextTool int
 }
 
 // newAssembler returns an assembler for a stream from endpoint.
@@ -95,29 +77,47 @@ func (a *assembler) Add(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil // an empty data line carries nothing
 	}
-	var c chunk
-	if err := json.Unmarshal(data, &c); err != nil {
-		return a.fail(badResponse("bad stream chunk: %v", err))
+	ms, ok := a.m.split(data, 0)
+	if !ok {
+		return a.notAnObject(data)
 	}
-	if present(c.Error) {
-		return a.fail(streamError(data))
-	}
-	a.meta(&c)
-	for i := range c.Choices {
-		a.choice(c.Choices[i].Index).add(&c.Choices[i])
-		if c.Choices[i].hasOutput() {
-			a.outputs++
+	for _, m := range ms {
+		if string(m.key) == "error" && m.val[0] != 'n' {
+			return a.fail(streamError(data))
 		}
 	}
-	if present(c.Usage) {
-		a.usage = c.Usage
+	for _, m := range ms {
+		var err *CallError
+		switch string(m.key) {
+		case "choices":
+			err = a.addChoices(m.val)
+		case "error", "obfuscation":
+		default:
+			a.addTop(m)
+		}
+		if err != nil {
+			return a.fail(err)
+		}
 	}
 	return nil
 }
 
+// notAnObject fails data that split refused: not JSON, or JSON that is not
+// an object. A null chunk carries nothing, as encoding/json has it.
+func (a *assembler) notAnObject(data []byte) error {
+	var v json.RawMessage
+	if err := json.Unmarshal(data, &v); err != nil {
+		return a.fail(badResponse("bad stream chunk: %v", err))
+	}
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	return a.fail(badResponse("bad stream chunk: not a JSON object"))
+}
+
 // Started reports whether any delta so far carried output (content,
-// reasoning, text or tool-call arguments): the moment the time to first
-// token measures. A role-only first chunk does not count.
+// reasoning, text, a refusal or tool-call arguments): the moment the time
+// to first token measures. A role-only first chunk does not count.
 func (a *assembler) Started() bool { return a.outputs > 0 }
 
 // Outputs counts the chunk choices so far that carried output; the stall
@@ -130,108 +130,177 @@ func (a *assembler) fail(e *CallError) error {
 	return e
 }
 
-func (a *assembler) meta(c *chunk) {
-	a.id, a.model = cmp.Or(a.id, c.ID), cmp.Or(a.model, c.Model)
-	if !present(a.created) && present(c.Created) {
-		a.created = c.Created
+// addTop keeps a top-level member's first value that is neither null nor
+// "" (usage: its last that is not null).
+func (a *assembler) addTop(m member) {
+	v := m.val
+	if !m.esc && string(m.key) == "usage" {
+		if v[0] != 'n' {
+			a.usage = append(a.usage[:0], v...)
+		}
+		return
 	}
-	if !present(a.fingerprint) && present(c.SystemFingerprint) {
-		a.fingerprint = c.SystemFingerprint
+	f := findField(a.top, m)
+	if f == nil {
+		a.top = append(a.top, field{key: keyString(m), val: bytes.Clone(v)})
+		return
+	}
+	if v[0] != 'n' && (string(f.val) == "null" || string(f.val) == `""`) {
+		f.val = append(f.val[:0], v...)
 	}
 }
 
-func (a *assembler) choice(i int) *choiceAcc {
-	ch := a.choices[i]
+// findField returns the field named by m's key, or nil.
+func findField(fields []field, m member) *field {
+	key := string(m.key) // compared without a copy when not escaped
+	if m.esc {
+		key = keyString(m)
+	}
+	for i := range fields {
+		if fields[i].key == key {
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+// addChoices merges the choices of a chunk.
+func (a *assembler) addChoices(v []byte) *CallError {
+	switch v[0] {
+	case 'n':
+		return nil
+	case '[':
+	default:
+		return badResponse("bad stream chunk: choices is not an array")
+	}
+	for _, e := range a.m.elements(v, 1) {
+		switch e[0] {
+		case 'n':
+			continue
+		case '{':
+		default:
+			return badResponse("bad stream chunk: a choice is not an object")
+		}
+		if err := a.addChoice(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addChoice merges one chunk choice into the choice of its index.
+func (a *assembler) addChoice(e []byte) *CallError {
+	ms, _ := a.m.split(e, 2)
+	index := 0
+	for _, m := range ms {
+		if string(m.key) == "index" && m.val[0] != 'n' {
+			i, ok := parseIndex(m.val)
+			if !ok {
+				return badResponse("bad stream chunk: a choice's index is not an integer")
+			}
+			index = i
+		}
+	}
+	ch := a.choices[index]
 	if ch == nil {
-		ch = &choiceAcc{tools: map[int]*toolAcc{}}
-		a.choices[i] = ch
+		ch = &choiceAcc{}
+		a.choices[index] = ch
 	}
-	return ch
-}
-
-// hasOutput reports whether c carries any text of the answer.
-func (c *chunkChoice) hasOutput() bool {
-	if nonEmpty(c.Text) {
-		return true
-	}
-	d := c.Delta
-	if d == nil {
-		return false
-	}
-	for _, tc := range d.ToolCalls {
-		if tc.Function.Arguments != "" {
-			return true
+	output := false
+	for _, m := range ms {
+		got, err := a.addChoiceMember(ch, m)
+		if err != nil {
+			return err
 		}
+		output = output || got
 	}
-	return nonEmpty(d.Content) || nonEmpty(d.ReasoningContent)
+	if output {
+		a.outputs++
+	}
+	return nil
 }
 
-func nonEmpty(s *string) bool { return s != nil && *s != "" }
-
-// add merges one chunk choice.
-func (ch *choiceAcc) add(c *chunkChoice) {
-	if d := c.Delta; d != nil {
-		if d.Role != nil && *d.Role != "" {
-			ch.role = *d.Role
+// addChoiceMember merges one member of a chunk choice and reports whether
+// it carried output.
+func (a *assembler) addChoiceMember(ch *choiceAcc, m member) (bool, *CallError) {
+	v := m.val
+	switch string(m.key) {
+	case "index":
+		return false, nil
+	case "delta":
+		return a.addDelta(ch, v)
+	case "text":
+		if v[0] == 'n' {
+			return false, nil
 		}
-		ch.hasContent = appendDelta(&ch.content, d.Content) || ch.hasContent
-		ch.hasReasoning = appendDelta(&ch.reasoning, d.ReasoningContent) || ch.hasReasoning
-		for _, tc := range d.ToolCalls {
-			ch.tool(tc)
+		if v[0] != '"' {
+			return false, badResponse("bad stream chunk: text is not a string")
 		}
+		a.m.merge(&ch.text, "text", v, 3)
+		return len(v) > 2, nil
+	case "finish_reason":
+		if v[0] != 'n' && v[0] != '"' {
+			return false, badResponse("bad stream chunk: finish_reason is not a string")
+		}
+		if v[0] == '"' && len(v) > 2 {
+			var sb strings.Builder
+			appendString(&sb, v)
+			ch.finish = sb.String()
+		}
+		return false, nil
+	case "logprobs":
+		ch.logprobs.add(v)
+		return false, nil
 	}
-	appendDelta(&ch.text, c.Text)
-	ch.logprobs.add(c.Logprobs)
-	if c.FinishReason != nil && *c.FinishReason != "" {
-		ch.finish = *c.FinishReason
+	ch.setOther(m)
+	return false, nil
+}
+
+// setOther keeps the last non-null value of a member we do not know.
+func (ch *choiceAcc) setOther(m member) {
+	f := findField(ch.other, m)
+	if f == nil {
+		ch.other = append(ch.other, field{key: keyString(m), val: bytes.Clone(m.val)})
+		return
+	}
+	if m.val[0] != 'n' {
+		f.val = append(f.val[:0], m.val...)
 	}
 }
 
-// appendDelta appends s, if not null, and reports whether it was there.
-func appendDelta(b *strings.Builder, s *string) bool {
-	if s == nil {
-		return false
+// addDelta merges a delta into the choice's message and reports whether it
+// carried text: content, reasoning (reasoning_content, or reasoning as vLLM
+// and OpenRouter name it), a refusal or tool-call arguments. Any of them is
+// progress for the stall guard.
+func (a *assembler) addDelta(ch *choiceAcc, v []byte) (bool, *CallError) {
+	switch v[0] {
+	case 'n':
+		return false, nil
+	case '{':
+	default:
+		return false, badResponse("bad stream chunk: delta is not an object")
 	}
-	b.WriteString(*s)
-	return true
-}
-
-// tool merges a tool-call delta into the call of the same index.
-func (ch *choiceAcc) tool(d toolCallDelta) {
-	i := ch.toolIndex(d)
-	t := ch.tools[i]
-	if t == nil {
-		t = &toolAcc{}
-		ch.tools[i] = t
-		ch.nextTool = max(ch.nextTool, i+1)
+	if ch.message.kind != nodeObject {
+		ch.message = node{kind: nodeObject}
 	}
-	ch.lastTool = i
-	if d.ID != "" {
-		t.id = d.ID
+	ms, _ := a.m.split(v, 3)
+	output := false
+	for _, m := range ms {
+		c, key := ch.message.child(m)
+		switch key {
+		case "tool_calls":
+			got, err := a.addToolCalls(ch, c, m.val)
+			if err != nil {
+				return false, err
+			}
+			output = output || got
+			continue
+		case "content", "reasoning_content", "reasoning", "refusal":
+			output = output || (m.val[0] == '"' && len(m.val) > 2)
+		}
+		a.m.merge(c, key, m.val, 4)
 	}
-	if d.Type != "" {
-		t.typ = d.Type
-	}
-	if d.Function.Name != "" {
-		t.name = d.Function.Name
-	}
-	t.args.WriteString(d.Function.Arguments)
-}
-
-// toolIndex is the delta's index. Some providers leave it out: then a new
-// id starts a new call and anything else continues the last one.
-func (ch *choiceAcc) toolIndex(d toolCallDelta) int {
-	if d.Index != nil {
-		return *d.Index
-	}
-	last := ch.tools[ch.lastTool]
-	if last == nil {
-		return ch.nextTool
-	}
-	if d.ID != "" && last.id != "" && d.ID != last.id {
-		return ch.nextTool
-	}
-	return ch.lastTool
+	return output, nil
 }
 
 // Result returns the assembled body and what parseResponse reads from it,
@@ -250,8 +319,8 @@ func (a *assembler) Result() (body []byte, res *jobs.Result, err error) {
 	return body, res, nil
 }
 
-// Body returns the assembled body with the same errors as Result. A caller
-// that must redact the body before parsing it uses Body and parseResponse.
+// Body returns the assembled body with the same errors as Result, for a
+// caller that parses it itself.
 func (a *assembler) Body() ([]byte, error) {
 	if a.err != nil {
 		return nil, a.err
@@ -259,167 +328,13 @@ func (a *assembler) Body() ([]byte, error) {
 	if len(a.choices) == 0 {
 		return nil, badResponse("stream carried no choices")
 	}
-	out := completionOut{ID: a.id, Object: "chat.completion", Created: a.created, Model: a.model,
-		SystemFingerprint: a.fingerprint, Usage: a.usage}
-	if a.endpoint == jobs.EndpointCompletions {
-		out.Object = "text_completion"
-	}
-	for _, i := range slices.Sorted(maps.Keys(a.choices)) {
-		ch := a.choices[i]
-		if ch.finish == "" {
+	indexes := slices.Sorted(maps.Keys(a.choices))
+	for _, i := range indexes {
+		if a.choices[i].finish == "" {
 			return nil, badResponse("stream ended before choice %d had a finish_reason", i)
 		}
-		out.Choices = append(out.Choices, ch.out(i, a.endpoint))
 	}
-	// Unlike json.Marshal, leave <, > and & alone: the model's text is
-	// full of them and providers do not escape them either.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		return nil, badResponse("assemble stream: %v", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// completionOut is the assembled body. Field order is the key order of the
-// output, which follows the provider's non-streamed answers.
-type completionOut struct {
-	ID                string          `json:"id"`
-	Object            string          `json:"object"`
-	Created           json.RawMessage `json:"created,omitempty"`
-	Model             string          `json:"model"`
-	SystemFingerprint json.RawMessage `json:"system_fingerprint,omitempty"`
-	Choices           []choiceOut     `json:"choices"`
-	// Usage is left out, not zeroed, when no chunk carried it.
-	Usage json.RawMessage `json:"usage,omitempty"`
-}
-
-// choiceOut is an assembled choice: message (chat) or text (completions).
-type choiceOut struct {
-	Index        int             `json:"index"`
-	Message      *messageOut     `json:"message,omitempty"`
-	Text         *string         `json:"text,omitempty"`
-	FinishReason string          `json:"finish_reason"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-}
-
-// messageOut is the assembled message of a chat choice.
-type messageOut struct {
-	Role string `json:"role"`
-	// Content is null when no delta carried it (a tool-call-only answer).
-	Content          *string       `json:"content"`
-	ReasoningContent *string       `json:"reasoning_content,omitempty"`
-	ToolCalls        []toolCallOut `json:"tool_calls,omitempty"`
-}
-
-// toolCallOut is an assembled tool call, as non-streamed answers have it.
-type toolCallOut struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-// out is the choice as the non-streamed answer from endpoint has it.
-func (ch *choiceAcc) out(index int, endpoint jobs.Endpoint) choiceOut {
-	c := choiceOut{Index: index, FinishReason: ch.finish, Logprobs: ch.logprobs.json()}
-	if endpoint == jobs.EndpointCompletions {
-		c.Text = ptr(ch.text.String())
-		return c
-	}
-	m := &messageOut{Role: cmp.Or(ch.role, "assistant")}
-	if ch.hasContent {
-		m.Content = ptr(ch.content.String())
-	}
-	if ch.hasReasoning {
-		m.ReasoningContent = ptr(ch.reasoning.String())
-	}
-	m.ToolCalls = ch.toolCalls()
-	c.Message = m
-	return c
-}
-
-func (ch *choiceAcc) toolCalls() []toolCallOut {
-	var out []toolCallOut
-	for _, i := range slices.Sorted(maps.Keys(ch.tools)) {
-		t := ch.tools[i]
-		tc := toolCallOut{ID: t.id, Type: cmp.Or(t.typ, "function")}
-		tc.Function.Name, tc.Function.Arguments = t.name, t.args.String()
-		out = append(out, tc)
-	}
-	return out
-}
-
-func ptr(s string) *string { return &s }
-
-// logprobsAcc concatenates the logprobs objects of one choice's chunks.
-// Every member that is an array ("content" and "refusal" in chat; "tokens",
-// "token_logprobs", "top_logprobs" and "text_offset" in completions) is
-// appended to; any other member keeps its first value. Members keep the
-// order in which they first appeared.
-type logprobsAcc struct {
-	keys   []string
-	values map[string]*bytes.Buffer // an array's items joined by commas, or the first value
-	arrays map[string]bool
-}
-
-// add merges one chunk's logprobs; null and anything that is not an object
-// add nothing.
-func (l *logprobsAcc) add(raw json.RawMessage) {
-	ms, err := jobs.Members(raw)
-	if !present(raw) || err != nil {
-		return
-	}
-	if l.values == nil {
-		l.values, l.arrays = map[string]*bytes.Buffer{}, map[string]bool{}
-	}
-	for _, m := range ms {
-		v := l.values[m.Key]
-		if v == nil {
-			v = &bytes.Buffer{}
-			l.values[m.Key] = v
-			l.keys = append(l.keys, m.Key)
-		}
-		var items []json.RawMessage
-		if json.Unmarshal(raw[m.ValueStart:m.End], &items) != nil || items == nil {
-			if v.Len() == 0 {
-				v.Write(raw[m.ValueStart:m.End])
-			}
-			continue
-		}
-		if !l.arrays[m.Key] {
-			v.Reset() // an array after a null: the null was no value
-			l.arrays[m.Key] = true
-		}
-		for _, it := range items {
-			if v.Len() > 0 {
-				v.WriteByte(',')
-			}
-			v.Write(it)
-		}
-	}
-}
-
-// json renders the merged object, or null when no chunk had logprobs.
-func (l *logprobsAcc) json() json.RawMessage {
-	if len(l.keys) == 0 {
-		return json.RawMessage("null")
-	}
-	b := []byte{'{'}
-	for i, k := range l.keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		key, _ := json.Marshal(k)
-		b = append(append(b, key...), ':')
-		if l.arrays[k] {
-			b = append(append(append(b, '['), l.values[k].Bytes()...), ']')
-		} else {
-			b = append(b, l.values[k].Bytes()...)
-		}
-	}
-	return append(b, '}')
+	w := newJSONWriter()
+	a.render(w, indexes)
+	return w.bytes(), nil
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -61,6 +62,10 @@ func TestAssembleGolden(t *testing.T) {
 			usage: jobs.Usage{Known: true, PromptTokens: 9, CompletionTokens: 2, TotalTokens: 11}},
 		{name: "completions-logprobs", content: " Paris.", finish: "stop",
 			usage: jobs.Usage{Known: true, PromptTokens: 6, CompletionTokens: 2, TotalTokens: 8}},
+		{name: "vllm-reasoning", content: "It is 42.", reasoning: "The user asks 6×7.\nThat is <42> & no less.", finish: "stop",
+			usage: jobs.Usage{Known: true, PromptTokens: 14, CompletionTokens: 26, TotalTokens: 40}},
+		{name: "openrouter", content: "Four", reasoning: "Two plus two.", finish: "stop",
+			usage: jobs.Usage{Known: true, PromptTokens: 9, CompletionTokens: 12, ReasoningTokens: 10, TotalTokens: 21}},
 		{name: "error-midstream", wantClass: jobs.ClassServer},
 		{name: "truncated", wantClass: jobs.ClassBadResponse},
 		{name: "done-before-finish", wantClass: jobs.ClassBadResponse},
@@ -132,7 +137,8 @@ func failureJSON(t *testing.T, err error) []byte {
 	return append(b, '\n')
 }
 
-// joined is one choice's text as a naive reading of the stream gives it.
+// joined is one choice's text as a naive reading of the stream gives it:
+// reasoning is reasoning_content, or reasoning (vLLM, OpenRouter).
 type joined struct{ content, reasoning, finish string }
 
 // checkJoinedByHand reads the .sse file the simplest way (one data line per
@@ -147,6 +153,7 @@ func checkJoinedByHand(t *testing.T, name string, body []byte) {
 			Message struct {
 				Content          *string
 				ReasoningContent string `json:"reasoning_content"`
+				Reasoning        string
 			}
 			FinishReason string `json:"finish_reason"`
 		}
@@ -161,7 +168,7 @@ func checkJoinedByHand(t *testing.T, name string, body []byte) {
 		if c.Index != i {
 			t.Errorf("choice %d has index %d", i, c.Index)
 		}
-		g := joined{deref(c.Message.Content) + deref(c.Text), c.Message.ReasoningContent, c.FinishReason}
+		g := joined{deref(c.Message.Content) + deref(c.Text), c.Message.ReasoningContent + c.Message.Reasoning, c.FinishReason}
 		if g != want[c.Index] {
 			t.Errorf("choice %d = %+v, want %+v", c.Index, g, want[c.Index])
 		}
@@ -189,6 +196,7 @@ func joinByHand(t *testing.T, name string) map[int]joined {
 				Delta struct {
 					Content          string
 					ReasoningContent string `json:"reasoning_content"`
+					Reasoning        string
 				}
 				FinishReason string `json:"finish_reason"`
 			}
@@ -199,8 +207,8 @@ func joinByHand(t *testing.T, name string) map[int]joined {
 		for _, ch := range c.Choices {
 			j := out[ch.Index]
 			j.content += ch.Delta.Content + ch.Text
-			j.reasoning += ch.Delta.ReasoningContent
-			j.finish += ch.FinishReason
+			j.reasoning += ch.Delta.ReasoningContent + ch.Delta.Reasoning
+			j.finish = cmp.Or(ch.FinishReason, j.finish)
 			out[ch.Index] = j
 		}
 	}
@@ -271,7 +279,13 @@ func TestAssembleFailures(t *testing.T) {
 			[]string{`{"choices":[{"index":1,"text":"a"}]}`, `{"choices":[{"index":0,"text":"b","finish_reason":"stop"}]}`},
 			jobs.ClassBadResponse, "choice 1"},
 		{"ErrorAfterContent", jobs.EndpointChat, []string{stop, `{"error":{"message":"quota","code":402}}`}, jobs.ClassPayment, "quota"},
-		{"UsageNotAnObject", jobs.EndpointChat, []string{stop, `{"choices":[],"usage":7}`}, jobs.ClassBadResponse, "not valid JSON"},
+		{"ChunkNotAnObject", jobs.EndpointChat, []string{`[1]`, stop}, jobs.ClassBadResponse, "not a JSON object"},
+		{"DeltaNotAnObject", jobs.EndpointChat, []string{`{"choices":[{"index":0,"delta":"x"}]}`}, jobs.ClassBadResponse, "delta"},
+		{"FinishNotAString", jobs.EndpointChat, []string{`{"choices":[{"index":0,"finish_reason":1}]}`}, jobs.ClassBadResponse, "finish_reason"},
+		{"ToolCallsNotAnArray", jobs.EndpointChat, []string{`{"choices":[{"index":0,"delta":{"tool_calls":{}}}]}`}, jobs.ClassBadResponse, "tool_calls"},
+		{"ToolIndexFraction", jobs.EndpointChat, []string{`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0.5}]}}]}`}, jobs.ClassBadResponse, "index"},
+		{"ErrorWithChoices", jobs.EndpointChat, []string{`{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}],"error":{"message":"late","code":500}}`},
+			jobs.ClassServer, "late"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -373,4 +387,126 @@ func fuzzAssemble(t *testing.T, endpoint jobs.Endpoint, in []byte) ([]byte, *job
 		t.Fatalf("Result = %s, %v, %v", body, res, err)
 	}
 	return body, res, err
+}
+
+// TestAssembleKeepsVendorFields checks that every field a provider sends
+// survives the assembly, under the rules of merge.go and assembler: text
+// appends, identifiers, numbers and unknown choice fields keep their last
+// value, top-level fields their first, null never replaces a value, and
+// members we do not know follow ours in the order they first appeared.
+func TestAssembleKeepsVendorFields(t *testing.T) {
+	chunks := []string{
+		`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","tier":null,"obfuscation":"pad","choices":[{"index":0,` +
+			`"delta":{"role":"assistant","content":"","extra":{"score":1,"note":"a"},"flag":true},"logprobs":null,"finish_reason":null,"seen":1}]}`,
+		`{"id":"y","model":"m2","tier":"flex","provider":"P","obfuscation":"padpad","choices":[{"index":0,` +
+			`"delta":{"role":"assistant","content":"Hi","extra":{"score":2,"note":"b"},"flag":null,"refusal":"no"},"seen":null}]}`,
+		`{"id":"x","tier":"other","choices":[{"index":0,"delta":{"role":"","content":null,"refusal":"pe"},"finish_reason":"stop","seen":2,"stop_reason":null}]}`,
+		`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`,
+	}
+	a := newAssembler(jobs.EndpointChat)
+	for _, c := range chunks {
+		mustAdd(t, a, c)
+	}
+	body, res, err := a.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi",` +
+		`"extra":{"score":2,"note":"ab"},"flag":true,"refusal":"nope"},"finish_reason":"stop","logprobs":null,"seen":2,"stop_reason":null}],` +
+		`"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"tier":"flex","provider":"P"}`
+	if got := string(body); got != want {
+		t.Errorf("body =\n%s\nwant\n%s", got, want)
+	}
+	if res.Content != "Hi" || res.Usage.TotalTokens != 3 {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+// TestAssembleIdentifiersAreNotText checks that a role, a tool call's id
+// and its function's name repeated in every delta (as OpenRouter and
+// Ollama send the role) are not concatenated, while the arguments are.
+func TestAssembleIdentifiersAreNotText(t *testing.T) {
+	a := newAssembler(jobs.EndpointChat)
+	for range 3 {
+		mustAdd(t, a, `{"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function",`+
+			`"function":{"name":"f","arguments":"{}"}}]}}]}`)
+	}
+	mustAdd(t, a, `{"choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":"tool_calls"}]}`)
+	body, _, err := a.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := jobs.Lookup(body, "choices")
+	want := `[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",` +
+		`"function":{"name":"f","arguments":"{}{}{}"}}]},"finish_reason":"tool_calls","logprobs":null}]`
+	if string(got) != want {
+		t.Errorf("choices =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestAssembleProgress checks what counts as output for the stall guard
+// and the time to first token: any delta that carries text, whatever the
+// field's name, but not a role, an empty string, null or a vendor field.
+func TestAssembleProgress(t *testing.T) {
+	tests := []struct {
+		name     string
+		endpoint jobs.Endpoint
+		chunk    string
+		want     bool
+	}{
+		{"Content", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"content":"a"}}]}`, true},
+		{"ReasoningContent", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"reasoning_content":"a"}}]}`, true},
+		{"Reasoning", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"reasoning":"hmm"}}]}`, true},
+		{"Refusal", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"refusal":"no"}}]}`, true},
+		{"ToolArguments", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}`, true},
+		{"Text", jobs.EndpointCompletions, `{"choices":[{"index":0,"text":"a"}]}`, true},
+		{"RoleOnly", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`, false},
+		{"EmptyReasoning", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"reasoning":"","reasoning_content":null}}]}`, false},
+		{"ToolName", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}`, false},
+		{"VendorField", jobs.EndpointChat, `{"choices":[{"index":0,"delta":{"note":"x"},"stop_reason":"x"}]}`, false},
+		{"UsageOnly", jobs.EndpointChat, `{"choices":[],"usage":{"prompt_tokens":1}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAssembler(tt.endpoint)
+			mustAdd(t, a, tt.chunk)
+			if got := a.Started(); got != tt.want {
+				t.Errorf("Started = %v, want %v", got, tt.want)
+			}
+			if got, want := a.Outputs(), map[bool]int{true: 1}[tt.want]; got != want {
+				t.Errorf("Outputs = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestAssembleKeepsUnreadableUsage checks that a stream whose usage cannot
+// be read is kept, with its usage unknown, and that whole-number floats
+// are read.
+func TestAssembleKeepsUnreadableUsage(t *testing.T) {
+	const stop = `{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}`
+	tests := []struct {
+		usage string
+		want  jobs.Usage
+	}{
+		{`7`, jobs.Usage{}},
+		{`{"prompt_tokens":"20"}`, jobs.Usage{}},
+		{`{"prompt_tokens":20.0,"completion_tokens":2e1,"total_tokens":40}`,
+			jobs.Usage{Known: true, PromptTokens: 20, CompletionTokens: 20, TotalTokens: 40}},
+	}
+	for _, tt := range tests {
+		a := newAssembler(jobs.EndpointChat)
+		mustAdd(t, a, stop)
+		mustAdd(t, a, `{"choices":[],"usage":`+tt.usage+`}`)
+		body, res, err := a.Result()
+		if err != nil {
+			t.Fatalf("usage %s: %v", tt.usage, err)
+		}
+		if got, _ := jobs.Lookup(body, "usage"); string(got) != tt.usage {
+			t.Errorf("usage %s kept as %s", tt.usage, got)
+		}
+		if res.Usage != tt.want {
+			t.Errorf("usage %s read as %+v, want %+v", tt.usage, res.Usage, tt.want)
+		}
+	}
 }

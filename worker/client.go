@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ type Client struct {
 type ClientOptions struct {
 	BaseURL string
 	// APIKey is sent as a bearer token and redacted from every message and
-	// body the client returns.
+	// error body the client returns; 2xx answers are returned as sent.
 	APIKey string
 	// Timeout bounds one attempt, from sending to the last byte.
 	Timeout time.Duration
@@ -156,11 +157,22 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 	if hasQuota(resp.Header) {
 		*q = ParseQuota(resp.Header, c.now())
 	}
+	res, err := c.answer(ctx, actx, cancel, req, resp, stream, start)
+	var ce *CallError
+	if errors.As(err, &ce) && ce.RequestID == "" {
+		ce.RequestID = c.redact(requestID(resp.Header, ce.Body))
+	}
+	return res, err
+}
+
+// answer reads the answer whose headers resp holds.
+func (c *Client) answer(ctx, actx context.Context, cancel context.CancelCauseFunc, req *jobs.Request,
+	resp *http.Response, stream bool, start time.Time) (*jobs.Result, error) {
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	if ok && stream && isEventStream(resp.Header) {
 		return c.readStreamed(ctx, actx, cancel, req, resp, start)
 	}
-	body, err = c.readBody(resp.Body)
+	body, err := c.readBody(resp.Body)
 	if err != nil {
 		return nil, c.transportError(ctx, err)
 	}
@@ -171,17 +183,37 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 }
 
 // result turns a 2xx body (plain, or assembled from a stream) into a
-// Result. The key is redacted before parsing, so that no field taken from
-// the body (content, an error's message and body) can carry it.
+// Result. The body is kept byte for byte, whatever it holds: redaction is
+// for what we write about an answer (messages, logs, error bodies), and a
+// short key such as vLLM's "EMPTY" would otherwise change every answer
+// that contains the word. A body that is no answer is an error body and is
+// redacted like one.
 func (c *Client) result(body []byte, resp *http.Response, start time.Time) (*jobs.Result, error) {
-	res, cerr := parseResponse(c.redactBytes(body))
+	res, cerr := parseResponse(body)
 	if cerr != nil {
-		return nil, cerr
+		return nil, c.fail(cerr.Class, cerr.StatusCode, cerr.Message, cerr.Body)
 	}
 	res.StatusCode = resp.StatusCode
 	res.ProviderRequestID = c.redact(resp.Header.Get("x-request-id"))
 	res.Latency = c.now().Sub(start)
 	return res, nil
+}
+
+// requestID is the provider's id of an answer, for a failure: the
+// x-request-id header, else the error body's top-level "id", else its
+// "request_id" (gateways with Anthropic-style errors send that), else "".
+func requestID(h http.Header, body []byte) string {
+	if id := h.Get("x-request-id"); id != "" {
+		return id
+	}
+	for _, key := range []string{"id", "request_id"} {
+		raw, ok := jobs.Lookup(body, key)
+		var id string
+		if ok && json.Unmarshal(raw, &id) == nil && id != "" {
+			return id
+		}
+	}
+	return ""
 }
 
 var errTooLarge = errors.New("response body too large")

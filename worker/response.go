@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,31 +11,77 @@ import (
 )
 
 // response holds only the fields of a completion that we record; the rest
-// of the body is kept raw.
+// of the body is kept raw. Every field is read leniently: a value of an
+// unexpected type reads as empty (or, in usage, as unknown) rather than
+// failing the body, because a 2xx answer has been paid for and is kept.
 type response struct {
-	ID      string `json:"id"`
-	Model   string `json:"model"`
-	Choices []struct {
-		Message *struct {
-			Content          *string `json:"content"`
-			ReasoningContent *string `json:"reasoning_content"`
-		} `json:"message"`
-		Text         *string `json:"text"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens            int64 `json:"prompt_tokens"`
-		CompletionTokens        int64 `json:"completion_tokens"`
-		TotalTokens             int64 `json:"total_tokens"`
-		PromptCacheHitTokens    int64 `json:"prompt_cache_hit_tokens"`
-		CompletionTokensDetails *struct {
-			ReasoningTokens int64 `json:"reasoning_tokens"`
-		} `json:"completion_tokens_details"`
-		PromptTokensDetails *struct {
-			CachedTokens int64 `json:"cached_tokens"`
-		} `json:"prompt_tokens_details"`
-	} `json:"usage"`
-	Error *apiError `json:"error"`
+	ID      lenientString   `json:"id"`
+	Model   lenientString   `json:"model"`
+	Choices choiceList      `json:"choices"`
+	Usage   *usage          `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// choiceList is the choices array; present is false when the body has no
+// array there (absent, null or another type).
+type choiceList struct {
+	present bool
+	items   []respChoice
+}
+
+func (l *choiceList) UnmarshalJSON(b []byte) error {
+	if b[0] != '[' {
+		return nil // null, or not an array: no choices
+	}
+	l.present = true
+	return json.Unmarshal(b, &l.items)
+}
+
+// respChoice is one choice; anything but an object reads as an empty one.
+type respChoice struct {
+	Message      *respMessage  `json:"message"`
+	Text         lenientString `json:"text"`
+	FinishReason lenientString `json:"finish_reason"`
+}
+
+func (c *respChoice) UnmarshalJSON(b []byte) error {
+	type plain respChoice
+	if b[0] != '{' {
+		return nil
+	}
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// respMessage is a chat choice's message. vLLM and OpenRouter send the
+// reasoning as "reasoning"; DeepSeek and most others as "reasoning_content".
+type respMessage struct {
+	Content          lenientString `json:"content"`
+	ReasoningContent lenientString `json:"reasoning_content"`
+	Reasoning        lenientString `json:"reasoning"`
+}
+
+func (m *respMessage) UnmarshalJSON(b []byte) error {
+	type plain respMessage
+	if b[0] != '{' {
+		return nil
+	}
+	return json.Unmarshal(b, (*plain)(m))
+}
+
+// lenientString is a string field that reads any other value as "". Null
+// leaves it as it was, as encoding/json leaves a string.
+type lenientString string
+
+func (s *lenientString) UnmarshalJSON(b []byte) error {
+	if b[0] == 'n' {
+		return nil
+	}
+	var v string
+	if json.Unmarshal(b, &v) != nil {
+		v = ""
+	}
+	*s = lenientString(v)
+	return nil
 }
 
 type apiError struct {
@@ -43,7 +90,8 @@ type apiError struct {
 }
 
 // parseResponse reads a 2xx body. A body that is not a completion (invalid
-// JSON, no choices, an error object) is a failed attempt.
+// JSON, no choices, an error object) is a failed attempt; any other is kept,
+// whatever the types of the fields we read.
 func parseResponse(body []byte) (*jobs.Result, *CallError) {
 	if res, ok := scanResponse(body); ok {
 		return res, nil
@@ -60,40 +108,47 @@ func decodeResponse(body []byte) (*jobs.Result, *CallError) {
 		return nil, &CallError{Failure: jobs.Failure{Class: jobs.ClassBadResponse,
 			Message: fmt.Sprintf("response is not valid JSON: %v", err)}}
 	}
-	if r.Error != nil && len(r.Choices) == 0 {
-		class := jobs.ClassBadResponse
-		var code int
-		if json.Unmarshal(r.Error.Code, &code) == nil && code >= 400 && code <= 599 {
-			class = jobs.ClassForStatus(code)
-		}
-		return nil, &CallError{Failure: jobs.Failure{Class: class, StatusCode: code,
-			Message: "error in a 2xx response: " + r.Error.Message, Body: body}}
+	if present(r.Error) && len(r.Choices.items) == 0 {
+		return nil, errorIn2xx(r.Error, body)
 	}
-	if r.Choices == nil {
+	if !r.Choices.present {
 		return nil, &CallError{Failure: jobs.Failure{Class: jobs.ClassBadResponse,
 			Message: "response has no choices"}}
 	}
-	res := &jobs.Result{ResponseID: r.ID, Model: r.Model, Raw: body}
-	if len(r.Choices) > 0 {
-		c := r.Choices[0]
+	res := &jobs.Result{ResponseID: string(r.ID), Model: string(r.Model), Raw: body}
+	if len(r.Choices.items) > 0 {
+		c := r.Choices.items[0]
 		if m := c.Message; m != nil {
-			res.Content, res.ReasoningContent = deref(m.Content), deref(m.ReasoningContent)
+			res.Content = string(m.Content)
+			res.ReasoningContent = string(cmp.Or(m.ReasoningContent, m.Reasoning))
 		} else {
-			res.Content = deref(c.Text)
+			res.Content = string(c.Text)
 		}
-		res.FinishReason = deref(c.FinishReason)
+		res.FinishReason = string(c.FinishReason)
 	}
-	if u := r.Usage; u != nil {
-		res.Usage = jobs.Usage{Known: true, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
-			TotalTokens: u.TotalTokens, CachedTokens: u.PromptCacheHitTokens}
-		if d := u.CompletionTokensDetails; d != nil {
-			res.Usage.ReasoningTokens = d.ReasoningTokens
-		}
-		if d := u.PromptTokensDetails; d != nil && d.CachedTokens > 0 {
-			res.Usage.CachedTokens = d.CachedTokens
-		}
+	if r.Usage != nil {
+		res.Usage = r.Usage.read()
 	}
 	return res, nil
+}
+
+// errorIn2xx is the failure of a 2xx body that holds an error and no
+// choice: classified by a numeric code like an HTTP status, else a bad
+// response; the body is kept.
+func errorIn2xx(raw json.RawMessage, body []byte) *CallError {
+	var ae apiError
+	if json.Unmarshal(raw, &ae) != nil {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		ae = apiError{Message: s}
+	}
+	class := jobs.ClassBadResponse
+	var code int
+	if json.Unmarshal(ae.Code, &code) == nil && code >= 400 && code <= 599 {
+		class = jobs.ClassForStatus(code)
+	}
+	return &CallError{Failure: jobs.Failure{Class: class, StatusCode: code,
+		Message: "error in a 2xx response: " + ae.Message, Body: body}}
 }
 
 // errorMessage extracts a provider's error message for a one-line summary;
@@ -133,18 +188,18 @@ func deref(s *string) string {
 }
 
 // scanResponse is the fast path of parseResponse. Decoding every body into
-// response with encoding/json cost about 7 % of the CPU of a dispatch run
-// (reflection, and allocations for values we never read), so this walks
-// the body once with a scanner, notes where the values response reads are,
-// and decodes only those.
+// response with encoding/json was a visible share of a dispatch run's CPU
+// (reflection, and allocations for values we never read; BENCHMARKS.md), so
+// this walks the body once with a scanner, notes where the values response
+// reads are, and decodes only those.
 //
 // It reports ok false, and parseResponse falls back to decodeResponse, for
 // every body outside a plain subset, so that encoding/json alone decides the
 // subtle cases: a key we read given twice or not exactly as we spell it, a
-// count that is not a plain int64, a string we read holding invalid UTF-8,
-// a value of the wrong type, and every body that is not a completion
-// (invalid JSON, no choices, a non-null error), so that failures keep
-// encoding/json's messages.
+// count that is not a plain integer from 0 to maxTokenCount, a string we
+// read holding invalid UTF-8, a value of the wrong type, and every body that
+// is not a completion (invalid JSON, no choices, a non-null error), so that
+// failures keep encoding/json's messages.
 func scanResponse(body []byte) (*jobs.Result, bool) {
 	s := scanner{b: body}
 	var p picked
@@ -168,9 +223,11 @@ type picked struct {
 }
 
 type choice struct {
-	message            bool // an object, not null or absent
-	content, reasoning text
-	text, finish       text
+	message bool // an object, not null or absent
+	// reasoning is reasoning_content; reasoningAlt is "reasoning" (vLLM,
+	// OpenRouter), read when reasoning_content is empty.
+	content, reasoning, reasoningAlt text
+	text, finish                     text
 }
 
 // The keys of each object we read from, indexed by constants for the
@@ -243,14 +300,17 @@ func (s *scanner) choice(c *choice) bool {
 	return ok
 }
 
-var messageKeys = []string{"content", "reasoning_content"}
+var messageKeys = []string{"content", "reasoning_content", "reasoning"}
 
 func (s *scanner) message(c *choice) bool {
 	isObject, ok := s.fields(messageKeys, func(k int) bool {
-		if k == 0 {
+		switch k {
+		case 0:
 			return s.string(&c.content)
+		case 1:
+			return s.string(&c.reasoning)
 		}
-		return s.string(&c.reasoning)
+		return s.string(&c.reasoningAlt)
 	})
 	c.message = isObject
 	return ok
@@ -297,11 +357,11 @@ func (s *scanner) detail(key string, n *int64) bool {
 // allocation: they are stored together and dropped together.
 func (p *picked) result(body []byte) (*jobs.Result, bool) {
 	c := p.first
-	content, reasoning := c.text, text{}
+	content, reasoning, alt := c.text, text{}, text{}
 	if c.message {
-		content, reasoning = c.content, c.reasoning
+		content, reasoning, alt = c.content, c.reasoning, c.reasoningAlt
 	}
-	texts := [...]text{p.id, p.model, content, reasoning, c.finish}
+	texts := [...]text{p.id, p.model, content, reasoning, c.finish, alt}
 	size := 0
 	for _, t := range texts {
 		size += t.hi - t.lo // decoding never makes a string longer
@@ -318,6 +378,9 @@ func (p *picked) result(body []byte) (*jobs.Result, bool) {
 	all := sb.String()
 	res := &jobs.Result{Raw: body, ResponseID: all[:ends[0]], Model: all[ends[0]:ends[1]],
 		Content: all[ends[1]:ends[2]], ReasoningContent: all[ends[2]:ends[3]], FinishReason: all[ends[3]:ends[4]]}
+	if res.ReasoningContent == "" {
+		res.ReasoningContent = all[ends[4]:ends[5]]
+	}
 	if p.usage {
 		res.Usage = jobs.Usage{Known: true, PromptTokens: p.prompt, CompletionTokens: p.completion,
 			TotalTokens: p.total, CachedTokens: p.cacheHit, ReasoningTokens: p.reasoning}

@@ -3,7 +3,6 @@ package worker
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -68,9 +67,9 @@ func (s *scanner) string(t *text) bool {
 	return false
 }
 
-// int reads an integer that fits int64, or null, which leaves n zero. A
-// fraction, an exponent or an overflow is declined: encoding/json fails the
-// whole body on it.
+// int reads a token count written as an integer from 0 to maxTokenCount,
+// or null, which leaves n zero. Anything else (a fraction, an exponent, a
+// negative, a larger figure) is declined: readCount decides what it means.
 func (s *scanner) int(n *int64) bool {
 	switch c := s.peek(); {
 	case c == 'n':
@@ -93,13 +92,10 @@ func (s *scanner) int(n *int64) bool {
 		return false
 	case i < len(b) && (isDigit(b[i]) || b[i] == '.' || b[i] == 'e' || b[i] == 'E'):
 		return false
-	case neg && u > 1<<63, !neg && u > math.MaxInt64:
+	case u > maxTokenCount, neg && u != 0:
 		return false
 	}
-	*n = int64(u) // 1<<63 becomes math.MinInt64, which negates to itself
-	if neg {
-		*n = -*n
-	}
+	*n = int64(u) // -0 is 0
 	s.i = i
 	return true
 }

@@ -166,3 +166,66 @@ func TestErrorMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestParseResponseKeepsEveryAnswer checks that a 2xx completion is kept
+// whatever the types of the fields we read: usage that cannot be read is
+// unknown, whole-number floats are counts, and vLLM's and OpenRouter's
+// message.reasoning is the reasoning when reasoning_content is empty.
+func TestParseResponseKeepsEveryAnswer(t *testing.T) {
+	const choice = `"choices":[{"message":{"content":"x"},"finish_reason":"stop"}]`
+	known := func(p, c, tot int64) jobs.Usage {
+		return jobs.Usage{Known: true, PromptTokens: p, CompletionTokens: c, TotalTokens: tot}
+	}
+	tests := []struct {
+		name, body string
+		want       jobs.Usage
+		reasoning  string
+		fast       bool // the scanner reads it itself
+	}{
+		{"FloatCounts", `{` + choice + `,"usage":{"prompt_tokens":20.0,"completion_tokens":2e1,"total_tokens":4.0E1}}`, known(20, 20, 40), "", false},
+		{"FloatZero", `{` + choice + `,"usage":{"prompt_tokens":-0.0,"completion_tokens":0e5}}`, known(0, 0, 0), "", false},
+		{"LargestCount", `{` + choice + `,"usage":{"prompt_tokens":1099511627776}}`, known(1<<40, 0, 0), "", true},
+		{"StringCount", `{` + choice + `,"usage":{"prompt_tokens":"20","completion_tokens":3}}`, jobs.Usage{}, "", false},
+		{"Fraction", `{` + choice + `,"usage":{"prompt_tokens":20.5}}`, jobs.Usage{}, "", false},
+		{"Negative", `{` + choice + `,"usage":{"prompt_tokens":-1}}`, jobs.Usage{}, "", false},
+		{"Absurd", `{` + choice + `,"usage":{"prompt_tokens":1099511627777}}`, jobs.Usage{}, "", false},
+		{"Overflow", `{` + choice + `,"usage":{"prompt_tokens":1e400}}`, jobs.Usage{}, "", false},
+		{"DetailsNotObject", `{` + choice + `,"usage":{"prompt_tokens":1,"completion_tokens_details":3}}`, jobs.Usage{}, "", false},
+		{"UsageNotObject", `{` + choice + `,"usage":[1]}`, jobs.Usage{}, "", false},
+		{"CountsNotReadIgnored", `{` + choice + `,"usage":{"prompt_tokens":1,"cost":"free","prompt_tokens_details":{"audio_tokens":-1}}}`, known(1, 0, 0), "", true},
+		{"VLLMReasoning", `{"choices":[{"message":{"content":"x","reasoning":"think"},"finish_reason":"stop","stop_reason":null}]}`, jobs.Usage{}, "think", true},
+		{"ReasoningContentWins", `{"choices":[{"message":{"content":"x","reasoning":"b","reasoning_content":"a"},"finish_reason":"stop"}]}`, jobs.Usage{}, "a", true},
+		{"EmptyReasoningContent", `{"choices":[{"message":{"content":"x","reasoning_content":"","reasoning":"b"},"finish_reason":"stop"}]}`, jobs.Usage{}, "b", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, cerr := parseResponse([]byte(tt.body))
+			if cerr != nil {
+				t.Fatalf("parseResponse: %v", cerr)
+			}
+			if string(res.Raw) != tt.body || res.Content != "x" || res.FinishReason != "stop" {
+				t.Errorf("Raw, Content, FinishReason = %s, %q, %q; want the body, x, stop", res.Raw, res.Content, res.FinishReason)
+			}
+			if res.Usage != tt.want || res.ReasoningContent != tt.reasoning {
+				t.Errorf("usage, reasoning = %+v, %q; want %+v, %q", res.Usage, res.ReasoningContent, tt.want, tt.reasoning)
+			}
+			if _, ok := scanResponse([]byte(tt.body)); ok != tt.fast {
+				t.Errorf("fast path taken = %v, want %v", ok, tt.fast)
+			}
+		})
+	}
+}
+
+// TestParseResponseWrongTypes checks that fields of an unexpected type
+// read as empty rather than losing the answer.
+func TestParseResponseWrongTypes(t *testing.T) {
+	body := `{"id":7,"model":null,"choices":[{"message":{"content":[{"type":"text","text":"hi"}],"reasoning_content":1},"finish_reason":2}]}`
+	res, cerr := parseResponse([]byte(body))
+	if cerr != nil {
+		t.Fatalf("parseResponse: %v", cerr)
+	}
+	res.Raw = nil
+	if !reflect.DeepEqual(*res, jobs.Result{}) {
+		t.Errorf("parseResponse = %+v, want every field empty", *res)
+	}
+}
