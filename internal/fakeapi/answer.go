@@ -16,6 +16,12 @@ type reply struct {
 	model   string
 	choices []replyChoice
 	usage   usageJSON
+	// How the answer is shaped (Config.Style, Config.FloatUsage), and what
+	// StyleVLLM echoes of the request.
+	style       string
+	floatUsage  bool
+	stop        string
+	serviceTier json.RawMessage
 }
 
 type replyChoice struct {
@@ -23,7 +29,7 @@ type replyChoice struct {
 }
 
 func newReply(req *request, n, created int64, reasoning bool) *reply {
-	rep := &reply{chat: req.chat, created: created, model: req.Model}
+	rep := &reply{chat: req.chat, created: created, model: req.Model, stop: req.firstStop(), serviceTier: req.ServiceTier}
 	rep.id = "cmpl-" + strconv.FormatInt(n, 10)
 	if req.chat {
 		rep.id = "chatcmpl-" + strconv.FormatInt(n, 10)
@@ -59,6 +65,12 @@ func newReply(req *request, n, created int64, reasoning bool) *reply {
 	return rep
 }
 
+// styled sets how the answer is shaped from cfg, and returns rep.
+func (rep *reply) styled(cfg *Config) *reply {
+	rep.style, rep.floatUsage = cfg.Style, cfg.FloatUsage
+	return rep
+}
+
 func (rep *reply) object() string {
 	if rep.chat {
 		return "chat.completion"
@@ -68,12 +80,16 @@ func (rep *reply) object() string {
 
 // body is the JSON of the non-streamed answer.
 func (rep *reply) body() []byte {
-	out := completionJSON{ID: rep.id, Object: rep.object(), Created: rep.created, Model: rep.model, Usage: &rep.usage}
+	out := rep.head(rep.object(), rep.usageJSON())
 	out.Choices = make([]choiceJSON, len(rep.choices))
 	for i, c := range rep.choices {
-		ch := choiceJSON{Index: i, FinishReason: strPtr(c.finish)}
+		ch := rep.finished(i, c.finish)
 		if rep.chat {
-			ch.Message = &messageJSON{Role: "assistant", Content: c.content, ReasoningContent: c.reasoning}
+			m := &messageJSON{Role: "assistant", Content: c.content, ReasoningContent: c.reasoning}
+			if rep.style != StyleDeepSeek {
+				m.ReasoningContent, m.Reasoning = "", c.reasoning
+			}
+			ch.Message = m
 		} else {
 			ch.Text = strPtr(c.content)
 		}
@@ -81,6 +97,54 @@ func (rep *reply) body() []byte {
 	}
 	b, _ := json.Marshal(out)
 	return b
+}
+
+// head is the top level of a body or chunk, without choices.
+func (rep *reply) head(object string, usage any) completionJSON {
+	out := completionJSON{ID: rep.id, Object: object, Created: rep.created, Model: rep.model, Usage: usage}
+	switch rep.style {
+	case StyleVLLM:
+		out.ServiceTier = json.RawMessage("null")
+		if len(rep.serviceTier) > 0 {
+			out.ServiceTier = rep.serviceTier
+		}
+	case StyleOpenRouter:
+		out.Provider = "FakeInfra"
+	}
+	return out
+}
+
+// finished is a choice with its finish reason and the style's fields
+// beside it: vLLM's stop_reason, the request's first stop string when the
+// choice stopped and the request set one (the fake does not cut the text
+// there), else null; OpenRouter's native_finish_reason.
+func (rep *reply) finished(i int, finish string) choiceJSON {
+	ch := choiceJSON{Index: i, FinishReason: strPtr(finish)}
+	switch rep.style {
+	case StyleVLLM:
+		ch.StopReason = json.RawMessage("null")
+		if finish == "stop" && rep.stop != "" {
+			ch.StopReason = rep.stop
+		}
+	case StyleOpenRouter:
+		ch.NativeFinishReason = finish
+	}
+	return ch
+}
+
+// usageJSON is the usage as the body writes it: with float counts for
+// Config.FloatUsage.
+func (rep *reply) usageJSON() any {
+	if !rep.floatUsage {
+		return &rep.usage
+	}
+	u := rep.usage
+	f := func(n int) json.Number { return json.Number(strconv.Itoa(n) + ".0") }
+	out := floatUsageJSON{PromptTokens: f(u.PromptTokens), CompletionTokens: f(u.CompletionTokens), TotalTokens: f(u.TotalTokens)}
+	if u.Details != nil {
+		out.Details = &floatDetails{ReasoningTokens: f(u.Details.ReasoningTokens)}
+	}
+	return &out
 }
 
 func (rep *reply) served() Usage {
@@ -95,35 +159,42 @@ func (rep *reply) served() Usage {
 	return u
 }
 
+// completionJSON is a body or a chunk. The fields of type any are omitted
+// when nil; json.RawMessage("null") writes null.
 type completionJSON struct {
-	ID      string       `json:"id"`
-	Object  string       `json:"object"`
-	Created int64        `json:"created"`
-	Model   string       `json:"model"`
-	Choices []choiceJSON `json:"choices"`
-	// Usage is omitted when nil; json.RawMessage("null") writes null.
-	Usage any `json:"usage,omitempty"`
+	ID          string       `json:"id"`
+	Provider    string       `json:"provider,omitempty"` // StyleOpenRouter
+	Object      string       `json:"object"`
+	Created     int64        `json:"created"`
+	Model       string       `json:"model"`
+	Choices     []choiceJSON `json:"choices"`
+	ServiceTier any          `json:"service_tier,omitempty"` // StyleVLLM
+	Usage       any          `json:"usage,omitempty"`
 }
 
 type choiceJSON struct {
-	Index        int          `json:"index"`
-	Message      *messageJSON `json:"message,omitempty"`
-	Delta        *deltaJSON   `json:"delta,omitempty"`
-	Text         *string      `json:"text,omitempty"`
-	FinishReason *string      `json:"finish_reason"`
-	Logprobs     *struct{}    `json:"logprobs"` // always null
+	Index              int          `json:"index"`
+	Message            *messageJSON `json:"message,omitempty"`
+	Delta              *deltaJSON   `json:"delta,omitempty"`
+	Text               *string      `json:"text,omitempty"`
+	FinishReason       *string      `json:"finish_reason"`
+	Logprobs           *struct{}    `json:"logprobs"`                       // always null
+	StopReason         any          `json:"stop_reason,omitempty"`          // StyleVLLM
+	NativeFinishReason any          `json:"native_finish_reason,omitempty"` // StyleOpenRouter
 }
 
 type messageJSON struct {
 	Role             string `json:"role"`
 	Content          string `json:"content"`
 	ReasoningContent string `json:"reasoning_content,omitempty"`
+	Reasoning        string `json:"reasoning,omitempty"` // StyleVLLM, StyleOpenRouter
 }
 
 type deltaJSON struct {
 	Role             string  `json:"role,omitempty"`
 	Content          *string `json:"content,omitempty"`
 	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	Reasoning        *string `json:"reasoning,omitempty"` // StyleVLLM, StyleOpenRouter
 }
 
 type usageJSON struct {
@@ -135,6 +206,18 @@ type usageJSON struct {
 
 type usageDetails struct {
 	ReasoningTokens int `json:"reasoning_tokens"`
+}
+
+// floatUsageJSON is usageJSON written with float counts.
+type floatUsageJSON struct {
+	PromptTokens     json.Number   `json:"prompt_tokens"`
+	CompletionTokens json.Number   `json:"completion_tokens"`
+	TotalTokens      json.Number   `json:"total_tokens"`
+	Details          *floatDetails `json:"completion_tokens_details,omitempty"`
+}
+
+type floatDetails struct {
+	ReasoningTokens json.Number `json:"reasoning_tokens"`
 }
 
 func strPtr(s string) *string { return &s }

@@ -32,7 +32,30 @@ type Config struct {
 	ReasoningModels []string
 	// Now is the clock for the "created" field; nil means time.Now.
 	Now func() time.Time
+	// Style is the dialect of the answers (StyleDeepSeek, StyleVLLM or
+	// StyleOpenRouter); see the package documentation.
+	Style string
+	// FloatUsage writes the usage counts as floats (20.0 for 20), as some
+	// servers do.
+	FloatUsage bool
 }
+
+// The styles of Config.Style: how servers other than the default
+// provider's shape the same answer.
+const (
+	// StyleDeepSeek answers as DeepSeek and the default provider do:
+	// reasoning in reasoning_content.
+	StyleDeepSeek = ""
+	// StyleVLLM answers as vLLM does since late 2025: reasoning in
+	// message.reasoning and delta.reasoning, a stop_reason beside every
+	// finish_reason (on the finish chunk only, when streaming), and a
+	// top-level service_tier.
+	StyleVLLM = "vllm"
+	// StyleOpenRouter answers as OpenRouter does: reasoning in reasoning,
+	// the role repeated in every delta, a native_finish_reason per choice
+	// and the top-level provider.
+	StyleOpenRouter = "openrouter"
+)
 
 // Faults are the rates (probabilities 0..1) of random faults. They are
 // checked per call in the order of the fields, and the first one drawn wins.
@@ -105,11 +128,15 @@ type Fault struct {
 	// 50ms until the client goes away; for a plain request it sends nothing
 	// until the client goes away.
 	KeepAliveOnly bool
+	// StreamError, for a stream, is sent as a data event (an error chunk
+	// such as {"error":{...}}) after the first two events, in place of the
+	// rest of the answer; [DONE] follows. A plain request ignores it.
+	StreamError string
 }
 
 func (f Fault) isZero() bool {
 	return f.Status == 0 && f.Body == "" && len(f.Header) == 0 && !f.Reset &&
-		f.Delay == 0 && !f.BadJSON && f.CutAfterChunks == 0 && !f.KeepAliveOnly
+		f.Delay == 0 && !f.BadJSON && f.CutAfterChunks == 0 && !f.KeepAliveOnly && f.StreamError == ""
 }
 
 // pick draws the random fault of call n. Each kind has its own draw, so

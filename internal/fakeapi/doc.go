@@ -26,6 +26,19 @@
 //     finish chunk per choice, a usage chunk with empty choices when
 //     stream_options.include_usage is true, then "data: [DONE]".
 //
+// Config.Style shapes the same answers as other servers do. StyleDeepSeek
+// (the default) is described above. StyleVLLM puts the reasoning in
+// message.reasoning and delta.reasoning, adds a stop_reason to every
+// finished choice (the request's first "stop" string when the choice
+// stopped and the request set one, else null; in a stream only on the
+// finish chunk, as vLLM sends it) and a top-level service_tier (the
+// request's, else null). StyleOpenRouter puts the reasoning in reasoning,
+// repeats the role (and an empty content) in every delta, adds a
+// native_finish_reason to every choice and the top-level "provider":
+// "FakeInfra". Config.FloatUsage writes every usage count as a float (20.0).
+// A stream takes both from the Config it is answered under; a plain answer
+// takes them where Server.respond shapes its reply with reply.styled.
+//
 // Every response carries "X-Request-Id: req-<N>", N being the 1-based call
 // number, which also appears in the id ("chatcmpl-<N>", "cmpl-<N>"). Errors
 // have OpenAI's shape {"error":{"message","type","param","code"}}: 400 for a

@@ -40,6 +40,10 @@ type request struct {
 	StreamOptions       struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	// Stop and ServiceTier are echoed in StyleVLLM's stop_reason and
+	// service_tier.
+	Stop        json.RawMessage `json:"stop"`
+	ServiceTier json.RawMessage `json:"service_tier"`
 
 	chat         bool
 	n            int
@@ -195,4 +199,17 @@ func countWords(s string) int {
 
 func asciiSpace(b byte) bool {
 	return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f'
+}
+
+// firstStop is the request's first stop string, "" without one.
+func (req *request) firstStop() string {
+	var one string
+	if json.Unmarshal(req.Stop, &one) == nil {
+		return one
+	}
+	var many []string
+	if json.Unmarshal(req.Stop, &many) == nil && len(many) > 0 {
+		return many[0]
+	}
+	return ""
 }

@@ -30,7 +30,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, cfg *Config, req
 		s.keepAliveOnly(r.Context(), w, rc)
 		return
 	}
-	events := rep.events(req.StreamOptions.IncludeUsage)
+	events := rep.styled(cfg).events(req.StreamOptions.IncludeUsage)
+	if f.StreamError != "" {
+		events = append(events[:min(2, len(events))], []byte(f.StreamError))
+	}
 	bad := -1
 	if f.BadJSON {
 		bad = min(1, len(events)-1)
@@ -57,7 +60,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, cfg *Config, req
 		s.stats.cut.Add(1)
 		return
 	}
-	if !f.BadJSON {
+	if !f.BadJSON && f.StreamError == "" {
 		s.stats.serve(req.key, rep.served())
 	}
 }
@@ -129,40 +132,76 @@ func (rep *reply) events(includeUsage bool) [][]byte {
 	}
 	var out [][]byte
 	add := func(ch []choiceJSON, u any) {
-		b, _ := json.Marshal(completionJSON{ID: rep.id, Object: object, Created: rep.created, Model: rep.model, Choices: ch, Usage: u})
+		c := rep.head(object, u)
+		c.Choices = ch
+		b, _ := json.Marshal(c)
 		out = append(out, b)
 	}
 	for i, c := range rep.choices {
 		if rep.chat {
-			add([]choiceJSON{{Index: i, Delta: &deltaJSON{Role: "assistant", Content: strPtr("")}}}, usage)
+			add([]choiceJSON{rep.delta(i, &deltaJSON{Role: "assistant", Content: strPtr("")})}, usage)
 		}
 		for _, p := range splitWords(c.reasoning) {
-			add([]choiceJSON{{Index: i, Delta: &deltaJSON{ReasoningContent: strPtr(p)}}}, usage)
+			add([]choiceJSON{rep.delta(i, rep.reasoningDelta(p))}, usage)
 		}
 		for _, p := range splitWords(c.content) {
-			add([]choiceJSON{rep.piece(i, p, nil)}, usage)
+			add([]choiceJSON{rep.piece(i, p, "")}, usage)
 		}
-		add([]choiceJSON{rep.piece(i, "", strPtr(c.finish))}, usage)
+		add([]choiceJSON{rep.piece(i, "", c.finish)}, usage)
 	}
 	if includeUsage {
-		add([]choiceJSON{}, &rep.usage)
+		add([]choiceJSON{}, rep.usageJSON())
 	}
 	return out
 }
 
-// piece is a content delta (chat) or a text chunk (completions); the final
-// one is empty and carries the finish reason.
-func (rep *reply) piece(i int, text string, finish *string) choiceJSON {
-	ch := choiceJSON{Index: i, FinishReason: finish}
-	switch {
-	case !rep.chat:
-		ch.Text = strPtr(text)
-	case finish != nil:
-		ch.Delta = &deltaJSON{}
-	default:
-		ch.Delta = &deltaJSON{Content: strPtr(text)}
+// delta is a chat chunk's choice before it finishes. OpenRouter repeats
+// the role in every delta, and sends a null native_finish_reason.
+func (rep *reply) delta(i int, d *deltaJSON) choiceJSON {
+	if rep.style == StyleOpenRouter {
+		d.Role = "assistant"
+		if d.Content == nil {
+			d.Content = strPtr("")
+		}
+		return choiceJSON{Index: i, Delta: d, NativeFinishReason: json.RawMessage("null")}
 	}
-	return ch
+	return choiceJSON{Index: i, Delta: d}
+}
+
+func (rep *reply) reasoningDelta(p string) *deltaJSON {
+	if rep.style == StyleDeepSeek {
+		return &deltaJSON{ReasoningContent: strPtr(p)}
+	}
+	return &deltaJSON{Reasoning: strPtr(p)}
+}
+
+// piece is a content delta (chat) or a text chunk (completions); the final
+// one is empty and carries the finish reason, and, in StyleVLLM, the
+// stop_reason (only there, as vLLM sends it).
+func (rep *reply) piece(i int, text, finish string) choiceJSON {
+	if finish != "" {
+		ch := rep.finished(i, finish)
+		switch {
+		case !rep.chat:
+			ch.Text = strPtr(text)
+		case rep.style == StyleDeepSeek:
+			ch.Delta = &deltaJSON{}
+		default:
+			ch.Delta = &deltaJSON{Content: strPtr("")}
+			if rep.style == StyleOpenRouter {
+				ch.Delta.Role = "assistant"
+			}
+		}
+		return ch
+	}
+	if !rep.chat {
+		ch := choiceJSON{Index: i, Text: strPtr(text)}
+		if rep.style == StyleOpenRouter {
+			ch.NativeFinishReason = json.RawMessage("null")
+		}
+		return ch
+	}
+	return rep.delta(i, &deltaJSON{Content: strPtr(text)})
 }
 
 // splitWords cuts s at word starts into at most maxDeltas pieces whose
