@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
@@ -87,5 +88,55 @@ func TestClientStreamErrorRequestID(t *testing.T) {
 	ce := mustCallError(t, res, err)
 	if ce.Class != jobs.ClassBadResponse || ce.RequestID != "hdr-stream" {
 		t.Errorf("class, request id = %s, %q; want bad_response, hdr-stream", ce.Class, ce.RequestID)
+	}
+}
+
+// TestClientStreamErrorChunkRequestID checks that an error chunk inside a
+// 2xx stream keeps the request id of that response's header, and that a
+// key it repeats is redacted.
+func TestClientStreamErrorChunkRequestID(t *testing.T) {
+	s := fakeapi.Start(t, fakeapi.Config{Key: testKey, Script: func(c fakeapi.Call) fakeapi.Fault {
+		return fakeapi.Fault{StreamError: `{"error":{"message":"overloaded ` + testKey + `","code":503}}`,
+			Header: map[string]string{"X-Request-Id": "hdr-chunk"}}
+	}})
+	c := newTestClient(s.URL(), ClientOptions{Stream: true})
+	res, err := c.Call(context.Background(), chatRequest(testModel, "a b c"))
+	ce := mustCallError(t, res, err)
+	if ce.Class != jobs.ClassServer || ce.RequestID != "hdr-chunk" {
+		t.Errorf("class, request id = %s, %q; want server_error, hdr-chunk", ce.Class, ce.RequestID)
+	}
+	if strings.Contains(string(ce.Body), testKey) || strings.Contains(ce.Message, testKey) {
+		t.Errorf("the key is in the failure: %q %s", ce.Message, ce.Body)
+	}
+}
+
+// TestClientStallCountsReasoning streams a model that thinks through
+// vLLM's delta.reasoning for longer than the stall timeout: each reasoning
+// delta is progress, so the stream is not abandoned; a stream that sends
+// only keep-alives is.
+func TestClientStallCountsReasoning(t *testing.T) {
+	const interval, stall = 150 * time.Millisecond, 400 * time.Millisecond
+	s := fakeapi.Start(t, fakeapi.Config{Key: testKey, Style: fakeapi.StyleVLLM, ChunkInterval: interval,
+		Script: func(c fakeapi.Call) fakeapi.Fault {
+			if c.CustomKey == "silent" {
+				return fakeapi.Fault{KeepAliveOnly: true}
+			}
+			return fakeapi.Fault{}
+		}})
+	c := newTestClient(s.URL(), ClientOptions{Stream: true, StallTimeout: stall})
+	start := time.Now()
+	res, err := c.Call(context.Background(), chatRequest("deepseek/deepseek-r1", "one two three four five six seven eight"))
+	if err != nil {
+		t.Fatalf("Call: %v", err)
+	}
+	if !strings.HasPrefix(res.ReasoningContent, "thinking about one") || time.Since(start) < 2*stall {
+		t.Errorf("reasoning %q after %v: want a long think", res.ReasoningContent, time.Since(start))
+	}
+	if res.TTFT <= 0 || res.TTFT >= stall {
+		t.Errorf("TTFT = %v, want the first reasoning delta's", res.TTFT)
+	}
+	res, err = c.Call(context.Background(), chatRequest("deepseek/deepseek-r1", "silent"))
+	if ce := mustCallError(t, res, err); ce.Class != jobs.ClassTimeout || !strings.Contains(ce.Message, "stalled") {
+		t.Errorf("silent stream: %v, want a stall", ce)
 	}
 }
