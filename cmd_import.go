@@ -1,16 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
 	"github.com/llmbatch/llmbatch/store"
 	"github.com/urfave/cli/v2"
 )
@@ -29,6 +32,16 @@ type importOptions struct {
 	Warn io.Writer
 	// Dataset holds the dataset, samples and cache flags (cmd_dataset.go).
 	Dataset datasetOptions
+	// Shape holds the flags that shape what is sent, as given on this
+	// command line (see jobs.Settings.Shape); a new job stores them, a
+	// resume must not contradict them.
+	Shape map[string][]string
+	// Settings is what a job this command creates stores (its Shape is
+	// filled from Shape).
+	Settings jobs.Settings
+	// SourceName names the input in messages and in the job, when it is
+	// not Input itself: "-" for standard input spooled to a file.
+	SourceName string
 }
 
 func (o importOptions) Validate() error {
@@ -53,7 +66,38 @@ func importOptionsFrom(c *cli.Context, env func(string) string) importOptions {
 	// --skip-invalid says, as the import would skip them.
 	return importOptions{DB: dbPath(c, env), Input: c.Args().First(), Job: c.String("job"), Model: c.String("model"),
 		SkipInvalid: c.Bool("skip-invalid") && !c.Bool("dry-run"), Warn: c.App.ErrWriter,
-		Dataset: datasetOptionsFrom(c)}
+		Dataset: datasetOptionsFrom(c), Shape: shapeFlags(c)}
+}
+
+// shapeFlags returns the flags of jobs.ShapeFlags given on the command
+// line, with their values as a job stores them.
+func shapeFlags(c *cli.Context) map[string][]string {
+	given := map[string][]string{}
+	for _, name := range jobs.ShapeFlags {
+		if !c.IsSet(name) {
+			continue
+		}
+		switch name {
+		case "param":
+			if l, ok := c.Generic(name).(*stringList); ok {
+				given[name] = append([]string{}, *l...)
+			}
+		case "stream":
+			given[name] = []string{strconv.FormatBool(c.Bool(name))}
+		case "samples":
+			given[name] = []string{strconv.Itoa(c.Int(name))}
+		case "template":
+			// The same template named from another directory is the same.
+			path, err := filepath.Abs(c.String(name))
+			if err != nil {
+				path = c.String(name)
+			}
+			given[name] = []string{path}
+		default:
+			given[name] = []string{c.String(name)}
+		}
+	}
+	return given
 }
 
 func dbPath(c *cli.Context, env func(string) string) string {
@@ -90,6 +134,14 @@ func runImport(ctx context.Context, opts importOptions, stdout io.Writer) error 
 	if err := opts.Validate(); err != nil {
 		return err
 	}
+	opts, cleanup, err := spoolStdin(opts, os.Stdin)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if _, err := os.Stat(opts.Input); err != nil {
+		return withCode(exitError, fmt.Errorf("%s: %w", opts.source(), errors.Unwrap(err)))
+	}
 	st, err := store.Open(ctx, opts.DB)
 	if err != nil {
 		return err
@@ -103,20 +155,52 @@ func runImport(ctx context.Context, opts importOptions, stdout io.Writer) error 
 	if imported {
 		verb = "imported"
 	}
-	fmt.Fprintf(stdout, "job %s: %d requests %s from %s\n", job.Name, job.Total, verb, job.Source)
+	fmt.Fprintf(stdout, "job %s: %s %s from %s\n", job.Name, output.Plural(job.Total, "request"), verb, job.Source)
 	return nil
+}
+
+// source names the input in messages: the file, or "-" for standard input.
+func (o importOptions) source() string { return cmp.Or(o.SourceName, o.Input) }
+
+// spoolStdin copies standard input (an Input of "-") to a private
+// temporary file and returns opts reading it, with a function that removes
+// it; other inputs are returned as they are. Reading a job from standard
+// input needs --job: a resume must find it by name.
+func spoolStdin(opts importOptions, stdin io.Reader) (importOptions, func(), error) {
+	if opts.Input != "-" {
+		return opts, func() {}, nil
+	}
+	if opts.Job == "" {
+		return opts, nil, withCode(exitError, errors.New("reading requests from standard input (-) needs --job NAME"))
+	}
+	f, err := os.CreateTemp("", "llmbatch-stdin-*.jsonl") // mode 0600
+	if err != nil {
+		return opts, nil, withCode(exitError, fmt.Errorf("standard input: %w", err))
+	}
+	cleanup := func() { os.Remove(f.Name()) }
+	_, err = io.Copy(f, stdin)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		cleanup()
+		return opts, nil, withCode(exitError, fmt.Errorf("standard input: %w", err))
+	}
+	opts.Input, opts.SourceName = f.Name(), "-"
+	return opts, cleanup, nil
 }
 
 // openJob returns the job opts names: the stored job when the file's
 // content is unchanged (nothing is imported twice), a new job imported in
 // one transaction otherwise. With orName, an input that is not a file is
-// looked up as a job name.
+// looked up as a job name. A stored job is refused when a flag given now
+// would change what it sends.
 func openJob(ctx context.Context, st *store.Store, opts importOptions, orName bool) (jobs.Job, bool, error) {
 	info, statErr := os.Stat(opts.Input)
 	if statErr != nil && orName && opts.Job == "" {
 		job, err := st.Job(ctx, opts.Input)
 		if err == nil {
-			return job, false, nil
+			return job, false, sameShape(job, opts)
 		}
 		if !errors.Is(err, jobs.ErrNotFound) {
 			return job, false, err
@@ -132,12 +216,39 @@ func openJob(ctx context.Context, st *store.Store, opts importOptions, orName bo
 	}
 	job, err := st.Job(ctx, name)
 	if err == nil {
+		if err := sameShape(job, opts); err != nil {
+			return job, false, err
+		}
 		return job, false, sameContent(job, opts)
 	} else if !errors.Is(err, jobs.ErrNotFound) {
 		return job, false, err
 	}
 	job, err = importFile(ctx, st, name, opts)
 	return job, err == nil, err
+}
+
+// sameShape refuses a resume whose flags would change what the job sends,
+// naming each difference. A job stored before its flags were (no Shape)
+// can only be checked for its default model.
+func sameShape(job jobs.Job, opts importOptions) error {
+	set, given := job.Settings, opts.Shape
+	if set.Shape == nil {
+		set.Shape = map[string][]string{}
+		if job.DefaultModel != "" {
+			set.Shape["model"] = []string{job.DefaultModel}
+		}
+		given = map[string][]string{}
+		if m, ok := opts.Shape["model"]; ok {
+			given["model"] = m
+		}
+	}
+	diff := set.ShapeDiff(given)
+	if len(diff) == 0 {
+		return nil
+	}
+	return withCode(exitError, fmt.Errorf("job %q was created with other settings, and a resume sends what the job was created with:\n  %s\n"+
+		"leave these flags out to continue the job as it is, or import the file under a new --job NAME to send it with them",
+		job.Name, strings.Join(diff, "\n  ")))
 }
 
 // sameContent refuses to continue a job from a file whose content (or
@@ -166,7 +277,12 @@ func importFile(ctx context.Context, st *store.Store, name string, opts importOp
 		return jobs.Job{}, err
 	}
 	defer r.Close()
-	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.Input, DefaultModel: opts.Model}, r)
+	set := opts.Settings
+	set.Shape = opts.Shape
+	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.source(), DefaultModel: opts.Model, Settings: set}, r)
+	if opts.SourceName != "" {
+		renameInput(err, opts.Input, opts.SourceName)
+	}
 	var fe *input.FileError
 	var ve *jobs.ValidationError
 	if errors.As(err, &fe) {
@@ -177,12 +293,26 @@ func importFile(ctx context.Context, st *store.Store, name string, opts importOp
 		if !opts.SkipInvalid {
 			hint = "\n(--skip-invalid imports the valid lines and keeps these as failed requests)"
 		}
-		return job, withCode(exitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w%s", opts.Input, err, hint))
+		return job, withCode(exitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w%s", opts.source(), err, hint))
 	}
 	if err != nil || !opts.SkipInvalid {
 		return job, err
 	}
 	return job, reportSkipped(ctx, st, job, opts.Warn)
+}
+
+// renameInput names the input as the user gave it in the line errors of
+// err, where they name the file it was spooled to.
+func renameInput(err error, path, name string) {
+	var ve *jobs.ValidationError
+	if !errors.As(err, &ve) {
+		return
+	}
+	for i := range ve.Errors {
+		if ve.Errors[i].File == path {
+			ve.Errors[i].File = name
+		}
+	}
 }
 
 // shownSkipped is how many of the lines --skip-invalid kept an import lists.
@@ -195,8 +325,8 @@ func reportSkipped(ctx context.Context, st *store.Store, job jobs.Job, w io.Writ
 	if err != nil || total == 0 || w == nil {
 		return err
 	}
-	fmt.Fprintf(w, "llmbatch: job %s: %d of %d lines are invalid and were kept as failed requests (invalid_input; never sent, not retried):\n",
-		job.Name, total, job.Total)
+	fmt.Fprintf(w, "llmbatch: job %s: %d of %s are invalid and were kept as failed requests (invalid_input; never sent, not retried):\n",
+		job.Name, total, output.Plural(job.Total, "line"))
 	for _, m := range msgs {
 		fmt.Fprintf(w, "  %s\n", m)
 	}

@@ -18,10 +18,15 @@ import (
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
 	"github.com/llmbatch/llmbatch/store"
 	"github.com/llmbatch/llmbatch/worker"
 	"github.com/urfave/cli/v2"
 )
+
+// defaultDB is the database --db names when neither it nor $LLMBATCH_DB
+// is given.
+const defaultDB = "llmbatch.db"
 
 // Lock timing: a live run renews its heartbeat every lockBeat; a lock not
 // renewed for lockStale belongs to a run that is gone.
@@ -33,10 +38,16 @@ const (
 // runOptions are the flags of the run command.
 type runOptions struct {
 	importOptions
-	BaseURL           string
-	APIKey            string
+	// BaseURL is --base-url as given ("" when not), BaseURLEnv
+	// $OPENAI_BASE_URL; the run's URL is resolved with the job's stored one
+	// (see baseURL).
+	BaseURL, BaseURLEnv string
+	APIKey              string
+	// KeyFile is --api-key-file, when the key came from it.
+	KeyFile           string
 	AllowInsecureHTTP bool
 	Concurrency       int
+	MinConcurrency    int
 	RPM, TPM          int
 	MaxAttempts       int
 	Timeout           time.Duration
@@ -56,8 +67,12 @@ type runOptions struct {
 	// in the prices' currency and needs a price for every model.
 	MaxTokens int64
 	MaxCost   float64
-	// Prices price the cost in the progress line; empty means none shown.
-	Prices jobs.Prices
+	// Prices price the cost in the progress line and the cost budget,
+	// merged over the job's stored prices; empty means none shown.
+	// PricesGiven says the command line gave some (--price, --prices or
+	// --currency), which the job then stores.
+	Prices      jobs.Prices
+	PricesGiven bool
 }
 
 func (o runOptions) Validate() error {
@@ -65,24 +80,46 @@ func (o runOptions) Validate() error {
 		return err
 	}
 	switch {
-	case o.APIKey == "":
-		return withCode(exitError, errors.New("no API key: set OPENAI_API_KEY or pass --api-key-file"))
 	case o.Concurrency < 1:
 		return withCode(exitError, errors.New("--concurrency must be at least 1"))
+	case o.MinConcurrency < 0 || o.MinConcurrency > o.Concurrency:
+		return withCode(exitError, errors.New("--min-concurrency must be between 1 and --concurrency (0: a quarter of it)"))
 	case o.RPM < 0 || o.TPM < 0:
 		return withCode(exitError, errors.New("--rpm and --tpm must be 0 (no limit) or more"))
 	case o.MaxAttempts < 1:
 		return withCode(exitError, errors.New("--max-attempts must be at least 1"))
 	case o.MaxTokens < 0 || o.MaxCost < 0 || math.IsNaN(o.MaxCost) || math.IsInf(o.MaxCost, 0):
 		return withCode(exitError, errors.New("--max-tokens and --max-cost must be 0 (no budget) or more"))
-	case o.MaxCost > 0 && len(o.Prices.ByModel) == 0:
-		return withCode(exitError, errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE"))
 	case o.LogInterval <= 0:
 		return withCode(exitError, errors.New("--log-interval must be positive"))
 	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
 		return withCode(exitError, errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
+	case o.BaseURL != "":
+		return checkBaseURL(o.BaseURL, o.AllowInsecureHTTP)
 	}
-	return checkBaseURL(o.BaseURL, o.AllowInsecureHTTP)
+	return nil
+}
+
+// checkSending checks what a run needs to send, once its base URL is
+// known: an http(s) URL, and a key unless the server is on loopback
+// (local servers such as vLLM or llama.cpp need none).
+func (o runOptions) checkSending(base string) error {
+	if err := checkBaseURL(base, o.AllowInsecureHTTP); err != nil {
+		return err
+	}
+	if o.APIKey == "" && !loopbackURL(base) {
+		return withCode(exitError, fmt.Errorf("no API key for %s: set OPENAI_API_KEY or pass --api-key-file (a server on loopback needs none)", base))
+	}
+	if o.MaxCost > 0 && len(o.Prices.ByModel) == 0 {
+		return withCode(exitError, errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE"))
+	}
+	return nil
+}
+
+// loopbackURL reports whether raw names a host on this machine.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && isLoopback(u.Hostname())
 }
 
 // checkBaseURL refuses a plain-HTTP URL to anything but loopback, which
@@ -122,10 +159,11 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
    llmbatch run --price deepseek/deepseek-v3=0.27:1.10 --currency USD --max-cost 20 prompts.jsonl`,
 		Flags: append(append(append([]cli.Flag{}, importFlags...), priceFlags()...),
 			dryRunFlag,
-			&cli.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL` (default $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
+			&cli.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL`; stored with the job, which later runs use (default: the job's, else $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
 			&cli.StringFlag{Name: "api-key-file", Usage: "read the API key from `FILE` instead of $OPENAI_API_KEY"},
 			&cli.BoolFlag{Name: "allow-insecure-http", Usage: "allow a plain-http --base-url to a host other than loopback"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "requests in flight at most (the adaptive controller may use fewer while the provider pushes back)"},
+			&cli.IntFlag{Name: "min-concurrency", Usage: "the fewest requests in flight the adaptive controller goes down to (default: a quarter of --concurrency)"},
 			&cli.IntFlag{Name: "rpm", Usage: "send at most `N` requests a minute (0: no limit)"},
 			&cli.IntFlag{Name: "tpm", Usage: "send at most `N` tokens a minute, estimated before sending and reconciled with the usage reported (0: no limit)"},
 			&cli.IntFlag{Name: "max-attempts", Value: 8, Usage: "attempts per request before it fails"},
@@ -134,7 +172,7 @@ func runCommand(env func(string) string, stdout, stderr io.Writer) *cli.Command 
 			&cli.DurationFlag{Name: "retry-delay", Value: time.Second, Usage: "wait after a first retryable error; doubles each attempt"},
 			&cli.DurationFlag{Name: "max-retry-delay", Value: time.Minute, Usage: "longest wait between attempts (a server's Retry-After may ask for more)"},
 			&cli.Int64Flag{Name: "max-response-bytes", Value: worker.DefaultMaxResponseBytes, Usage: "largest response body read"},
-			&cli.BoolFlag{Name: "stream", Usage: `send every request as a stream ("stream": true, with usage); lines may also set "stream": true themselves`},
+			&cli.BoolFlag{Name: "stream", Usage: `send every request as a stream ("stream": true, with usage); stored with the job; lines may also set "stream": true themselves`},
 			&cli.DurationFlag{Name: "stall-timeout", Value: worker.DefaultStallTimeout, Usage: "retry a stream that sends no token for this long (keep-alives do not count)"},
 			&cli.DurationFlag{Name: "log-interval", Value: 30 * time.Second, Usage: "when stderr is not a terminal, log a progress line this often (on a terminal the line is redrawn every second)"},
 			&cli.Int64Flag{Name: "max-tokens", Usage: "token budget of the job, `N` tokens over all its runs (0: none); a request is sent only if its worst case (estimated prompt + max_tokens × n) fits, else the run finishes what is in flight and exits 5"},
@@ -159,8 +197,10 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 	o := runOptions{
 		importOptions:     importOptionsFrom(c, env),
 		BaseURL:           c.String("base-url"),
+		BaseURLEnv:        env("OPENAI_BASE_URL"),
 		AllowInsecureHTTP: c.Bool("allow-insecure-http"),
 		Concurrency:       c.Int("concurrency"),
+		MinConcurrency:    c.Int("min-concurrency"),
 		RPM:               c.Int("rpm"),
 		TPM:               c.Int("tpm"),
 		MaxAttempts:       c.Int("max-attempts"),
@@ -176,27 +216,34 @@ func runOptionsFrom(c *cli.Context, env func(string) string) (runOptions, error)
 		NoColor:           env("NO_COLOR") != "",
 		MaxTokens:         c.Int64("max-tokens"),
 		MaxCost:           c.Float64("max-cost"),
+		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency"),
 	}
 	prices, err := priceOptionsFrom(c).load()
 	if err != nil {
 		return o, withCode(exitError, err)
 	}
 	o.Prices = prices
-	if o.BaseURL == "" {
-		o.BaseURL = env("OPENAI_BASE_URL")
-	}
-	if o.BaseURL == "" {
-		o.BaseURL = DefaultBaseURL
-	}
 	o.APIKey = env("OPENAI_API_KEY")
 	if f := c.String("api-key-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return o, withCode(exitError, fmt.Errorf("--api-key-file: %w", err))
+		if o.APIKey, err = readKeyFile(f); err != nil {
+			return o, err
 		}
-		o.APIKey = strings.TrimSpace(string(b))
+		o.KeyFile = f
 	}
 	return o, nil
+}
+
+// readKeyFile reads the API key from the first line of file.
+func readKeyFile(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", withCode(exitError, fmt.Errorf("--api-key-file: %w", err))
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", withCode(exitError, fmt.Errorf("--api-key-file %s is empty", file))
+	}
+	return key, nil
 }
 
 // runJob imports or finds the job, takes its lock, recovers the orphans of
@@ -206,21 +253,61 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 	if err := opts.Validate(); err != nil {
 		return err
 	}
+	imp, cleanup, err := spoolStdin(opts.importOptions, os.Stdin)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	opts.importOptions = imp
+	if err := inputOrDatabase(opts.importOptions); err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, opts.DB)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	opts.Settings = opts.newSettings()
 	job, imported, err := openJob(ctx, st, opts.importOptions, true)
 	if err != nil {
 		return err
 	}
 	if job.State == jobs.JobCancelled {
-		return withCode(exitError, fmt.Errorf("job %q was cancelled; its results stay exportable; to run the file again, import it under a new --job name", job.Name))
+		return cancelledJob(ctx, st, job, opts.importOptions, stderr)
 	}
 	if imported {
-		fmt.Fprintf(stderr, "llmbatch: job %s: imported %d requests from %s\n", job.Name, job.Total, job.Source)
+		fmt.Fprintf(stderr, "llmbatch: job %s: imported %s from %s\n", job.Name, output.Plural(job.Total, "request"), job.Source)
 	}
+	send, err := resolveSending(ctx, st, &job, opts, stderr)
+	if err != nil {
+		return err
+	}
+	opts.Prices = send.Prices
+	if err := opts.checkSending(send.BaseURL); err != nil {
+		return err
+	}
+	if opts.PricesGiven {
+		if err := warnUnusedPrices(ctx, st, job, send.Prices, stderr); err != nil {
+			return err
+		}
+	}
+	return runLocked(ctx, st, job, opts, send, stderr)
+}
+
+// inputOrDatabase refuses, before a database is created, a run whose
+// input is no file when there is no database to hold a job of that name.
+func inputOrDatabase(o importOptions) error {
+	if _, err := os.Stat(o.Input); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(o.DB); err == nil {
+		return nil
+	}
+	return withCode(exitError, fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB))
+}
+
+// runLocked works the job under its lock, and stores how the run ended.
+func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, send sending, stderr io.Writer) error {
 	owner := newOwner()
 	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
 		return withCode(exitError, fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale))
@@ -228,20 +315,61 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 		return cannotWrite(job, err) // not another run: a full or read-only disk
 	}
 	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+	// The run is live from now on, for status, though the runner saves its
+	// own state only once it starts.
+	_ = st.SaveRunState(ctx, job.ID, jobs.RunState{Concurrency: opts.Concurrency, MaxConcurrency: opts.Concurrency,
+		RPM: opts.RPM, TPM: opts.TPM, UpdatedAt: time.Now()})
+	defer st.ClearRunState(context.WithoutCancel(ctx), job.ID)
 	if n, err := st.Recover(ctx, job.ID); err != nil {
 		return cannotWrite(job, err)
 	} else if n > 0 {
-		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests left running by an earlier run go back to pending\n", job.Name, n)
+		fmt.Fprintf(stderr, "llmbatch: job %s: %s left running by an earlier run go back to pending\n", job.Name, output.Plural(n, "request"))
+	}
+	if err := sayWaits(ctx, st, job, stderr); err != nil {
+		return err
 	}
 	cache, err := startCachePass(ctx, st, job, opts.importOptions)
 	if err != nil {
 		return cannotWrite(job, err)
 	}
-	runErr := work(ctx, st, job, owner, cache, opts, stderr)
+	runErr := work(ctx, st, job, owner, cache, opts, send, stderr)
 	if err := cache.stop(stderr); err != nil && runErr == nil {
 		runErr = err
 	}
-	return finish(ctx, st, job, runErr, stderr)
+	return finish(ctx, st, job, opts.importOptions, runErr, stderr)
+}
+
+// sayWaits says when the first request is due, when every pending one
+// waits on a backoff (a resume after failures): the run would otherwise
+// seem to hang.
+func sayWaits(ctx context.Context, st *store.Store, job jobs.Job, stderr io.Writer) error {
+	n, next, err := st.Waiting(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if d := time.Until(next); n > 0 && d > time.Second {
+		fmt.Fprintf(stderr, "llmbatch: job %s: all %s wait on a backoff; the first is due at %s (in %s)\n",
+			job.Name, output.Plural(n, "pending request"), next.Format("15:04:05"), d.Round(time.Second))
+	}
+	return nil
+}
+
+// cancelledJob refuses to run a cancelled job. What a run killed after the
+// cancel left pending is cancelled now, when no run holds the job.
+func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, stderr io.Writer) error {
+	owner := newOwner()
+	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); err == nil {
+		n, err := st.CancelLeftovers(ctx, job.ID)
+		st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+		if err != nil {
+			return cannotWrite(job, err)
+		}
+		if n > 0 {
+			fmt.Fprintf(stderr, "llmbatch: job %s: %s left pending by a run after the cancel are cancelled now\n", job.Name, output.Plural(n, "request"))
+		}
+	}
+	return withCode(exitError, fmt.Errorf("job %q was cancelled; its results stay exportable (%s); to run the file again, import it under a new --job name",
+		job.Name, command(o, "export", job.Name, "--errors", "FILE")))
 }
 
 // cannotWrite is the error of a run that stopped before its work because
@@ -250,12 +378,36 @@ func cannotWrite(job jobs.Job, err error) error {
 	return withCode(exitError, fmt.Errorf("job %s: %w; results committed so far are kept; run `llmbatch run %s` to continue once fixed", job.Name, err, job.Name))
 }
 
+// command is the llmbatch command line that does what args say to the
+// database of o: with --db when it is not the default, so that a hint
+// printed after a run works as it is.
+func command(o importOptions, args ...string) string {
+	parts := []string{"llmbatch"}
+	if o.DB != defaultDB {
+		parts = append(parts, "--db", shellQuote(o.DB))
+	}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // work runs the job's requests with the signal handling and heartbeat of a
 // live run.
-func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, stderr io.Writer) error {
-	client := worker.NewClient(worker.ClientOptions{BaseURL: opts.BaseURL, APIKey: opts.APIKey,
+func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, send sending, stderr io.Writer) error {
+	client := worker.NewClient(worker.ClientOptions{BaseURL: send.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
-		Stream: opts.Stream, StallTimeout: opts.StallTimeout})
+		Stream: send.Stream, StallTimeout: opts.StallTimeout})
 	// What the job did before this run, as of now: the counts at once, the
 	// usage (a pass over every result) only when a budget needs it before
 	// the first request, else beside the run, for the progress display.
@@ -270,16 +422,20 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 	if err != nil {
 		return err
 	}
-	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, RPM: opts.RPM, TPM: opts.TPM,
-		MaxAttempts: opts.MaxAttempts, Retry: worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
-		Budget: budget})
+	// An endpoint that answered this job before is not a wrong URL: a
+	// run that meets no answer at first pauses as in an outage.
+	reached := !send.URLChanged && sum.Counts().Counts[jobs.StatusSucceeded] > 0
+	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
+		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
+		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
+		Budget: budget, BaseURL: send.BaseURL, Reached: reached})
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := &messageWriter{w: stderr} // through the progress bar while it is drawn
 	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, msgs)
 	defer stopSignals()
 	lost := make(chan error, 1)
-	go heartbeat(hard, st, job.ID, owner, runner, lost)
+	go heartbeat(hard, st, job.ID, owner, runner, lost, msgs)
 	if opts.Quiet {
 		// Nothing will read the usage: end the read transaction now (one
 		// left open would keep the WAL from being checkpointed all run).
@@ -389,7 +545,10 @@ func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.
 	}
 }
 
-func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error) {
+// heartbeat renews the run's lock until ctx ends. A lost lock stops the
+// run (lost says why); a cancelled job stops its claiming, and the run ends
+// once what is in flight is recorded.
+func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
 	t := time.NewTicker(lockBeat)
 	defer t.Stop()
 	for {
@@ -398,42 +557,86 @@ func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.Loc
 			return
 		case <-t.C:
 		}
-		if err := st.Heartbeat(ctx, jobID, owner); errors.Is(err, jobs.ErrLockLost) {
+		switch err := st.Heartbeat(ctx, jobID, owner); {
+		case errors.Is(err, jobs.ErrLockLost):
 			lost <- err
+			runner.Stop()
+			return
+		case errors.Is(err, jobs.ErrCancelled):
+			fmt.Fprintln(msgs, "llmbatch: the job was cancelled: no new requests; those in flight finish")
 			runner.Stop()
 			return
 		}
 	}
 }
 
-// finish prints the run's summary and turns its end into the exit code.
-func finish(ctx context.Context, st *store.Store, job jobs.Job, runErr error, stderr io.Writer) error {
-	stats, err := st.Stats(context.WithoutCancel(ctx), job.ID)
+// finish prints the run's summary, stores how the run ended, and turns its
+// end into the exit code.
+func finish(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, runErr error, stderr io.Writer) error {
+	ctx = context.WithoutCancel(ctx)
+	cancelled := false
+	if cur, err := st.Job(ctx, job.Name); err == nil && cur.State == jobs.JobCancelled {
+		// What the run put back after the cancel (retries, requests
+		// claimed and never sent) is cancelled too.
+		cancelled = true
+		if _, err := st.CancelLeftovers(ctx, job.ID); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	stats, err := st.Stats(ctx, job.ID)
 	if err != nil {
 		return errors.Join(runErr, err)
 	}
 	c := stats.Counts
-	fmt.Fprintf(stderr, "llmbatch: job %s: %d succeeded, %d failed, %d cancelled, %d pending of %d; %d attempts; tokens %s\n",
+	fmt.Fprintf(stderr, "llmbatch: job %s: %d succeeded, %d failed, %d cancelled, %d pending of %d; %s; tokens %s\n",
 		job.Name, c[jobs.StatusSucceeded], c[jobs.StatusFailed], c[jobs.StatusCancelled],
-		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, stats.Attempts, tokenSummary(stats.Usage))
+		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, output.Plural(stats.Attempts, "attempt"), tokenSummary(stats))
+	end, err := runEnd(job, o, runErr, cancelled, c)
+	if serr := st.EndRun(ctx, job.ID, end, endMessage(err), time.Now()); serr != nil && err == nil {
+		err = cannotWrite(job, serr)
+	}
+	return err
+}
+
+// runEnd says how the run ended, and the error that exit code and message
+// come from (nil when every request succeeded).
+func runEnd(job jobs.Job, o importOptions, runErr error, cancelled bool, c map[jobs.Status]int) (jobs.RunEnd, error) {
+	resume := command(o, "run", job.Name)
 	var fe *worker.FatalError
 	var be *worker.BudgetError
+	var ue *worker.UnreachableError
 	switch {
 	case errors.As(runErr, &be) && be.NoPrice != "":
-		return withCode(exitError, fmt.Errorf("%w; nothing is lost: run `llmbatch run %s` again with a price for it", be, job.Name))
+		return jobs.EndBudget, withCode(exitError, fmt.Errorf("%w; nothing is lost: run `%s` again with a price for it", be, resume))
 	case errors.As(runErr, &be):
-		return withCode(exitBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `llmbatch run %s` again to continue", be, be.Flag, job.Name))
+		return jobs.EndBudget, withCode(exitBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `%s` again to continue", be, be.Flag, resume))
 	case errors.As(runErr, &fe):
-		return withCode(exitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `llmbatch run %s` to continue", fe, fatalHint(fe.Failure.Class), job.Name))
+		return jobs.EndFatal, withCode(exitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `%s` to continue", fe, fatalHint(fe.Failure.Class), resume))
+	case errors.As(runErr, &ue):
+		return jobs.EndUnreachable, withCode(exitError, fmt.Errorf("job %s: %w; nothing was used up: check --base-url "+
+			"(requests go to BASE/chat/completions and BASE/completions; the job stores the URL it was given) and that the server runs, then run `%s`",
+			job.Name, ue, resume))
+	case cancelled:
+		return jobs.EndCancelled, withCode(exitSomeFailed, fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",
+			job.Name, output.Plural(c[jobs.StatusSucceeded], "request"), c[jobs.StatusFailed], c[jobs.StatusCancelled],
+			command(o, "export", job.Name, "--errors", "FILE")))
 	case errors.Is(runErr, jobs.ErrInterrupted):
-		return withCode(exitInterrupted, fmt.Errorf("interrupted; run `llmbatch run %s` to continue", job.Name))
+		return jobs.EndInterrupted, withCode(exitInterrupted, fmt.Errorf("interrupted; run `%s` to continue", resume))
 	case runErr != nil:
-		return withCode(exitError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `llmbatch run %s` to continue once fixed", job.Name, runErr, job.Name))
+		return jobs.EndError, withCode(exitError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, runErr, resume))
 	case c[jobs.StatusFailed]+c[jobs.StatusCancelled] > 0:
-		return withCode(exitSomeFailed, fmt.Errorf("job %s finished, but %d requests failed and %d were cancelled; see `llmbatch export %s --errors FILE`",
-			job.Name, c[jobs.StatusFailed], c[jobs.StatusCancelled], job.Name))
+		return jobs.EndFinished, withCode(exitSomeFailed, fmt.Errorf("job %s finished, but %s failed and %d were cancelled; see `%s`",
+			job.Name, output.Plural(c[jobs.StatusFailed], "request"), c[jobs.StatusCancelled], command(o, "export", job.Name, "--errors", "FILE")))
 	}
-	return nil
+	return jobs.EndFinished, nil
+}
+
+// endMessage is the message status shows with how the last run ended.
+func endMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func fatalHint(c jobs.ErrorClass) string {
@@ -446,11 +649,18 @@ func fatalHint(c jobs.ErrorClass) string {
 	return "check the API key (OPENAI_API_KEY or --api-key-file) and its permissions"
 }
 
-func tokenSummary(u jobs.Usage) string {
+// tokenSummary is the job's tokens, marked as a lower bound when some
+// results reported no usage.
+func tokenSummary(stats jobs.Stats) string {
+	u := stats.Usage
 	if !u.Known {
 		return "unknown"
 	}
-	return fmt.Sprintf("%d prompt + %d completion (%d reasoning) = %d", u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.TotalTokens)
+	s := fmt.Sprintf("%d prompt + %d completion (%d reasoning) = %d", u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.TotalTokens)
+	if n := stats.ResultsWithoutUsage; n > 0 {
+		s = fmt.Sprintf("at least %s (%s reported no usage)", s, output.Plural(n, "result"))
+	}
+	return s
 }
 
 func newOwner() jobs.LockOwner {

@@ -137,6 +137,7 @@ func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices job
 		}
 		return err
 	}
+	prices = jobPrices(job, o.priceOptions, prices)
 	tty := o.Watch && isTerminal(stdout)
 	for n := 0; ; n++ {
 		var buf bytes.Buffer
@@ -257,7 +258,11 @@ func changeJob(c *cli.Context, env func(string) string, stdout io.Writer, what s
 		} else if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "job %s: %d requests %s\n", job.Name, n, what)
+		fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), what)
+		if what == "cancelled" && job.Lock.Token != "" {
+			fmt.Fprintf(stdout, "job %s: the run working it (pid %d on %s) stops claiming within %s; the requests it has in flight finish, and what they leave pending is cancelled\n",
+				job.Name, job.Lock.PID, job.Lock.Host, lockBeat)
+		}
 		return nil
 	})
 }

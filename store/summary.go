@@ -74,8 +74,17 @@ func (sum *Summary) Close() { _ = sum.tx.Rollback() }
 // OpenModels lists, in name order, the models the job's requests that are
 // not yet final (pending or running) ask for.
 func (s *Store) OpenModels(ctx context.Context, jobID int64) ([]string, error) {
+	return s.models(ctx, jobID, `AND status IN ('pending', 'running')`)
+}
+
+// Models lists, in name order, the models the job's requests ask for.
+func (s *Store) Models(ctx context.Context, jobID int64) ([]string, error) {
+	return s.models(ctx, jobID, "")
+}
+
+func (s *Store) models(ctx context.Context, jobID int64, cond string) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT model FROM requests
-		WHERE job_id = ? AND status IN ('pending', 'running') ORDER BY model`, jobID)
+		WHERE job_id = ? `+cond+` ORDER BY model`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
