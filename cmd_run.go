@@ -312,7 +312,7 @@ func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptio
 	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
 		return withCode(exitError, fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale))
 	} else if err != nil {
-		return cannotWrite(job, err) // not another run: a full or read-only disk
+		return cannotWrite(opts.importOptions, job, err) // not another run: a full or read-only disk
 	}
 	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
 	// The run is live from now on, for status, though the runner saves its
@@ -321,7 +321,7 @@ func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptio
 		RPM: opts.RPM, TPM: opts.TPM, UpdatedAt: time.Now()})
 	defer st.ClearRunState(context.WithoutCancel(ctx), job.ID)
 	if n, err := st.Recover(ctx, job.ID); err != nil {
-		return cannotWrite(job, err)
+		return cannotWrite(opts.importOptions, job, err)
 	} else if n > 0 {
 		fmt.Fprintf(stderr, "llmbatch: job %s: %s left running by an earlier run go back to pending\n", job.Name, output.Plural(n, "request"))
 	}
@@ -330,7 +330,7 @@ func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptio
 	}
 	cache, err := startCachePass(ctx, st, job, opts.importOptions)
 	if err != nil {
-		return cannotWrite(job, err)
+		return cannotWrite(opts.importOptions, job, err)
 	}
 	runErr := work(ctx, st, job, owner, cache, opts, send, stderr)
 	if err := cache.stop(stderr); err != nil && runErr == nil {
@@ -362,7 +362,7 @@ func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOp
 		n, err := st.CancelLeftovers(ctx, job.ID)
 		st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
 		if err != nil {
-			return cannotWrite(job, err)
+			return cannotWrite(o, job, err)
 		}
 		if n > 0 {
 			fmt.Fprintf(stderr, "llmbatch: job %s: %s left pending by a run after the cancel are cancelled now\n", job.Name, output.Plural(n, "request"))
@@ -374,8 +374,8 @@ func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOp
 
 // cannotWrite is the error of a run that stopped before its work because
 // the database could not be written (a full or read-only disk).
-func cannotWrite(job jobs.Job, err error) error {
-	return withCode(exitError, fmt.Errorf("job %s: %w; results committed so far are kept; run `llmbatch run %s` to continue once fixed", job.Name, err, job.Name))
+func cannotWrite(o importOptions, job jobs.Job, err error) error {
+	return withCode(exitError, fmt.Errorf("job %s: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, err, command(o, "run", job.Name)))
 }
 
 // command is the llmbatch command line that does what args say to the
@@ -593,7 +593,7 @@ func finish(ctx context.Context, st *store.Store, job jobs.Job, o importOptions,
 		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, output.Plural(stats.Attempts, "attempt"), tokenSummary(stats))
 	end, err := runEnd(job, o, runErr, cancelled, c)
 	if serr := st.EndRun(ctx, job.ID, end, endMessage(err), time.Now()); serr != nil && err == nil {
-		err = cannotWrite(job, serr)
+		err = cannotWrite(o, job, serr)
 	}
 	return err
 }
@@ -612,6 +612,9 @@ func runEnd(job jobs.Job, o importOptions, runErr error, cancelled bool, c map[j
 		return jobs.EndBudget, withCode(exitBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `%s` again to continue", be, be.Flag, resume))
 	case errors.As(runErr, &fe):
 		return jobs.EndFatal, withCode(exitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `%s` to continue", fe, fatalHint(fe.Failure.Class), resume))
+	case errors.As(runErr, &ue) && ue.Class == jobs.ClassTLS:
+		return jobs.EndUnreachable, withCode(exitError, fmt.Errorf("job %s: %w; nothing was used up: %s; then run `%s`",
+			job.Name, ue, fatalHint(jobs.ClassTLS), resume))
 	case errors.As(runErr, &ue):
 		return jobs.EndUnreachable, withCode(exitError, fmt.Errorf("job %s: %w; nothing was used up: check --base-url "+
 			"(requests go to BASE/chat/completions and BASE/completions; the job stores the URL it was given) and that the server runs, then run `%s`",

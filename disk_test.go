@@ -158,7 +158,7 @@ func TestDiskFull(t *testing.T) {
 func checkFullMessage(t *testing.T, p *proc) {
 	t.Helper()
 	msg := p.stderr.String()
-	if !strings.Contains(msg, "database or disk is full") || !strings.Contains(msg, "llmbatch run") {
+	if !strings.Contains(msg, "database or disk is full") || !strings.Contains(msg, " run full` to continue") {
 		t.Errorf("%s: the message does not say the disk is full and how to continue:\n%s", p.name, msg)
 	}
 	if strings.Contains(msg, "panic") || strings.Contains(msg, "goroutine ") {

@@ -606,14 +606,18 @@ func TestTransportSecurity(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	srv.StartTLS()
 	defer srv.Close()
-	// A refused certificate is fatal (class tls): the run stops on the
-	// first attempt with exit 4, and the request stays pending.
-	p, hdb := hostileRun(t, srv.URL, 1, exitFatalAPI)
+	// A refused certificate on an endpoint never reached is a wrong URL
+	// (or a missing CA): the run stops at the first attempt with exit 1,
+	// naming the URL, and the request stays pending with no attempt used.
+	p, hdb := hostileRun(t, srv.URL, 1, exitError)
+	if msg := p.stderr.String(); !strings.Contains(msg, "no answer from "+srv.URL+"/chat/completions: the server's TLS certificate was refused") {
+		t.Errorf("the message does not name the URL and the refused certificate:\n%s", msg)
+	}
 	if got := queryInt(t, hdb, `SELECT count(*) FROM attempts WHERE error_class = 'tls' AND message LIKE '%certificate%'`); got != 1 {
 		t.Errorf("%d tls attempts, want 1", got)
 	}
-	if got := queryInt(t, hdb, `SELECT count(*) FROM requests WHERE status = 'pending'`); got != 1 {
-		t.Errorf("%d pending requests, want 1", got)
+	if got := queryInt(t, hdb, `SELECT count(*) FROM requests WHERE status = 'pending' AND attempts = 0`); got != 1 {
+		t.Errorf("%d pending requests with no attempt used, want 1", got)
 	}
 	if n := handled.Load(); n != 0 {
 		t.Errorf("the self-signed server handled %d requests", n)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
@@ -168,29 +169,32 @@ func TestRunFatalAuthStopsAndResumes(t *testing.T) {
 
 func TestRunMaxAttemptsThenRetry(t *testing.T) {
 	dir := t.TempDir()
-	broken := true
+	// prompt-0 gets a 502 until broken ends; the other requests are
+	// answered, so this is one request's failure, not an outage.
+	var broken atomic.Bool
+	broken.Store(true)
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, Script: func(c fakeapi.Call) fakeapi.Fault {
-		if broken {
+		if broken.Load() && c.CustomKey == "prompt-0" {
 			return fakeapi.Fault{Status: 502, Body: "bad gateway"}
 		}
 		return fakeapi.Fault{}
 	}})
 	file := writeLines(t, dir, "flaky.jsonl", chatLines(3)...)
 	db := filepath.Join(dir, "t.db")
-	res := runCLI(t, keyEnv(), runArgs(db, srv, "--max-attempts", "3", file)...)
+	res := runCLI(t, keyEnv(), runArgs(db, srv, "--max-attempts", "3", "--retry-delay", "10ms", file)...)
 	if res.code != exitSomeFailed {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitSomeFailed, res.stderr)
 	}
-	if calls := settled(t, srv).Calls; calls != 9 {
-		t.Errorf("calls = %d, want 3 requests × 3 attempts", calls)
+	if calls := settled(t, srv).Calls; calls != 3+2 {
+		t.Errorf("calls = %d, want 3 attempts of the broken request and 2 answers", calls)
 	}
 	flat := exportJSONL(t, db, "flaky", "flat")
 	e := flat[0]["error"].(map[string]any)
 	if e["code"] != "server_error" || e["status_code"] != 502.0 || e["message"] != "bad gateway" {
 		t.Errorf("last error not kept: %v", e)
 	}
-	broken = false
-	if res := runCLI(t, nil, "--db", db, "retry", "flaky"); res.code != 0 || !strings.Contains(res.stdout, "3 requests") {
+	broken.Store(false)
+	if res := runCLI(t, nil, "--db", db, "retry", "flaky"); res.code != 0 || !strings.Contains(res.stdout, "1 request back") {
 		t.Fatalf("retry: %+v", res)
 	}
 	if res := runCLI(t, keyEnv(), runArgs(db, srv, "flaky")...); res.code != 0 {

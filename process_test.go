@@ -410,7 +410,7 @@ func TestSIGINTDrainsAndResumes(t *testing.T) {
 		waitUntil(t, time.Minute, "a request in flight", func() bool { return srv.Stats().InFlight > 0 })
 		p.signal(os.Interrupt)
 		p.expect(exitInterrupted, time.Minute)
-		if !strings.Contains(p.stderr.String(), "llmbatch run drain") {
+		if !strings.Contains(p.stderr.String(), " run drain`") {
 			t.Errorf("stderr does not say how to continue:\n%s", p.stderr.String())
 		}
 		// The fake counts an answer just after writing it; let it finish.

@@ -75,12 +75,12 @@ func resolveSending(ctx context.Context, st *store.Store, job *jobs.Job, o runOp
 		return s, nil
 	}
 	if err := st.SaveSettings(ctx, job.ID, set); err != nil {
-		return s, cannotWrite(*job, err)
+		return s, cannotWrite(o.importOptions, *job, err)
 	}
 	job.Settings = set
 	if s.URLChanged {
 		if n, err := st.ClearWaits(ctx, job.ID); err != nil {
-			return s, cannotWrite(*job, err)
+			return s, cannotWrite(o.importOptions, *job, err)
 		} else if n > 0 {
 			fmt.Fprintf(stderr, "llmbatch: job %s: %s that waited on a backoff from the old URL can be sent now\n",
 				job.Name, output.Plural(n, "request"))

@@ -12,9 +12,10 @@ import (
 )
 
 // TestRefusedCertificateStopsRun: a server whose certificate the client
-// does not trust (httptest's is self-signed) stops the run at once, as a
-// bad key does: exit 4, one attempt, nothing lost, a message that says what
-// happened and holds no key; and no request reaches the handler.
+// does not trust (httptest's is self-signed) stops the run at once, as an
+// endpoint never reached: exit 1, one attempt, no attempt used up, a
+// message that says what happened and what to check, and holds no key; and
+// no request reaches the handler.
 func TestRefusedCertificateStopsRun(t *testing.T) {
 	var reached atomic.Int64
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,11 +30,11 @@ func TestRefusedCertificateStopsRun(t *testing.T) {
 
 	res := runCLI(t, keyEnv(), "--db", db, "run", "--base-url", srv.URL, "--concurrency", "1", "--quiet",
 		"--retry-delay", "10ms", file)
-	if res.code != exitFatalAPI {
-		t.Fatalf("run: exit %d, want 4\n%s", res.code, res.stderr)
+	if res.code != exitError {
+		t.Fatalf("run: exit %d, want 1\n%s", res.code, res.stderr)
 	}
 	t.Logf("%s", lastLine(res.stderr))
-	for _, want := range []string{"certificate was refused", "verification is always on", "--base-url", "SSL_CERT_FILE", "llmbatch run tls"} {
+	for _, want := range []string{"certificate was refused", "verification is always on", "--base-url", "SSL_CERT_FILE", "no answer from " + srv.URL + "/chat/completions", " run tls`"} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
 		}

@@ -25,6 +25,10 @@ const (
 	// eight in a row are rare, and a pause that a probe ends at once costs
 	// one round trip.
 	outageAfter = 8
+	// outageRequests is how many different requests must be among those
+	// failures: a request that fails on its own, again and again (a prompt
+	// the server chokes on), is no outage, and must use its attempts.
+	outageRequests = 3
 	// firstProbe is the wait before the first probe of an outage; each
 	// failed probe doubles it, up to maxProbeWait.
 	firstProbe   = time.Second
@@ -40,9 +44,11 @@ const (
 // error (the base URL, or a server not started), not a failure of the
 // requests, which stay pending.
 type UnreachableError struct {
-	// URL is the endpoint the last call went to; Reason what became of it.
+	// URL is the endpoint the last call went to; Reason what became of it,
+	// and Class its error class (jobs.ClassTLS for a refused certificate).
 	URL    string
 	Reason string
+	Class  jobs.ErrorClass
 }
 
 func (e *UnreachableError) Error() string {
@@ -60,7 +66,10 @@ type outage struct {
 	// reached: an HTTP answer other than 404 came this run, or the job's
 	// earlier results came from the same base URL.
 	reached bool
+	// streak counts the failures since the last success, of the requests
+	// in failing.
 	streak  int
+	failing map[int64]struct{}
 	// paused is set while dispatch is paused; since is when it paused,
 	// reason why, next when the next probe may go, wait the interval
 	// after it, probing whether a probe is in flight, probes how many
@@ -123,9 +132,9 @@ type verdict struct {
 	hold bool
 }
 
-// done learns from the end of a call (a result, or a failure) and says
-// what becomes of a failure.
-func (o *outage) done(probe bool, res *jobs.Result, ce *CallError, endpoint string) verdict {
+// done learns from the end of a call for request id (a result, or a
+// failure) and says what becomes of a failure.
+func (o *outage) done(id int64, probe bool, res *jobs.Result, ce *CallError, endpoint string) verdict {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if probe {
@@ -133,7 +142,8 @@ func (o *outage) done(probe bool, res *jobs.Result, ce *CallError, endpoint stri
 	}
 	switch {
 	case res != nil:
-		o.reached, o.streak = true, 0
+		o.reached = true
+		o.endStreak()
 		o.resume()
 		return verdict{counts: true}
 	case ce == nil:
@@ -146,18 +156,30 @@ func (o *outage) done(probe bool, res *jobs.Result, ce *CallError, endpoint stri
 		o.reached = true
 	}
 	if !outageClass(ce) {
-		o.streak = 0
+		o.endStreak()
 		return verdict{counts: true}
 	}
 	wasPaused := o.paused
 	o.streak++
+	if len(o.failing) < outageRequests {
+		if o.failing == nil {
+			o.failing = map[int64]struct{}{}
+		}
+		o.failing[id] = struct{}{}
+	}
 	switch {
 	case probe:
 		o.probeFailed(ce)
-	case !o.paused && o.streak >= o.after:
+	case !o.paused && o.streak >= o.after && len(o.failing) >= outageRequests:
 		o.pause(ce, firstProbe)
 	}
 	return verdict{counts: !wasPaused}
+}
+
+// endStreak: an answer came; the failures in a row start again from none.
+func (o *outage) endStreak() {
+	o.streak = 0
+	clear(o.failing)
 }
 
 // unreached handles a failure before the endpoint ever answered: the
@@ -165,10 +187,14 @@ func (o *outage) done(probe bool, res *jobs.Result, ce *CallError, endpoint stri
 // and after unreachedProbes failed probes the run gives up.
 func (o *outage) unreached(probe bool, ce *CallError, endpoint string) verdict {
 	switch {
+	case ce.Class == jobs.ClassTLS:
+		// A certificate is refused the same way every time: no probe
+		// would change it.
+		o.unreachable = &UnreachableError{URL: endpoint, Reason: ce.Message, Class: ce.Class}
 	case probe:
 		o.probeFailed(ce)
 		if o.probes >= unreachedProbes {
-			o.unreachable = &UnreachableError{URL: endpoint, Reason: shortCause(ce)}
+			o.unreachable = &UnreachableError{URL: endpoint, Reason: shortCause(ce), Class: ce.Class}
 		}
 	case !o.paused:
 		o.pause(ce, unreachedProbe)
@@ -236,10 +262,12 @@ func (o *outage) describe(ce *CallError) string {
 }
 
 // neverReached reports whether ce is what a wrong base URL or a server
-// that is not there gives: no HTTP answer at all, or a 404.
+// that is not there gives: no connection (refused, an unknown host, a
+// refused certificate), or a 404. A timeout is not: something accepted
+// the connection, and a server too busy to answer is an outage.
 func neverReached(ce *CallError) bool {
 	switch ce.Class {
-	case jobs.ClassNetwork, jobs.ClassTLS, jobs.ClassTimeout:
+	case jobs.ClassNetwork, jobs.ClassTLS:
 		return ce.StatusCode == 0
 	}
 	return ce.StatusCode == 404

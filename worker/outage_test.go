@@ -13,6 +13,11 @@ import (
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
+// nextID is a new request id: the failures of different requests.
+var lastID atomic.Int64
+
+func nextID() int64 { return lastID.Add(1) }
+
 var (
 	refused     = &CallError{Failure: jobs.Failure{Class: jobs.ClassNetwork, Message: `Post "http://127.0.0.1:1/v1/chat/completions": dial tcp 127.0.0.1:1: connect: connection refused`}}
 	unavailable = &CallError{Failure: jobs.Failure{Class: jobs.ClassServer, StatusCode: 503, Message: "busy"}}
@@ -25,20 +30,20 @@ func TestOutagePausesAfterFailuresInARow(t *testing.T) {
 	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	o := newOutage("http://127.0.0.1:1/v1", 16, true, clock.Now)
 	for i := 1; i < outageAfter; i++ {
-		if v := o.done(false, nil, refused, ""); !v.counts || v.hold {
+		if v := o.done(nextID(), false, nil, refused, ""); !v.counts || v.hold {
 			t.Fatalf("failure %d before the pause: %+v, want it to count", i, v)
 		}
 	}
 	if _, d := o.admit(); d != 0 {
 		t.Fatalf("paused after %d failures, want %d", outageAfter-1, outageAfter)
 	}
-	o.done(false, nil, refused, "") // the eighth in a row pauses
+	o.done(nextID(), false, nil, refused, "") // the eighth in a row pauses
 	var s jobs.RunState
 	o.state(&s)
 	if want := "127.0.0.1:1 unreachable (connection refused)"; s.Outage != want {
 		t.Errorf("Outage = %q, want %q", s.Outage, want)
 	}
-	if v := o.done(false, nil, refused, ""); v.counts {
+	if v := o.done(nextID(), false, nil, refused, ""); v.counts {
 		t.Error("a failure while paused used an attempt")
 	}
 	if probe, d := o.admit(); probe || d != firstProbe {
@@ -55,7 +60,7 @@ func TestOutagePausesAfterFailuresInARow(t *testing.T) {
 		if _, d := o.admit(); d != waitForCall {
 			t.Fatalf("a second request while the probe is out: wait %v, want %v", d, waitForCall)
 		}
-		if v := o.done(true, nil, unavailable, ""); v.counts {
+		if v := o.done(nextID(), true, nil, unavailable, ""); v.counts {
 			t.Fatal("a failed probe used an attempt")
 		}
 		_, d = o.admit()
@@ -73,7 +78,7 @@ func TestOutagePausesAfterFailuresInARow(t *testing.T) {
 	}
 	clock.Advance(time.Hour)
 	probe, _ := o.admit()
-	o.done(probe, answered, nil, "")
+	o.done(nextID(), probe, answered, nil, "")
 	if probe, d := o.admit(); probe || d != 0 {
 		t.Fatalf("after a probe succeeded: %v, %v; want dispatch as usual", probe, d)
 	}
@@ -86,22 +91,39 @@ func TestOutageScatteredFailuresDoNotPause(t *testing.T) {
 	o := newOutage("https://api.example.com/v1", 32, true, time.Now)
 	for i := range 10_000 {
 		if i%5 == 0 {
-			o.done(false, answered, nil, "")
+			o.done(nextID(), false, answered, nil, "")
 			continue
 		}
-		if v := o.done(false, nil, unavailable, ""); !v.counts {
+		if v := o.done(nextID(), false, nil, unavailable, ""); !v.counts {
 			t.Fatalf("call %d: a failure with successes in between did not count", i)
 		}
 	}
 	// A permanent error is an answer: it ends a streak too.
-	o.done(false, answered, nil, "")
+	o.done(nextID(), false, answered, nil, "")
 	for range outageAfter - 1 {
-		o.done(false, nil, refused, "")
+		o.done(nextID(), false, nil, refused, "")
 	}
-	o.done(false, nil, badRequest, "")
-	o.done(false, nil, refused, "")
+	o.done(nextID(), false, nil, badRequest, "")
+	o.done(nextID(), false, nil, refused, "")
 	if _, d := o.admit(); d != 0 {
 		t.Errorf("paused though no %d failures came in a row", outageAfter)
+	}
+}
+
+func TestOutageOneRequestFailingIsNoOutage(t *testing.T) {
+	o := newOutage("https://api.example.com/v1", 16, true, time.Now)
+	for i := range 20 {
+		if v := o.done(7, false, nil, unavailable, ""); !v.counts {
+			t.Fatalf("failure %d of one request: %+v, want it to count (its attempts run out)", i+1, v)
+		}
+	}
+	o.done(8, false, nil, unavailable, "")
+	if _, d := o.admit(); d != 0 {
+		t.Error("paused for the failures of two requests")
+	}
+	o.done(9, false, nil, unavailable, "")
+	if _, d := o.admit(); d == 0 {
+		t.Errorf("not paused after %d failures in a row of three requests", 22)
 	}
 }
 
@@ -113,13 +135,12 @@ func TestOutageNeverReached(t *testing.T) {
 	}{
 		{"Refused", refused, "connection refused"},
 		{"NotFound", notFound, "HTTP 404: no route"},
-		{"TLS", &CallError{Failure: jobs.Failure{Class: jobs.ClassTLS, Message: "x509"}}, "TLS certificate refused"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			o := newOutage("http://127.0.0.1:1/v1", 4, false, clock.Now)
 			url := "http://127.0.0.1:1/v1/chat/completions"
-			if v := o.done(false, nil, tt.err, url); !v.hold || v.counts {
+			if v := o.done(nextID(), false, nil, tt.err, url); !v.hold || v.counts {
 				t.Fatalf("first failure: %+v, want it held back without an attempt", v)
 			}
 			for i := range unreachedProbes {
@@ -131,7 +152,7 @@ func TestOutageNeverReached(t *testing.T) {
 				if !probe {
 					t.Fatal("no probe")
 				}
-				o.done(true, nil, tt.err, url)
+				o.done(nextID(), true, nil, tt.err, url)
 			}
 			var ue *UnreachableError
 			if err := o.gaveUp(); !errors.As(err, &ue) || ue.URL != url || ue.Reason != tt.want {
@@ -139,11 +160,30 @@ func TestOutageNeverReached(t *testing.T) {
 			}
 		})
 	}
+	t.Run("TLS", func(t *testing.T) {
+		// A refused certificate is refused every time: no probe.
+		o := newOutage("https://127.0.0.1:1/v1", 4, false, time.Now)
+		tlsErr := &CallError{Failure: jobs.Failure{Class: jobs.ClassTLS, Message: "x509: certificate signed by unknown authority"}}
+		if v := o.done(nextID(), false, nil, tlsErr, "u"); !v.hold {
+			t.Fatalf("%+v, want the request held back", v)
+		}
+		var ue *UnreachableError
+		if err := o.gaveUp(); !errors.As(err, &ue) || ue.Reason != tlsErr.Message || ue.Class != jobs.ClassTLS {
+			t.Errorf("gaveUp = %v, want unreachable at once, with the certificate's error", err)
+		}
+	})
+	t.Run("TimeoutIsAnOutage", func(t *testing.T) {
+		o := newOutage("https://127.0.0.1:1/v1", 4, false, time.Now)
+		timeout := &CallError{Failure: jobs.Failure{Class: jobs.ClassTimeout, Message: "no complete answer within 2s"}}
+		if v := o.done(nextID(), false, nil, timeout, "u"); v.hold || !v.counts {
+			t.Errorf("a timeout before any answer: %+v, want it to count (a server that accepts but is busy)", v)
+		}
+	})
 	t.Run("AnswerEndsIt", func(t *testing.T) {
 		o := newOutage("http://127.0.0.1:1/v1", 4, false, time.Now)
-		o.done(false, nil, notFound, "") // one request's own 404, say
-		o.done(false, answered, nil, "")
-		if v := o.done(false, nil, notFound, ""); v.hold || !v.counts {
+		o.done(nextID(), false, nil, notFound, "") // one request's own 404, say
+		o.done(nextID(), false, answered, nil, "")
+		if v := o.done(nextID(), false, nil, notFound, ""); v.hold || !v.counts {
 			t.Errorf("a 404 after an answer: %+v, want it to count (and fail the request)", v)
 		}
 		if _, d := o.admit(); d != 0 {

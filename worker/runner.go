@@ -543,7 +543,7 @@ func (r *Runner) process(ctx context.Context, t task) jobs.Outcome {
 	attempt := &jobs.Attempt{RequestID: req.ID, Number: req.Attempts + 1, StartedAt: start,
 		Duration: r.opts.Now().Sub(start)}
 	if err == nil {
-		r.out.done(t.probe, res, nil, "")
+		r.out.done(req.ID, t.probe, res, nil, "")
 		attempt.StatusCode = res.StatusCode
 		res.CreatedAt = r.opts.Now()
 		return jobs.Outcome{Request: req, Attempt: attempt, Next: jobs.StatusSucceeded, CountAttempt: true, Result: res}
@@ -551,7 +551,7 @@ func (r *Runner) process(ctx context.Context, t task) jobs.Outcome {
 	if ce == nil {
 		return interrupted(req)
 	}
-	v := r.out.done(t.probe, nil, ce, r.opts.BaseURL+string(req.Endpoint))
+	v := r.out.done(req.ID, t.probe, nil, ce, r.opts.BaseURL+string(req.Endpoint))
 	if err := r.out.gaveUp(); err != nil {
 		r.fail(err)
 	}
