@@ -175,6 +175,9 @@ func readStatus(ctx context.Context, st *store.Store, jobID int64) (jobs.Stats, 
 	if err != nil {
 		return stats, err
 	}
+	if stats.Job.Lock.Token == "" || ownerDead(stats.Job.Lock) {
+		return stats, nil // no run holds the job, or the one that does is gone
+	}
 	stats.Run, err = liveRun(ctx, st, jobID, stats.At)
 	return stats, err
 }

@@ -132,7 +132,8 @@ type Failure struct {
 	// Body is the provider's error body, where there was one.
 	Body []byte
 	// RequestID is the provider's id of the answer: its x-request-id
-	// header, else the error body's "id"; "" without an HTTP answer.
+	// header, else the error body's "id", else its "request_id"; "" without
+	// an HTTP answer.
 	RequestID string
 }
 

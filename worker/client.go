@@ -97,6 +97,10 @@ func NewClient(opts ClientOptions) *Client {
 type CallError struct {
 	jobs.Failure
 	RetryAfter time.Duration
+	// NoConnection says no connection to a server could be made (refused,
+	// an unknown host, no route, a refused certificate): nothing reached
+	// a server, which a wrong base URL gives.
+	NoConnection bool
 }
 
 // Call makes one attempt at req. On success it returns the result; the
@@ -242,11 +246,24 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return c.fail(jobs.ClassTimeout, 0, fmt.Sprintf("no complete answer within %s", c.timeout), nil)
 	case isCertificateError(err):
-		return c.fail(jobs.ClassTLS, 0, "the server's TLS certificate was refused ("+err.Error()+
+		e := c.fail(jobs.ClassTLS, 0, "the server's TLS certificate was refused ("+err.Error()+
 			"); TLS verification is always on", nil)
+		e.NoConnection = true
+		return e
 	default:
-		return c.fail(jobs.ClassNetwork, 0, err.Error(), nil)
+		e := c.fail(jobs.ClassNetwork, 0, err.Error(), nil)
+		e.NoConnection = isDialError(err)
+		return e
 	}
+}
+
+// isDialError says whether err happened before a connection was made: a
+// refused or unroutable dial, or a name that does not resolve. An error on
+// a connection made (a reset, a body cut short) is not.
+func isDialError(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial")
 }
 
 // isCertificateError says whether err is a refused server certificate

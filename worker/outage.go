@@ -263,14 +263,11 @@ func (o *outage) describe(ce *CallError) string {
 
 // neverReached reports whether ce is what a wrong base URL or a server
 // that is not there gives: no connection (refused, an unknown host, a
-// refused certificate), or a 404. A timeout is not: something accepted
-// the connection, and a server too busy to answer is an outage.
+// refused certificate), or a 404. An error on a connection made (a reset,
+// a body cut short, a timeout) is not: something answered, and a server
+// too busy or broken to answer well is an outage.
 func neverReached(ce *CallError) bool {
-	switch ce.Class {
-	case jobs.ClassNetwork, jobs.ClassTLS:
-		return ce.StatusCode == 0
-	}
-	return ce.StatusCode == 404
+	return ce.NoConnection || ce.StatusCode == 404
 }
 
 // outageClass reports whether ce is a failure without an answer the job

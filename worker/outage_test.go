@@ -19,7 +19,8 @@ var lastID atomic.Int64
 func nextID() int64 { return lastID.Add(1) }
 
 var (
-	refused     = &CallError{Failure: jobs.Failure{Class: jobs.ClassNetwork, Message: `Post "http://127.0.0.1:1/v1/chat/completions": dial tcp 127.0.0.1:1: connect: connection refused`}}
+	refused = &CallError{Failure: jobs.Failure{Class: jobs.ClassNetwork, Message: `Post "http://127.0.0.1:1/v1/chat/completions": dial tcp 127.0.0.1:1: connect: connection refused`},
+		NoConnection: true}
 	unavailable = &CallError{Failure: jobs.Failure{Class: jobs.ClassServer, StatusCode: 503, Message: "busy"}}
 	notFound    = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 404, Message: "no route"}}
 	badRequest  = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400, Message: "bad"}}
@@ -163,7 +164,7 @@ func TestOutageNeverReached(t *testing.T) {
 	t.Run("TLS", func(t *testing.T) {
 		// A refused certificate is refused every time: no probe.
 		o := newOutage("https://127.0.0.1:1/v1", 4, false, time.Now)
-		tlsErr := &CallError{Failure: jobs.Failure{Class: jobs.ClassTLS, Message: "x509: certificate signed by unknown authority"}}
+		tlsErr := &CallError{Failure: jobs.Failure{Class: jobs.ClassTLS, Message: "x509: certificate signed by unknown authority"}, NoConnection: true}
 		if v := o.done(nextID(), false, nil, tlsErr, "u"); !v.hold {
 			t.Fatalf("%+v, want the request held back", v)
 		}
@@ -177,6 +178,13 @@ func TestOutageNeverReached(t *testing.T) {
 		timeout := &CallError{Failure: jobs.Failure{Class: jobs.ClassTimeout, Message: "no complete answer within 2s"}}
 		if v := o.done(nextID(), false, nil, timeout, "u"); v.hold || !v.counts {
 			t.Errorf("a timeout before any answer: %+v, want it to count (a server that accepts but is busy)", v)
+		}
+	})
+	t.Run("ResetIsAnOutage", func(t *testing.T) {
+		o := newOutage("http://127.0.0.1:1/v1", 4, false, time.Now)
+		reset := &CallError{Failure: jobs.Failure{Class: jobs.ClassNetwork, Message: "read: connection reset by peer"}}
+		if v := o.done(nextID(), false, nil, reset, "u"); v.hold || !v.counts {
+			t.Errorf("a reset on a connection made: %+v, want it to count", v)
 		}
 	})
 	t.Run("AnswerEndsIt", func(t *testing.T) {
@@ -271,4 +279,35 @@ func TestRunnerStopsWhenNeverReached(t *testing.T) {
 		t.Errorf("gave up after %v, want within seconds", d)
 	}
 	checkUntouched(t, records(t, st, jobID))
+}
+
+// TestClientTellsNoConnection: the client marks the failures where no
+// connection was made (refused, unknown host), and not those on a
+// connection made (a reset), which an outage gives. (An unknown host is a
+// DNS error, told the same way; resolving one would reach the network.)
+func TestClientTellsNoConnection(t *testing.T) {
+	req := chatRequests(1)[0]
+	for _, tc := range []struct {
+		name string
+		base string
+		want bool
+	}{
+		{"Refused", "http://127.0.0.1:1/v1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newTestClient(tc.base, ClientOptions{}).Call(context.Background(), &req)
+			var ce *CallError
+			if !errors.As(err, &ce) || ce.NoConnection != tc.want {
+				t.Errorf("Call = %v (NoConnection %v), want NoConnection %v", err, ce != nil && ce.NoConnection, tc.want)
+			}
+		})
+	}
+	t.Run("Reset", func(t *testing.T) {
+		fake := fakeapi.Start(t, fakeapi.Config{Key: testKey, Script: func(fakeapi.Call) fakeapi.Fault { return fakeapi.Fault{Reset: true} }})
+		_, err := newTestClient(fake.URL(), ClientOptions{}).Call(context.Background(), &req)
+		var ce *CallError
+		if !errors.As(err, &ce) || ce.NoConnection || ce.Class != jobs.ClassNetwork {
+			t.Errorf("Call = %v, want a network error on a connection made", err)
+		}
+	})
 }

@@ -173,7 +173,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, cfg *Config, n 
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	rep := newReply(req, n, now().Unix(), isReasoning(cfg, req.Model))
+	rep := newReply(req, n, now().Unix(), isReasoning(cfg, req.Model)).styled(cfg)
 	if req.Stream {
 		s.stream(w, r, cfg, req, rep, f)
 		return
