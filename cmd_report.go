@@ -81,7 +81,7 @@ func runReport(ctx context.Context, st *store.Store, o reportOptions, prices job
 		return err
 	}
 	defer out.discard()
-	info := output.ReportInfo{Prices: jobPrices(job, o.priceOptions, prices), Generated: time.Now(), Location: time.Local}
+	info := output.ReportInfo{Prices: jobPrices(job, prices), Generated: time.Now(), Location: time.Local}
 	if err := output.WriteReport(out, rep, info); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -137,7 +137,7 @@ func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices job
 		}
 		return err
 	}
-	prices = jobPrices(job, o.priceOptions, prices)
+	prices = jobPrices(job, prices)
 	tty := o.Watch && isTerminal(stdout)
 	for n := 0; ; n++ {
 		var buf bytes.Buffer

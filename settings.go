@@ -137,8 +137,8 @@ func quoteAll(s []string) []string {
 }
 
 // jobPrices is what status and report price a job with: the prices the
-// job stored, with those given on the command line (already loaded) over
-// them.
-func jobPrices(job jobs.Job, o priceOptions, loaded jobs.Prices) jobs.Prices {
-	return mergePrices(job.Settings.Prices, loaded, o.given())
+// job stored, with those of the command line (already loaded; empty when
+// none was given) over them.
+func jobPrices(job jobs.Job, given jobs.Prices) jobs.Prices {
+	return mergePrices(job.Settings.Prices, given, len(given.ByModel) > 0 || given.Currency != "")
 }

@@ -183,7 +183,11 @@ func TestStatusGolden(t *testing.T) {
 		}
 		statusGolden(t, tt.file, out.Bytes())
 	}
-	// A run is live: its ETA is told.
+	// A run is live (it holds the lock and saved its state): its ETA is
+	// told.
+	if err := st.Lock(context.Background(), 1, newOwner(), lockStale, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.SaveRunState(context.Background(), 1, jobs.RunState{Concurrency: 1, MaxConcurrency: 1, UpdatedAt: st.Now()}); err != nil {
 		t.Fatal(err)
 	}
