@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
 	"github.com/llmbatch/llmbatch/store"
 )
 
@@ -92,8 +93,8 @@ func (c *cachePass) stop(stderr io.Writer) error {
 	c.cancel()
 	c.wg.Wait()
 	if c.pass != nil && c.pass.Answered > 0 {
-		fmt.Fprintf(stderr, "llmbatch: job %s: %d requests answered from the cache (identical requests answered before in this database; --no-cache sends them)\n",
-			c.job.Name, c.pass.Answered)
+		fmt.Fprintf(stderr, "llmbatch: job %s: %s answered from the cache (identical requests answered before in this database; --no-cache sends them)\n",
+			c.job.Name, output.Plural(c.pass.Answered, "request"))
 	}
 	return c.err
 }

@@ -628,7 +628,7 @@ func runEnd(job jobs.Job, o importOptions, runErr error, cancelled bool, c map[j
 	case runErr != nil:
 		return jobs.EndError, withCode(exitError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, runErr, resume))
 	case c[jobs.StatusFailed]+c[jobs.StatusCancelled] > 0:
-		return jobs.EndFinished, withCode(exitSomeFailed, fmt.Errorf("job %s finished, but %s failed and %d were cancelled; see `%s`",
+		return jobs.EndFinished, withCode(exitSomeFailed, fmt.Errorf("job %s finished, but %s failed and %d cancelled; see `%s`",
 			job.Name, output.Plural(c[jobs.StatusFailed], "request"), c[jobs.StatusCancelled], command(o, "export", job.Name, "--errors", "FILE")))
 	}
 	return jobs.EndFinished, nil

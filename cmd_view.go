@@ -62,7 +62,7 @@ func findJob(ctx context.Context, st *store.Store, name string) (jobs.Job, error
 		return jobs.Job{}, err
 	}
 	if len(list) != 1 {
-		return jobs.Job{}, withCode(exitError, fmt.Errorf("%d jobs in the database; name one (see `llmbatch jobs`)", len(list)))
+		return jobs.Job{}, withCode(exitError, fmt.Errorf("%s in the database; name one (see `llmbatch jobs`)", output.Plural(len(list), "job")))
 	}
 	return list[0].Job, nil
 }

@@ -390,3 +390,22 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestResumeSaysWhenTheFirstIsDue: a resume whose pending requests all wait
+// on a backoff says when the first is due, rather than seem to hang.
+func TestResumeSaysWhenTheFirstIsDue(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
+	file := writeLines(t, dir, "w.jsonl", chatLines(3)...)
+	db := filepath.Join(dir, "w.db")
+	mustCLI(t, nil, "--db", db, "import", file)
+	due := time.Now().Add(2 * time.Second)
+	execSQL(t, db, fmt.Sprintf(`UPDATE requests SET not_before = %d`, due.UnixMilli()))
+	res := runCLI(t, keyEnv(), runArgs(db, srv, "-q", "w")...)
+	if res.code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	}
+	if want := "all 3 pending requests wait on a backoff; the first is due at " + due.Format("15:04:05"); !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+	}
+}

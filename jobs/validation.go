@@ -49,7 +49,11 @@ func (v *ValidationError) Error() string {
 		b.WriteString(e.Error())
 	}
 	if more := v.Total - len(v.Errors); more > 0 {
-		fmt.Fprintf(&b, "\n… and %d more invalid lines", more)
+		lines := "lines"
+		if more == 1 {
+			lines = "line"
+		}
+		fmt.Fprintf(&b, "\n… and %d more invalid %s", more, lines)
 	}
 	return b.String()
 }
