@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
+	"github.com/llmbatch/llmbatch/store"
+)
+
+// cacheLead is how long a run answers from the cache before it starts
+// sending; the rest of the pass goes on beside the run. A pass looks at
+// about 100,000 requests a second, so it stays far ahead of the claims,
+// which take requests in the same order.
+var cacheLead = 100 * time.Millisecond // a variable for tests
+
+// cacheChunk is how many request ids one transaction of the pass looks
+// at: short enough that the run's own writes wait little for it.
+var cacheChunk = 5_000 // a variable for tests
+
+// cachePass answers the job's pending requests that an identical request
+// of this database was answered for (unless --no-cache), copying that
+// answer instead of sending them: for cacheLead before the run sends
+// anything, then (after resume) beside it.
+type cachePass struct {
+	job    jobs.Job
+	pass   *store.CachePass
+	more   bool // the lead left requests to look at
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// beside counts the requests answered beside the run, for its
+	// progress; err is the error that ended the pass there.
+	beside atomic.Int64
+	err    error
+}
+
+// startCachePass answers from the cache for up to cacheLead.
+func startCachePass(ctx context.Context, st *store.Store, job jobs.Job, opts importOptions) (*cachePass, error) {
+	c := &cachePass{job: job, cancel: func() {}}
+	if opts.Dataset.NoCache {
+		return c, nil
+	}
+	c.pass = st.NewCachePass(job.ID)
+	for deadline := time.Now().Add(cacheLead); ; {
+		more, err := c.pass.Next(ctx, cacheChunk)
+		if err != nil {
+			return c, err
+		}
+		if c.more = more; !more || !time.Now().Before(deadline) {
+			return c, nil
+		}
+	}
+}
+
+// resume goes on with the pass in the background, until it is done, ctx
+// ends, or stop is called. A run calls it once it has read what the job
+// did before it, so that what the pass answers from then on counts only
+// in answeredBeside.
+func (c *cachePass) resume(ctx context.Context) {
+	if !c.more {
+		return
+	}
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for ctx.Err() == nil {
+			before := c.pass.Answered
+			more, err := c.pass.Next(ctx, cacheChunk)
+			c.beside.Add(int64(c.pass.Answered - before))
+			if err != nil && ctx.Err() == nil {
+				c.err = err
+			}
+			if err != nil || !more {
+				return
+			}
+		}
+	}()
+}
+
+// answeredBeside is how many requests the pass answered beside the run.
+func (c *cachePass) answeredBeside() int64 { return c.beside.Load() }
+
+// stop ends the pass and says how many requests it answered. A pass cut
+// short by the end of the run leaves the rest for the next run (it is a
+// cache: nothing is lost, a request it did not reach is sent).
+func (c *cachePass) stop(stderr io.Writer) error {
+	c.cancel()
+	c.wg.Wait()
+	if c.pass != nil && c.pass.Answered > 0 {
+		fmt.Fprintf(stderr, "llmbatch: job %s: %s answered from the cache (identical requests answered before in this database; --no-cache sends them)\n",
+			c.job.Name, output.Plural(c.pass.Answered, "request"))
+	}
+	return c.err
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
+	"github.com/llmbatch/llmbatch/store"
+	urfave "github.com/urfave/cli/v2"
+)
+
+func exportCommand(env func(string) string, stdout, stderr io.Writer) *urfave.Command {
+	return &urfave.Command{
+		Name:      "export",
+		Usage:     "write a job's results as JSONL, in input order",
+		ArgsUsage: "JOB",
+		Description: `Example:
+   llmbatch export prompts -o results.jsonl --errors errors.jsonl
+   llmbatch export --format flat prompts | jq -r .content`,
+		Flags: []urfave.Flag{
+			&urfave.StringFlag{Name: "format", Value: "openai", Usage: "openai (OpenAI Batch output lines), flat, or merged (each dataset record with the answer added)"},
+			&urfave.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (mode 0600; written beside it and renamed, so a failed export leaves it as it was) instead of stdout"},
+			&urfave.StringFlag{Name: "errors", Usage: "write failed and cancelled requests to `FILE` instead of with the results"},
+			// merged: the names of the members added to each record ("" leaves one out).
+			&urfave.StringFlag{Name: "answer-field", Value: output.DefaultMergedFields.Answer, Usage: "merged: `NAME` of the answer's field"},
+			&urfave.StringFlag{Name: "reasoning-field", Value: output.DefaultMergedFields.Reasoning, Usage: "merged: `NAME` of the reasoning's field"},
+			&urfave.StringFlag{Name: "usage-field", Value: output.DefaultMergedFields.Usage, Usage: "merged: `NAME` of the token usage's field"},
+			&urfave.StringFlag{Name: "status-field", Value: output.DefaultMergedFields.Status, Usage: "merged: `NAME` of the status's field"},
+		},
+		Action: func(c *urfave.Context) error {
+			format, err := output.ParseFormat(c.String("format"))
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			merged := output.MergedFields{Answer: c.String("answer-field"), Reasoning: c.String("reasoning-field"),
+				Usage: c.String("usage-field"), Status: c.String("status-field")}
+			if err := merged.Validate(); err != nil {
+				return withCode(ExitError, err)
+			}
+			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+				job, err := findJob(ctx, st, c.Args().First())
+				if err != nil {
+					return err
+				}
+				return export(ctx, st, job, exportFormat{format, merged}, c.String("output"), c.String("errors"), stdout, stderr)
+			})
+		},
+	}
+}
+
+// exportFormat is the format and, for merged, the names of the added fields.
+type exportFormat struct {
+	output.Format
+	merged output.MergedFields
+}
+
+func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFormat, outPath, errPath string, stdout, stderr io.Writer) error {
+	out, err := createOutput(outPath, stdout)
+	if err != nil {
+		return err
+	}
+	defer out.discard()
+	var errs io.Writer
+	var errsFile *outputFile
+	if errPath != "" && errPath != "-" { // "-": with the results, as without --errors
+		if errsFile, err = createOutput(errPath, nil); err != nil {
+			return err
+		}
+		defer errsFile.discard()
+		errs = errsFile
+	}
+	ex := output.NewExporter(format.Format, job.Name, out, errs)
+	ex.SetMergedFields(format.merged)
+	if err := st.Records(ctx, job.ID, ex.Write); err != nil {
+		return err
+	}
+	if err := ex.Flush(); err != nil {
+		return err
+	}
+	if err := out.commit(); err != nil {
+		return err
+	}
+	if errsFile != nil {
+		if err := errsFile.commit(); err != nil {
+			return err
+		}
+	}
+	n := ex.Counts()
+	fmt.Fprintf(stderr, "llmbatch: job %s: exported %d succeeded, %d failed, %d cancelled", job.Name, n.Succeeded, n.Failed, n.Cancelled)
+	if n.Unfinished > 0 {
+		fmt.Fprintf(stderr, "; %s (not exported)", output.Plural(n.Unfinished, "request")+" not finished yet")
+	}
+	fmt.Fprintln(stderr)
+	return nil
+}
+
+// outputFile is where export and report write: stdout, or a temporary file
+// beside the file named, which commit renames over it once complete, so
+// that a failed write never truncates or half-writes the file it replaces.
+type outputFile struct {
+	io.Writer
+	file *os.File // the file written; nil for stdout
+	path string   // what commit renames file to; "" when file is written in place
+	done bool
+}
+
+// createOutput returns def (stdout) when path is "" or "-"; else a
+// temporary file (mode 0600) in path's directory, which the caller must
+// commit or discard. A path that is a symbolic link is written through:
+// the file it names is replaced. A path that exists and is no regular file
+// (a device, a named pipe) is written in place: it cannot be replaced.
+func createOutput(path string, def io.Writer) (*outputFile, error) {
+	if path == "" || path == "-" {
+		return &outputFile{Writer: def}, nil
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, withCode(ExitError, fmt.Errorf("%s is a directory", path))
+	} else if err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, withCode(ExitError, err)
+		}
+		return &outputFile{Writer: f, file: f}, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, withCode(ExitError, err)
+	}
+	return &outputFile{Writer: tmp, file: tmp, path: path}, nil
+}
+
+// commit ends a complete write: the temporary file is synced, closed and
+// renamed over the file named, or removed if any of that fails.
+func (o *outputFile) commit() error {
+	if o.file == nil || o.done {
+		return nil
+	}
+	o.done = true
+	if o.path == "" {
+		return o.file.Close()
+	}
+	err := errors.Join(o.file.Sync(), o.file.Close())
+	if err == nil {
+		err = os.Rename(o.file.Name(), o.path)
+	}
+	if err != nil {
+		os.Remove(o.file.Name())
+		return withCode(ExitError, fmt.Errorf("write %s: %w", o.path, err))
+	}
+	return nil
+}
+
+// discard ends a write that failed: the temporary file is removed and the
+// file named is left as it was. It does nothing after commit.
+func (o *outputFile) discard() {
+	if o.file == nil || o.done {
+		return
+	}
+	o.done = true
+	o.file.Close()
+	if o.path != "" {
+		os.Remove(o.file.Name())
+	}
+}

@@ -1,0 +1,685 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
+	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/worker"
+	urfave "github.com/urfave/cli/v2"
+)
+
+// defaultDB is the database --db names when neither it nor $LLMBATCH_DB
+// is given.
+const defaultDB = "llmbatch.db"
+
+// Lock timing: a live run renews its heartbeat every lockBeat; a lock not
+// renewed for lockStale belongs to a run that is gone.
+const (
+	lockBeat  = 5 * time.Second
+	lockStale = 30 * time.Second
+)
+
+// runOptions are the flags of the run command.
+type runOptions struct {
+	importOptions
+	// BaseURL is --base-url as given ("" when not), BaseURLEnv
+	// $OPENAI_BASE_URL; the run's URL is resolved with the job's stored one
+	// (see baseURL).
+	BaseURL, BaseURLEnv string
+	APIKey              string
+	// KeyFile is --api-key-file, when the key came from it.
+	KeyFile           string
+	AllowInsecureHTTP bool
+	Concurrency       int
+	MinConcurrency    int
+	RPM, TPM          int
+	MaxAttempts       int
+	Timeout           time.Duration
+	DrainTimeout      time.Duration
+	RetryDelay        time.Duration
+	MaxRetryDelay     time.Duration
+	MaxResponseBytes  int64
+	Stream            bool
+	StallTimeout      time.Duration
+	// LogInterval is how often the progress line is logged when stderr is
+	// not a terminal; Quiet silences it (progress.go).
+	LogInterval time.Duration
+	Quiet       bool
+	// NoColor ($NO_COLOR set, not empty) takes the colour out of the bar.
+	NoColor bool
+	// MaxTokens and MaxCost are the job's budgets, 0 for none; MaxCost is
+	// in the prices' currency and needs a price for every model.
+	MaxTokens int64
+	MaxCost   float64
+	// Prices price the cost in the progress line and the cost budget,
+	// merged over the job's stored prices; empty means none shown.
+	// PricesGiven says the command line gave some (--price, --prices or
+	// --currency), which the job then stores.
+	Prices      jobs.Prices
+	PricesGiven bool
+}
+
+func (o runOptions) Validate() error {
+	if err := o.importOptions.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.Concurrency < 1:
+		return withCode(ExitError, errors.New("--concurrency must be at least 1"))
+	case o.MinConcurrency < 0 || o.MinConcurrency > o.Concurrency:
+		return withCode(ExitError, errors.New("--min-concurrency must be between 1 and --concurrency (0: a quarter of it)"))
+	case o.RPM < 0 || o.TPM < 0:
+		return withCode(ExitError, errors.New("--rpm and --tpm must be 0 (no limit) or more"))
+	case o.MaxAttempts < 1:
+		return withCode(ExitError, errors.New("--max-attempts must be at least 1"))
+	case o.MaxTokens < 0 || o.MaxCost < 0 || math.IsNaN(o.MaxCost) || math.IsInf(o.MaxCost, 0):
+		return withCode(ExitError, errors.New("--max-tokens and --max-cost must be 0 (no budget) or more"))
+	case o.LogInterval <= 0:
+		return withCode(ExitError, errors.New("--log-interval must be positive"))
+	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
+		return withCode(ExitError, errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
+	case o.BaseURL != "":
+		return checkBaseURL(o.BaseURL, o.AllowInsecureHTTP)
+	}
+	return nil
+}
+
+// checkSending checks what a run needs to send, once its base URL is
+// known: an http(s) URL, and a key unless the server is on loopback
+// (local servers such as vLLM or llama.cpp need none).
+func (o runOptions) checkSending(base string) error {
+	if err := checkBaseURL(base, o.AllowInsecureHTTP); err != nil {
+		return err
+	}
+	if o.APIKey == "" && !loopbackURL(base) {
+		return withCode(ExitError, fmt.Errorf("no API key for %s: set OPENAI_API_KEY or pass --api-key-file (a server on loopback needs none)", base))
+	}
+	if o.MaxCost > 0 && len(o.Prices.ByModel) == 0 {
+		return withCode(ExitError, errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE"))
+	}
+	return nil
+}
+
+// loopbackURL reports whether raw names a host on this machine.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && isLoopback(u.Hostname())
+}
+
+// checkBaseURL refuses a plain-HTTP URL to anything but loopback, which
+// would send the key in clear text.
+func checkBaseURL(raw string, allowInsecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return withCode(ExitError, fmt.Errorf("--base-url %q is not an http(s) URL", raw))
+	}
+	if u.User != nil {
+		return withCode(ExitError, errors.New("--base-url must not contain credentials; use OPENAI_API_KEY"))
+	}
+	if u.Scheme == "http" && !allowInsecure && !isLoopback(u.Hostname()) {
+		return withCode(ExitError, fmt.Errorf("--base-url %q is plain HTTP to another host and would send the API key in clear text; use https, or pass --allow-insecure-http", raw))
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writer) *urfave.Command {
+	return &urfave.Command{
+		Name:      "run",
+		Usage:     "import FILE as a job (or continue the job of that name) and process it to the end",
+		ArgsUsage: "FILE|JOB",
+		Description: `Example:
+   export OPENAI_API_KEY=...
+   llmbatch run --model deepseek/deepseek-v3 --concurrency 32 prompts.jsonl
+   llmbatch run prompts          # continue the job named "prompts"
+   llmbatch run --dry-run --rpm 500 --price deepseek/deepseek-v3=0.27:1.10 prompts.jsonl
+   llmbatch run --price deepseek/deepseek-v3=0.27:1.10 --currency USD --max-cost 20 prompts.jsonl`,
+		Flags: append(append(append([]urfave.Flag{}, importFlags...), priceFlags()...),
+			dryRunFlag,
+			&urfave.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL`; stored with the job, which later runs use (default: the job's, else $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
+			&urfave.StringFlag{Name: "api-key-file", Usage: "read the API key from `FILE` instead of $OPENAI_API_KEY"},
+			&urfave.BoolFlag{Name: "allow-insecure-http", Usage: "allow a plain-http --base-url to a host other than loopback"},
+			&urfave.IntFlag{Name: "concurrency", Value: 16, Usage: "requests in flight at most (the adaptive controller may use fewer while the provider pushes back)"},
+			&urfave.IntFlag{Name: "min-concurrency", Usage: "the fewest requests in flight the adaptive controller goes down to (default: a quarter of --concurrency)"},
+			&urfave.IntFlag{Name: "rpm", Usage: "send at most `N` requests a minute (0: no limit)"},
+			&urfave.IntFlag{Name: "tpm", Usage: "send at most `N` tokens a minute, estimated before sending and reconciled with the usage reported (0: no limit)"},
+			&urfave.IntFlag{Name: "max-attempts", Value: 8, Usage: "attempts per request before it fails"},
+			&urfave.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "time limit of one attempt"},
+			&urfave.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "after Ctrl-C, how long requests in flight may finish"},
+			&urfave.DurationFlag{Name: "retry-delay", Value: time.Second, Usage: "wait after a first retryable error; doubles each attempt"},
+			&urfave.DurationFlag{Name: "max-retry-delay", Value: time.Minute, Usage: "longest wait between attempts (a server's Retry-After may ask for more)"},
+			&urfave.Int64Flag{Name: "max-response-bytes", Value: worker.DefaultMaxResponseBytes, Usage: "largest response body read"},
+			&urfave.BoolFlag{Name: "stream", Usage: `send every request as a stream ("stream": true, with usage); stored with the job; lines may also set "stream": true themselves`},
+			&urfave.DurationFlag{Name: "stall-timeout", Value: worker.DefaultStallTimeout, Usage: "retry a stream that sends no token for this long (keep-alives do not count)"},
+			&urfave.DurationFlag{Name: "log-interval", Value: 30 * time.Second, Usage: "when stderr is not a terminal, log a progress line this often (on a terminal the line is redrawn every second)"},
+			&urfave.Int64Flag{Name: "max-tokens", Usage: "token budget of the job, `N` tokens over all its runs (0: none); a request is sent only if its worst case (estimated prompt + max_tokens × n) fits, else the run finishes what is in flight and exits 5"},
+			&urfave.Float64Flag{Name: "max-cost", Usage: "cost budget of the job, `AMOUNT` in the prices' currency over all its runs (0: none; needs --price or --prices for every model); a request is sent only if its worst case fits, else the run finishes what is in flight and exits 5"},
+			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress line"},
+		),
+		Action: func(c *urfave.Context) error {
+			if c.Bool("dry-run") {
+				limits := dryRunLimits{RPM: c.Int("rpm"), TPM: c.Int("tpm"), Concurrency: c.Int("concurrency")}
+				return runDryRun(importOptionsFrom(c, env), priceOptionsFrom(c), limits, stdout)
+			}
+			opts, err := runOptionsFrom(c, env)
+			if err != nil {
+				return err
+			}
+			opts.Stdin = stdin
+			return runJob(c.Context, opts, stdout, stderr)
+		},
+	}
+}
+
+func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, error) {
+	o := runOptions{
+		importOptions:     importOptionsFrom(c, env),
+		BaseURL:           c.String("base-url"),
+		BaseURLEnv:        env("OPENAI_BASE_URL"),
+		AllowInsecureHTTP: c.Bool("allow-insecure-http"),
+		Concurrency:       c.Int("concurrency"),
+		MinConcurrency:    c.Int("min-concurrency"),
+		RPM:               c.Int("rpm"),
+		TPM:               c.Int("tpm"),
+		MaxAttempts:       c.Int("max-attempts"),
+		Timeout:           c.Duration("timeout"),
+		DrainTimeout:      c.Duration("drain-timeout"),
+		RetryDelay:        c.Duration("retry-delay"),
+		MaxRetryDelay:     c.Duration("max-retry-delay"),
+		MaxResponseBytes:  c.Int64("max-response-bytes"),
+		Stream:            c.Bool("stream"),
+		StallTimeout:      c.Duration("stall-timeout"),
+		LogInterval:       c.Duration("log-interval"),
+		Quiet:             c.Bool("quiet"),
+		NoColor:           env("NO_COLOR") != "",
+		MaxTokens:         c.Int64("max-tokens"),
+		MaxCost:           c.Float64("max-cost"),
+		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency"),
+	}
+	prices, err := priceOptionsFrom(c).load()
+	if err != nil {
+		return o, withCode(ExitError, err)
+	}
+	o.Prices = prices
+	o.APIKey = env("OPENAI_API_KEY")
+	if f := c.String("api-key-file"); f != "" {
+		if o.APIKey, err = readKeyFile(f); err != nil {
+			return o, err
+		}
+		o.KeyFile = f
+	}
+	return o, nil
+}
+
+// readKeyFile reads the API key from the first line of file.
+func readKeyFile(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", withCode(ExitError, fmt.Errorf("--api-key-file: %w", err))
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", withCode(ExitError, fmt.Errorf("--api-key-file %s is empty", file))
+	}
+	return key, nil
+}
+
+// runJob imports or finds the job, takes its lock, recovers the orphans of
+// a dead run and works the job until it ends, handling signals: the first
+// stops claiming and drains, the second (or the drain timeout) cancels.
+func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	imp, cleanup, err := spoolStdin(opts.importOptions)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	opts.importOptions = imp
+	if err := inputOrDatabase(opts.importOptions); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, opts.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	opts.Settings = opts.newSettings()
+	job, imported, err := openJob(ctx, st, opts.importOptions, true)
+	if err != nil {
+		return err
+	}
+	if job.State == jobs.JobCancelled {
+		return cancelledJob(ctx, st, job, opts.importOptions, stderr)
+	}
+	if imported {
+		fmt.Fprintf(stderr, "llmbatch: job %s: imported %s from %s\n", job.Name, output.Plural(job.Total, "request"), job.Source)
+	}
+	send, err := resolveSending(ctx, st, &job, opts, stderr)
+	if err != nil {
+		return err
+	}
+	opts.Prices = send.Prices
+	if err := opts.checkSending(send.BaseURL); err != nil {
+		return err
+	}
+	if opts.PricesGiven {
+		if err := warnUnusedPrices(ctx, st, job, send.Prices, stderr); err != nil {
+			return err
+		}
+	}
+	return runLocked(ctx, st, job, opts, send, stderr)
+}
+
+// inputOrDatabase refuses, before a database is created, a run whose
+// input is no file when there is no database to hold a job of that name.
+func inputOrDatabase(o importOptions) error {
+	if _, err := os.Stat(o.Input); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(o.DB); err == nil {
+		return nil
+	}
+	return withCode(ExitError, fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB))
+}
+
+// runLocked works the job under its lock, and stores how the run ended.
+func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, send sending, stderr io.Writer) error {
+	owner := newOwner()
+	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
+		return withCode(ExitError, fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale))
+	} else if err != nil {
+		return cannotWrite(opts.importOptions, job, err) // not another run: a full or read-only disk
+	}
+	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+	// The run is live from now on, for status, though the runner saves its
+	// own state only once it starts.
+	_ = st.SaveRunState(ctx, job.ID, jobs.RunState{Concurrency: opts.Concurrency, MaxConcurrency: opts.Concurrency,
+		RPM: opts.RPM, TPM: opts.TPM, UpdatedAt: time.Now()})
+	defer st.ClearRunState(context.WithoutCancel(ctx), job.ID)
+	if n, err := st.Recover(ctx, job.ID); err != nil {
+		return cannotWrite(opts.importOptions, job, err)
+	} else if n > 0 {
+		fmt.Fprintf(stderr, "llmbatch: job %s: %s left running by an earlier run go back to pending\n", job.Name, output.Plural(n, "request"))
+	}
+	if err := sayWaits(ctx, st, job, stderr); err != nil {
+		return err
+	}
+	cache, err := startCachePass(ctx, st, job, opts.importOptions)
+	if err != nil {
+		return cannotWrite(opts.importOptions, job, err)
+	}
+	runErr := work(ctx, st, job, owner, cache, opts, send, stderr)
+	if err := cache.stop(stderr); err != nil && runErr == nil {
+		runErr = err
+	}
+	return finish(ctx, st, job, opts.importOptions, runErr, stderr)
+}
+
+// sayWaits says when the first request is due, when every pending one
+// waits on a backoff (a resume after failures): the run would otherwise
+// seem to hang.
+func sayWaits(ctx context.Context, st *store.Store, job jobs.Job, stderr io.Writer) error {
+	n, next, err := st.Waiting(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	if d := time.Until(next); n > 0 && d > time.Second {
+		fmt.Fprintf(stderr, "llmbatch: job %s: all %s wait on a backoff; the first is due at %s (in %s)\n",
+			job.Name, output.Plural(n, "pending request"), next.Format("15:04:05"), d.Round(time.Second))
+	}
+	return nil
+}
+
+// cancelledJob refuses to run a cancelled job. What a run killed after the
+// cancel left pending is cancelled now, when no run holds the job.
+func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, stderr io.Writer) error {
+	owner := newOwner()
+	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); err == nil {
+		n, err := st.CancelLeftovers(ctx, job.ID)
+		st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+		if err != nil {
+			return cannotWrite(o, job, err)
+		}
+		if n > 0 {
+			fmt.Fprintf(stderr, "llmbatch: job %s: %s left pending by a run after the cancel are cancelled now\n", job.Name, output.Plural(n, "request"))
+		}
+	}
+	return withCode(ExitError, fmt.Errorf("job %q was cancelled; its results stay exportable (%s); to run the file again, import it under a new --job name",
+		job.Name, command(o, "export", job.Name, "--errors", "FILE")))
+}
+
+// cannotWrite is the error of a run that stopped before its work because
+// the database could not be written (a full or read-only disk).
+func cannotWrite(o importOptions, job jobs.Job, err error) error {
+	return withCode(ExitError, fmt.Errorf("job %s: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, err, command(o, "run", job.Name)))
+}
+
+// command is the llmbatch command line that does what args say to the
+// database of o: with --db when it is not the default, so that a hint
+// printed after a run works as it is.
+func command(o importOptions, args ...string) string {
+	parts := []string{"llmbatch"}
+	if o.DB != defaultDB {
+		parts = append(parts, "--db", shellQuote(o.DB))
+	}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// work runs the job's requests with the signal handling and heartbeat of a
+// live run.
+func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, send sending, stderr io.Writer) error {
+	client := worker.NewClient(worker.ClientOptions{BaseURL: send.BaseURL, APIKey: opts.APIKey,
+		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
+		Stream: send.Stream, StallTimeout: opts.StallTimeout})
+	// What the job did before this run, as of now: the counts at once, the
+	// usage (a pass over every result) only when a budget needs it before
+	// the first request, else beside the run, for the progress display.
+	sum, err := st.BeginSummary(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	defer sum.Close()
+	cache.resume(ctx) // what it answers from now on is not in the summary
+	before := sync.OnceValues(func() (jobs.Stats, error) { return sum.Finish(ctx) })
+	budget, err := runBudget(ctx, st, job, opts, before)
+	if err != nil {
+		return err
+	}
+	// An endpoint that answered this job before is not a wrong URL: a
+	// run that meets no answer at first pauses as in an outage.
+	reached := !send.URLChanged && sum.Counts().Counts[jobs.StatusSucceeded] > 0
+	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
+		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
+		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
+		Budget: budget, BaseURL: send.BaseURL, Reached: reached})
+	hard, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs := &messageWriter{w: stderr} // through the progress bar while it is drawn
+	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, msgs)
+	defer stopSignals()
+	lost := make(chan error, 1)
+	go heartbeat(hard, st, job.ID, owner, runner, lost, msgs)
+	if opts.Quiet {
+		// Nothing will read the usage: end the read transaction now (one
+		// left open would keep the WAL from being checkpointed all run).
+		sum.Close()
+	} else {
+		stopProgress := afterward(before, func(stats jobs.Stats) func() {
+			meter := newProgressMeter(stats, opts.Prices, time.Now())
+			// Requests the cache pass answers beside the run are done too.
+			snap := func() worker.Progress {
+				p := runner.Progress()
+				p.Succeeded += cache.answeredBeside()
+				return p
+			}
+			return startProgress(ctx, meter, snap, progressOptions{LogInterval: opts.LogInterval,
+				NoColor: opts.NoColor, Messages: msgs}, stderr)
+		})
+		defer stopProgress()
+	}
+	err = runner.Run(hard)
+	select {
+	case lerr := <-lost:
+		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
+	default:
+		return err
+	}
+}
+
+// runBudget is the run's budget: the limits, and what the job spent before
+// this run. A cost budget needs a price for every model the job's open
+// requests ask for.
+func runBudget(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, before func() (jobs.Stats, error)) (worker.Budget, error) {
+	b := worker.Budget{MaxTokens: opts.MaxTokens, MaxCost: opts.MaxCost, Prices: opts.Prices}
+	if b.MaxTokens == 0 && b.MaxCost == 0 {
+		return b, nil
+	}
+	if b.MaxCost > 0 {
+		models, err := st.OpenModels(ctx, job.ID)
+		if err != nil {
+			return b, err
+		}
+		for _, m := range models {
+			if _, ok := opts.Prices.ByModel[m]; !ok {
+				return b, withCode(ExitError, fmt.Errorf("--max-cost: no price for model %q, which job %s asks for; give one with --price %s=IN:OUT or --prices FILE", m, job.Name, m))
+			}
+		}
+	}
+	stats, err := before()
+	if err != nil {
+		return b, err
+	}
+	b.SpentTokens = stats.Usage.TotalTokens
+	for _, m := range stats.Models {
+		if c, ok := opts.Prices.Cost(m.Model, m.Usage); ok {
+			b.SpentCost += c
+		}
+	}
+	return b, nil
+}
+
+// afterward calls start with what before returns, on a goroutine of its
+// own, unless before fails; the function it returns stops what start
+// started, once before is done.
+func afterward(before func() (jobs.Stats, error), start func(jobs.Stats) (stop func())) (stop func()) {
+	var stopStarted func()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if stats, err := before(); err == nil {
+			stopStarted = start(stats)
+		}
+	}()
+	return func() {
+		<-done
+		if stopStarted != nil {
+			stopStarted()
+		}
+	}
+}
+
+// handleSignals makes the first SIGINT/SIGTERM stop claiming and start the
+// drain clock, and the second cancel at once.
+func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.Duration, stderr io.Writer) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "llmbatch: stopping: no new requests; waiting up to %s for those in flight (signal again to stop at once)\n", drain)
+		runner.Stop()
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-sigs:
+		case <-t.C:
+		case <-done:
+			return
+		}
+		cancel()
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// heartbeat renews the run's lock until ctx ends. A lost lock stops the
+// run (lost says why); a cancelled job stops its claiming, and the run ends
+// once what is in flight is recorded.
+func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
+	t := time.NewTicker(lockBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		switch err := st.Heartbeat(ctx, jobID, owner); {
+		case errors.Is(err, jobs.ErrLockLost):
+			lost <- err
+			runner.Stop()
+			return
+		case errors.Is(err, jobs.ErrCancelled):
+			fmt.Fprintln(msgs, "llmbatch: the job was cancelled: no new requests; those in flight finish")
+			runner.Stop()
+			return
+		}
+	}
+}
+
+// finish prints the run's summary, stores how the run ended, and turns its
+// end into the exit code.
+func finish(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, runErr error, stderr io.Writer) error {
+	ctx = context.WithoutCancel(ctx)
+	cancelled := false
+	if cur, err := st.Job(ctx, job.Name); err == nil && cur.State == jobs.JobCancelled {
+		// What the run put back after the cancel (retries, requests
+		// claimed and never sent) is cancelled too.
+		cancelled = true
+		if _, err := st.CancelLeftovers(ctx, job.ID); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	stats, err := st.Stats(ctx, job.ID)
+	if err != nil {
+		return errors.Join(runErr, err)
+	}
+	c := stats.Counts
+	fmt.Fprintf(stderr, "llmbatch: job %s: %d succeeded, %d failed, %d cancelled, %d pending of %d; %s; tokens %s\n",
+		job.Name, c[jobs.StatusSucceeded], c[jobs.StatusFailed], c[jobs.StatusCancelled],
+		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, output.Plural(stats.Attempts, "attempt"), tokenSummary(stats))
+	end, err := runEnd(job, o, runErr, cancelled, c)
+	if serr := st.EndRun(ctx, job.ID, end, endMessage(err), time.Now()); serr != nil && err == nil {
+		err = cannotWrite(o, job, serr)
+	}
+	return err
+}
+
+// runEnd says how the run ended, and the error that exit code and message
+// come from (nil when every request succeeded).
+func runEnd(job jobs.Job, o importOptions, runErr error, cancelled bool, c map[jobs.Status]int) (jobs.RunEnd, error) {
+	resume := command(o, "run", job.Name)
+	var fe *worker.FatalError
+	var be *worker.BudgetError
+	var ue *worker.UnreachableError
+	switch {
+	case errors.As(runErr, &be) && be.NoPrice != "":
+		return jobs.EndBudget, withCode(ExitError, fmt.Errorf("%w; nothing is lost: run `%s` again with a price for it", be, resume))
+	case errors.As(runErr, &be):
+		return jobs.EndBudget, withCode(ExitBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `%s` again to continue", be, be.Flag, resume))
+	case errors.As(runErr, &fe):
+		return jobs.EndFatal, withCode(ExitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `%s` to continue", fe, fatalHint(fe.Failure.Class), resume))
+	case errors.As(runErr, &ue) && ue.Class == jobs.ClassTLS:
+		return jobs.EndUnreachable, withCode(ExitError, fmt.Errorf("job %s: %w; nothing was used up: %s; then run `%s`",
+			job.Name, ue, fatalHint(jobs.ClassTLS), resume))
+	case errors.As(runErr, &ue):
+		return jobs.EndUnreachable, withCode(ExitError, fmt.Errorf("job %s: %w; nothing was used up: check --base-url "+
+			"(requests go to BASE/chat/completions and BASE/completions; the job stores the URL it was given) and that the server runs, then run `%s`",
+			job.Name, ue, resume))
+	case cancelled:
+		return jobs.EndCancelled, withCode(ExitSomeFailed, fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",
+			job.Name, output.Plural(c[jobs.StatusSucceeded], "request"), c[jobs.StatusFailed], c[jobs.StatusCancelled],
+			command(o, "export", job.Name, "--errors", "FILE")))
+	case errors.Is(runErr, jobs.ErrInterrupted):
+		return jobs.EndInterrupted, withCode(ExitInterrupted, fmt.Errorf("interrupted; run `%s` to continue", resume))
+	case runErr != nil:
+		return jobs.EndError, withCode(ExitError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, runErr, resume))
+	case c[jobs.StatusFailed]+c[jobs.StatusCancelled] > 0:
+		return jobs.EndFinished, withCode(ExitSomeFailed, fmt.Errorf("job %s finished, but %s failed and %d cancelled; see `%s`",
+			job.Name, output.Plural(c[jobs.StatusFailed], "request"), c[jobs.StatusCancelled], command(o, "export", job.Name, "--errors", "FILE")))
+	}
+	return jobs.EndFinished, nil
+}
+
+// endMessage is the message status shows with how the last run ended.
+func endMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func fatalHint(c jobs.ErrorClass) string {
+	if c == jobs.ClassPayment {
+		return "top up the account's balance"
+	}
+	if c == jobs.ClassTLS {
+		return "check the host name in --base-url, or add the server's certificate authority to the system's trust store (or name a CA bundle with SSL_CERT_FILE)"
+	}
+	return "check the API key (OPENAI_API_KEY or --api-key-file) and its permissions"
+}
+
+// tokenSummary is the job's tokens, marked as a lower bound when some
+// results reported no usage.
+func tokenSummary(stats jobs.Stats) string {
+	u := stats.Usage
+	if !u.Known {
+		return "unknown"
+	}
+	s := fmt.Sprintf("%d prompt + %d completion (%d reasoning) = %d", u.PromptTokens, u.CompletionTokens, u.ReasoningTokens, u.TotalTokens)
+	if n := stats.ResultsWithoutUsage; n > 0 {
+		s = fmt.Sprintf("at least %s (%s reported no usage)", s, output.Plural(n, "result"))
+	}
+	return s
+}
+
+func newOwner() jobs.LockOwner {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	host, _ := os.Hostname()
+	return jobs.LockOwner{Token: hex.EncodeToString(b), PID: os.Getpid(), Host: host}
+}
+
+// ownerDead reports whether a lock holder on this host no longer runs.
+func ownerDead(o jobs.LockOwner) bool {
+	host, _ := os.Hostname()
+	if o.Host != host || o.PID <= 0 {
+		return false
+	}
+	err := syscall.Kill(o.PID, 0)
+	return errors.Is(err, syscall.ESRCH)
+}

@@ -1,0 +1,271 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/output"
+	"github.com/llmbatch/llmbatch/store"
+	urfave "github.com/urfave/cli/v2"
+)
+
+// readOnlyCommands only read the database: when it cannot be opened for
+// writing (a read-only disk or file, a full disk) they read it read-only.
+var readOnlyCommands = map[string]bool{"status": true, "jobs": true, "export": true, "report": true}
+
+// withStore opens the database named by --db / $LLMBATCH_DB for a command
+// that reads or changes jobs, refusing to create one where there is none.
+// A command that only reads falls back to a read-only open when the
+// read-write one fails; if that fails too, the read-write error is the one
+// that explains, unless the database could be read only after a write
+// (jobs.ErrNeedsWrite).
+func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.Context, st *store.Store) error) error {
+	path := dbPath(c, env)
+	if _, err := os.Stat(path); err != nil {
+		return withCode(ExitError, fmt.Errorf("no database at %s (run or import a file first, or pass --db)", path))
+	}
+	st, err := store.Open(c.Context, path)
+	if err != nil && readOnlyCommands[c.Command.Name] {
+		if ro, roErr := store.OpenReadOnly(c.Context, path); roErr == nil {
+			st, err = ro, nil
+		} else if errors.Is(roErr, jobs.ErrNeedsWrite) {
+			err = roErr // says why it cannot be read, and what to do
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(c.Context, st)
+}
+
+// findJob returns the job named by the first argument; with no argument
+// and exactly one job in the database, that one.
+func findJob(ctx context.Context, st *store.Store, name string) (jobs.Job, error) {
+	if name != "" {
+		job, err := st.Job(ctx, name)
+		if errors.Is(err, jobs.ErrNotFound) {
+			return job, withCode(ExitError, fmt.Errorf("no job named %q (see `llmbatch jobs`)", name))
+		}
+		return job, err
+	}
+	list, err := st.Jobs(ctx)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	if len(list) != 1 {
+		return jobs.Job{}, withCode(ExitError, fmt.Errorf("%s in the database; name one (see `llmbatch jobs`)", output.Plural(len(list), "job")))
+	}
+	return list[0].Job, nil
+}
+
+func statusCommand(env func(string) string, stdout io.Writer) *urfave.Command {
+	return &urfave.Command{
+		Name:      "status",
+		Usage:     "show a job's counts by state, tokens, attempts, latency and error classes",
+		ArgsUsage: "[JOB]",
+		Description: `Example:
+   llmbatch status prompts
+   llmbatch status --json prompts | jq .counts`,
+		Flags: append([]urfave.Flag{
+			&urfave.BoolFlag{Name: "json", Usage: "print JSON (a stable schema, see README) instead of a table"},
+			&urfave.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "redraw every --interval until Ctrl-C or the job is finished"},
+			&urfave.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "how often --watch redraws"},
+		}, priceFlags()...),
+		Action: func(c *urfave.Context) error {
+			opts := statusOptions{Job: c.Args().First(), JSON: c.Bool("json"), Watch: c.Bool("watch"),
+				Interval: c.Duration("interval"), priceOptions: priceOptionsFrom(c)}
+			if err := opts.Validate(); err != nil {
+				return withCode(ExitError, err)
+			}
+			prices, err := opts.load()
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+				if opts.Watch {
+					var stop context.CancelFunc
+					ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+					defer stop()
+				}
+				return runStatus(ctx, st, opts, prices, stdout)
+			})
+		},
+	}
+}
+
+// statusOptions are the flags of the status command.
+type statusOptions struct {
+	Job   string
+	JSON  bool
+	Watch bool
+	// Interval is how often Watch reads and writes the status again.
+	Interval time.Duration
+	priceOptions
+}
+
+// Validate checks that a watch has an interval to wait.
+func (o statusOptions) Validate() error {
+	if o.Watch && o.Interval <= 0 {
+		return fmt.Errorf("--interval %s: want a positive duration such as 2s", o.Interval)
+	}
+	return nil
+}
+
+// clearScreen moves the cursor home and clears a terminal, so that each
+// report of --watch is drawn in the same place.
+const clearScreen = "\x1b[H\x1b[2J"
+
+// runStatus writes the job's status once; with Watch, again every
+// Interval until ctx ends (Ctrl-C) or the job is finished (no request left
+// and no live run). On a terminal each report replaces the last; elsewhere
+// the reports follow each other, separated by a blank line. Each report is
+// read and rendered whole before it is written, so none is half drawn.
+func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices jobs.Prices, stdout io.Writer) error {
+	job, err := findJob(ctx, st, o.Job)
+	if err != nil {
+		if o.Watch && ctx.Err() != nil {
+			return nil // Ctrl-C stops --watch, even before its first report
+		}
+		return err
+	}
+	prices = jobPrices(job, prices)
+	tty := o.Watch && isTerminal(stdout)
+	for n := 0; ; n++ {
+		var buf bytes.Buffer
+		stats, err := readStatus(ctx, st, job.ID)
+		if err == nil {
+			err = writeStatus(&buf, stats, prices, o.JSON)
+		}
+		if ctx.Err() != nil && (n > 0 || o.Watch) {
+			return nil // Ctrl-C while reading: the last report, if any, stands
+		} else if err != nil {
+			return err
+		}
+		if tty {
+			io.WriteString(stdout, clearScreen)
+		} else if n > 0 {
+			io.WriteString(stdout, "\n")
+		}
+		if _, err := stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		if !o.Watch || (stats.ETA().State == jobs.ETADone && stats.Run == nil) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.Interval):
+		}
+	}
+}
+
+// readStatus reads the job's statistics and its live run's pacing.
+func readStatus(ctx context.Context, st *store.Store, jobID int64) (jobs.Stats, error) {
+	stats, err := st.Stats(ctx, jobID)
+	if err != nil {
+		return stats, err
+	}
+	if stats.Job.Lock.Token == "" || ownerDead(stats.Job.Lock) {
+		return stats, nil // no run holds the job, or the one that does is gone
+	}
+	stats.Run, err = liveRun(ctx, st, jobID, stats.At)
+	return stats, err
+}
+
+func writeStatus(w io.Writer, stats jobs.Stats, prices jobs.Prices, asJSON bool) error {
+	if asJSON {
+		return output.WriteStatusJSON(w, stats, prices)
+	}
+	return output.WriteStatus(w, stats, prices)
+}
+
+// liveRun returns how the run working the job is pacing itself, or nil
+// when no run has saved its state recently (as of now; none runs, or it
+// died).
+func liveRun(ctx context.Context, st *store.Store, jobID int64, now time.Time) (*jobs.RunState, error) {
+	rs, err := st.RunState(ctx, jobID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if !rs.Live(now) {
+		return nil, nil
+	}
+	return &rs, nil
+}
+
+func jobsCommand(env func(string) string, stdout io.Writer) *urfave.Command {
+	return &urfave.Command{
+		Name:        "jobs",
+		Usage:       "list the jobs in the database",
+		Description: "Example:\n   llmbatch --db overnight.db jobs",
+		Action: func(c *urfave.Context) error {
+			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+				list, err := st.Jobs(ctx)
+				if err != nil {
+					return err
+				}
+				return output.WriteJobs(stdout, list)
+			})
+		},
+	}
+}
+
+func retryCommand(env func(string) string, stdout io.Writer) *urfave.Command {
+	return &urfave.Command{
+		Name:        "retry",
+		Usage:       "put a job's failed requests back to pending, with fresh attempts",
+		ArgsUsage:   "JOB",
+		Description: "Example:\n   llmbatch retry prompts && llmbatch run prompts",
+		Action: func(c *urfave.Context) error {
+			return changeJob(c, env, stdout, "back to pending", (*store.Store).Retry)
+		},
+	}
+}
+
+func cancelCommand(env func(string) string, stdout io.Writer) *urfave.Command {
+	return &urfave.Command{
+		Name:        "cancel",
+		Usage:       "stop a job for good; its results stay exportable",
+		ArgsUsage:   "JOB",
+		Description: "Example:\n   llmbatch cancel prompts",
+		Action: func(c *urfave.Context) error {
+			return changeJob(c, env, stdout, "cancelled", (*store.Store).Cancel)
+		},
+	}
+}
+
+func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, what string, change func(*store.Store, context.Context, int64) (int, error)) error {
+	if c.Args().Len() != 1 {
+		return withCode(ExitError, errors.New("name one JOB"))
+	}
+	return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+		job, err := findJob(ctx, st, c.Args().First())
+		if err != nil {
+			return err
+		}
+		n, err := change(st, ctx, job.ID)
+		if errors.Is(err, jobs.ErrCancelled) {
+			return withCode(ExitError, fmt.Errorf("job %q is cancelled", job.Name))
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), what)
+		if what == "cancelled" && job.Lock.Token != "" {
+			fmt.Fprintf(stdout, "job %s: the run working it (pid %d on %s) stops claiming within %s; the requests it has in flight finish, and what they leave pending is cancelled\n",
+				job.Name, job.Lock.PID, job.Lock.Host, lockBeat)
+		}
+		return nil
+	})
+}
