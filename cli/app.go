@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/worker"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -83,34 +84,44 @@ func describe(err error, db string) error {
 	return err
 }
 
-// codedError carries a message and the exit code it maps to.
-type codedError struct {
-	err  error
-	code int
-}
+// usageError is a mistake in the command line.
+type usageError struct{ error }
 
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
+func (e usageError) Unwrap() error { return e.error }
 
-func withCode(code int, err error) error { return &codedError{err: err, code: code} }
+// someFailedError ends a run whose job finished with requests failed or
+// cancelled.
+type someFailedError struct{ error }
 
+func (e someFailedError) Unwrap() error { return e.error }
+
+// exitCode is the one place errors become exit codes: commands return
+// errors that say what happened (the sentinels of jobs, the errors of
+// worker, usageError, someFailedError), and anything else is exit 1.
 func exitCode(err error) int {
-	var ee *codedError
+	var ue usageError
+	var sf someFailedError
+	var be *worker.BudgetError
 	var ce urfave.ExitCoder
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ee):
-		return ee.code
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.As(err, &be) && be.NoPrice != "":
+		return ExitError // a price to give, not a budget to raise
+	case errors.Is(err, jobs.ErrBudget):
+		return ExitBudget
 	case errors.Is(err, jobs.ErrFatalAPI):
 		return ExitFatalAPI
 	case errors.Is(err, jobs.ErrInterrupted):
 		return ExitInterrupted
+	case errors.As(err, &sf):
+		return ExitSomeFailed
 	case errors.As(err, &ce):
 		return ce.ExitCode()
-	default:
-		return ExitError
 	}
+	return ExitError
 }
 
 func newApp(env func(string) string, stdin io.Reader, stdout, stderr io.Writer) *urfave.App {
@@ -163,5 +174,5 @@ Shell completion: source <(llmbatch completion bash)   (or zsh, fish)`,
 // parseArgs's checks, a usage error of one line: without it, urfave/cli
 // prints the whole help.
 func onUsageError(_ *urfave.Context, err error, _ bool) error {
-	return withCode(ExitUsage, err)
+	return usageError{err}
 }

@@ -128,7 +128,7 @@ func checkFlag(args []string, own, global []urfave.Flag, help string) (int, erro
 			return 1, nil
 		}
 		if len(args) < 2 {
-			return 0, usageError("flag %s needs a value", dashed(name))
+			return 0, usagef("flag %s needs a value", dashed(name))
 		}
 		value, n = args[1], 2
 	}
@@ -151,26 +151,26 @@ func checkValue(f urfave.Flag, name, value string) error {
 	switch f.(type) {
 	case *urfave.DurationFlag:
 		if _, numErr := strconv.ParseFloat(value, 64); numErr == nil {
-			return usageError("invalid value %q for %s: a duration needs a unit; use 30s, 10m", value, flagText)
+			return usagef("invalid value %q for %s: a duration needs a unit; use 30s, 10m", value, flagText)
 		}
-		return usageError("invalid value %q for %s: not a duration; use 30s, 10m", value, flagText)
+		return usagef("invalid value %q for %s: not a duration; use 30s, 10m", value, flagText)
 	case *urfave.IntFlag, *urfave.Int64Flag, *urfave.UintFlag, *urfave.Uint64Flag:
 		if _, numErr := strconv.ParseInt(value, 0, 64); errors.Is(numErr, strconv.ErrRange) {
-			return usageError("invalid value %q for %s: out of range", value, flagText)
+			return usagef("invalid value %q for %s: out of range", value, flagText)
 		}
-		return usageError("invalid value %q for %s: want a whole number", value, flagText)
+		return usagef("invalid value %q for %s: want a whole number", value, flagText)
 	case *urfave.Float64Flag:
-		return usageError("invalid value %q for %s: want a number", value, flagText)
+		return usagef("invalid value %q for %s: want a number", value, flagText)
 	case *urfave.BoolFlag:
-		return usageError("invalid value %q for %s: want true or false", value, flagText)
+		return usagef("invalid value %q for %s: want true or false", value, flagText)
 	}
 	// Other values may be anything, a secret too: not repeated.
-	return usageError("invalid value for %s: %v", flagText, err)
+	return usagef("invalid value for %s: %v", flagText, err)
 }
 
-// usageError is a mistake in the command line: exit 2, one line.
-func usageError(format string, a ...any) error {
-	return withCode(ExitUsage, fmt.Errorf(format, a...))
+// usagef is a mistake in the command line: exit 2, one line.
+func usagef(format string, a ...any) error {
+	return usageError{fmt.Errorf(format, a...)}
 }
 
 func unknownCommand(app *urfave.App, name string) error {
@@ -179,9 +179,9 @@ func unknownCommand(app *urfave.App, name string) error {
 		names = append(names, c.Names()...)
 	}
 	if s := closest(name, names); s != "" {
-		return usageError("unknown command %q; did you mean %q?", name, s)
+		return usagef("unknown command %q; did you mean %q?", name, s)
 	}
-	return usageError("unknown command %q (llmbatch --help lists the commands)", name)
+	return usagef("unknown command %q (llmbatch --help lists the commands)", name)
 }
 
 func unknownFlag(name string, flags []urfave.Flag, help string) error {
@@ -190,9 +190,9 @@ func unknownFlag(name string, flags []urfave.Flag, help string) error {
 		names = append(names, f.Names()...)
 	}
 	if s := closest(name, names); s != "" {
-		return usageError("unknown flag %s; did you mean %s?", dashed(name), dashed(s))
+		return usagef("unknown flag %s; did you mean %s?", dashed(name), dashed(s))
 	}
-	return usageError("unknown flag %s (%s lists the flags)", dashed(name), help)
+	return usagef("unknown flag %s (%s lists the flags)", dashed(name), help)
 }
 
 func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }

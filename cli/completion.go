@@ -90,9 +90,9 @@ func runCompletion(app *urfave.App, shell string, stdout io.Writer) error {
 		}
 		script = s
 	case "":
-		return withCode(ExitError, errors.New("give a shell: bash, zsh or fish"))
+		return errors.New("give a shell: bash, zsh or fish")
 	default:
-		return withCode(ExitError, fmt.Errorf("no completion for shell %q: bash, zsh or fish", shell))
+		return fmt.Errorf("no completion for shell %q: bash, zsh or fish", shell)
 	}
 	_, err := io.WriteString(stdout, script)
 	return err

@@ -41,7 +41,7 @@ func runDryRun(opts importOptions, prices priceOptions, limits dryRunLimits, std
 	}
 	ps, err := prices.load()
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	rows, err := planOf(opts)
 	if err != nil {
@@ -67,7 +67,7 @@ func planOf(opts importOptions) ([]planRow, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return nil, withCode(ExitError, err)
+			return nil, err
 		}
 		if first, ok := firstLine[r.CustomID]; ok {
 			src.Reject(r.Line, fmt.Sprintf("duplicate custom_id %q (first used on line %d)", r.CustomID, first))
@@ -85,9 +85,9 @@ func planOf(opts importOptions) ([]planRow, error) {
 	}
 	var ve *jobs.ValidationError
 	if err := src.Err(); errors.As(err, &ve) {
-		return nil, withCode(ExitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w", opts.Input, err))
+		return nil, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w", opts.Input, err)
 	} else if err != nil {
-		return nil, withCode(ExitError, err)
+		return nil, err
 	}
 	rows := make([]planRow, 0, len(byKey))
 	for _, r := range byKey {

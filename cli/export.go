@@ -35,12 +35,12 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *urfave.Co
 		Action: func(c *urfave.Context) error {
 			format, err := output.ParseFormat(c.String("format"))
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			merged := output.MergedFields{Answer: c.String("answer-field"), Reasoning: c.String("reasoning-field"),
 				Usage: c.String("usage-field"), Status: c.String("status-field")}
 			if err := merged.Validate(); err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
 				job, err := findJob(ctx, st, c.Args().First())
@@ -122,17 +122,17 @@ func createOutput(path string, def io.Writer) (*outputFile, error) {
 		path = real
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, withCode(ExitError, fmt.Errorf("%s is a directory", path))
+		return nil, fmt.Errorf("%s is a directory", path)
 	} else if err == nil && !fi.Mode().IsRegular() {
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
-			return nil, withCode(ExitError, err)
+			return nil, err
 		}
 		return &outputFile{Writer: f, file: f}, nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return nil, withCode(ExitError, err)
+		return nil, err
 	}
 	return &outputFile{Writer: tmp, file: tmp, path: path}, nil
 }
@@ -153,7 +153,7 @@ func (o *outputFile) commit() error {
 	}
 	if err != nil {
 		os.Remove(o.file.Name())
-		return withCode(ExitError, fmt.Errorf("write %s: %w", o.path, err))
+		return fmt.Errorf("write %s: %w", o.path, err)
 	}
 	return nil
 }

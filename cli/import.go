@@ -48,7 +48,7 @@ type importOptions struct {
 
 func (o importOptions) Validate() error {
 	if o.Input == "" {
-		return withCode(ExitError, errors.New("give an input FILE (or, for run, a JOB name)"))
+		return errors.New("give an input FILE (or, for run, a JOB name)")
 	}
 	return o.Dataset.Validate()
 }
@@ -144,7 +144,7 @@ func runImport(ctx context.Context, opts importOptions, stdout io.Writer) error 
 	}
 	defer cleanup()
 	if _, err := os.Stat(opts.Input); err != nil {
-		return withCode(ExitError, fmt.Errorf("%s: %w", opts.source(), errors.Unwrap(err)))
+		return fmt.Errorf("%s: %w", opts.source(), errors.Unwrap(err))
 	}
 	st, err := store.Open(ctx, opts.DB)
 	if err != nil {
@@ -175,11 +175,11 @@ func spoolStdin(opts importOptions) (importOptions, func(), error) {
 		return opts, func() {}, nil
 	}
 	if opts.Job == "" {
-		return opts, nil, withCode(ExitError, errors.New("reading requests from standard input (-) needs --job NAME"))
+		return opts, nil, errors.New("reading requests from standard input (-) needs --job NAME")
 	}
 	f, err := os.CreateTemp("", "llmbatch-stdin-*.jsonl") // mode 0600
 	if err != nil {
-		return opts, nil, withCode(ExitError, fmt.Errorf("standard input: %w", err))
+		return opts, nil, fmt.Errorf("standard input: %w", err)
 	}
 	cleanup := func() { os.Remove(f.Name()) }
 	if opts.Stdin != nil {
@@ -190,7 +190,7 @@ func spoolStdin(opts importOptions) (importOptions, func(), error) {
 	}
 	if err != nil {
 		cleanup()
-		return opts, nil, withCode(ExitError, fmt.Errorf("standard input: %w", err))
+		return opts, nil, fmt.Errorf("standard input: %w", err)
 	}
 	opts.Input, opts.SourceName = f.Name(), "-"
 	return opts, cleanup, nil
@@ -211,10 +211,10 @@ func openJob(ctx context.Context, st *store.Store, opts importOptions, orName bo
 		if !errors.Is(err, jobs.ErrNotFound) {
 			return job, false, err
 		}
-		return job, false, withCode(ExitError, fmt.Errorf("%s: no such file, and no job of that name", opts.Input))
+		return job, false, fmt.Errorf("%s: no such file, and no job of that name", opts.Input)
 	}
 	if statErr == nil && info.IsDir() {
-		return jobs.Job{}, false, withCode(ExitError, fmt.Errorf("%s: is a directory, not a JSONL file", opts.Input))
+		return jobs.Job{}, false, fmt.Errorf("%s: is a directory, not a JSONL file", opts.Input)
 	}
 	name := opts.Job
 	if name == "" {
@@ -252,9 +252,9 @@ func sameShape(job jobs.Job, opts importOptions) error {
 	if len(diff) == 0 {
 		return nil
 	}
-	return withCode(ExitError, fmt.Errorf("job %q was created with other settings, and a resume sends what the job was created with:\n  %s\n"+
+	return fmt.Errorf("job %q was created with other settings, and a resume sends what the job was created with:\n  %s\n"+
 		"leave these flags out to continue the job as it is, or import the file under a new --job NAME to send it with them",
-		job.Name, strings.Join(diff, "\n  ")))
+		job.Name, strings.Join(diff, "\n  "))
 }
 
 // sameContent refuses to continue a job from a file whose content (or
@@ -267,14 +267,14 @@ func sameContent(job jobs.Job, opts importOptions) error {
 	}
 	fp, err := fingerprintOf(opts, model)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	if fp == job.Fingerprint {
 		return nil
 	}
-	return withCode(ExitError, fmt.Errorf("job %q was imported from different content (file %s, default model %q); "+
+	return fmt.Errorf("job %q was imported from different content (file %s, default model %q); "+
 		"to keep both, pass --job NEWNAME; to continue the stored job unchanged, run `llmbatch run %s` with no file",
-		job.Name, job.Source, job.DefaultModel, job.Name))
+		job.Name, job.Source, job.DefaultModel, job.Name)
 }
 
 func importFile(ctx context.Context, st *store.Store, name string, opts importOptions) (jobs.Job, error) {
@@ -293,13 +293,13 @@ func importFile(ctx context.Context, st *store.Store, name string, opts importOp
 	var ve *jobs.ValidationError
 	if errors.As(err, &fe) {
 		// Not a file of requests at all: one line says why.
-		return job, withCode(ExitError, fmt.Errorf("%w; nothing was imported or sent", fe))
+		return job, fmt.Errorf("%w; nothing was imported or sent", fe)
 	} else if errors.As(err, &ve) {
 		hint := ""
 		if !opts.SkipInvalid {
 			hint = "\n(--skip-invalid imports the valid lines and keeps these as failed requests)"
 		}
-		return job, withCode(ExitError, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w%s", opts.source(), err, hint))
+		return job, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w%s", opts.source(), err, hint)
 	}
 	if err != nil || !opts.SkipInvalid {
 		return job, err

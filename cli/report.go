@@ -40,11 +40,11 @@ that fails leaves an older one as it was.`,
 		Action: func(c *urfave.Context) error {
 			opts, err := reportOptionsFrom(c)
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			prices, err := opts.load()
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
 				return runReport(ctx, st, opts, prices, stdout, stderr)

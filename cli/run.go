@@ -81,19 +81,19 @@ func (o runOptions) Validate() error {
 	}
 	switch {
 	case o.Concurrency < 1:
-		return withCode(ExitError, errors.New("--concurrency must be at least 1"))
+		return errors.New("--concurrency must be at least 1")
 	case o.MinConcurrency < 0 || o.MinConcurrency > o.Concurrency:
-		return withCode(ExitError, errors.New("--min-concurrency must be between 1 and --concurrency (0: a quarter of it)"))
+		return errors.New("--min-concurrency must be between 1 and --concurrency (0: a quarter of it)")
 	case o.RPM < 0 || o.TPM < 0:
-		return withCode(ExitError, errors.New("--rpm and --tpm must be 0 (no limit) or more"))
+		return errors.New("--rpm and --tpm must be 0 (no limit) or more")
 	case o.MaxAttempts < 1:
-		return withCode(ExitError, errors.New("--max-attempts must be at least 1"))
+		return errors.New("--max-attempts must be at least 1")
 	case o.MaxTokens < 0 || o.MaxCost < 0 || math.IsNaN(o.MaxCost) || math.IsInf(o.MaxCost, 0):
-		return withCode(ExitError, errors.New("--max-tokens and --max-cost must be 0 (no budget) or more"))
+		return errors.New("--max-tokens and --max-cost must be 0 (no budget) or more")
 	case o.LogInterval <= 0:
-		return withCode(ExitError, errors.New("--log-interval must be positive"))
+		return errors.New("--log-interval must be positive")
 	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
-		return withCode(ExitError, errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay"))
+		return errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay")
 	case o.BaseURL != "":
 		return checkBaseURL(o.BaseURL, o.AllowInsecureHTTP)
 	}
@@ -108,10 +108,10 @@ func (o runOptions) checkSending(base string) error {
 		return err
 	}
 	if o.APIKey == "" && !loopbackURL(base) {
-		return withCode(ExitError, fmt.Errorf("no API key for %s: set OPENAI_API_KEY or pass --api-key-file (a server on loopback needs none)", base))
+		return fmt.Errorf("no API key for %s: set OPENAI_API_KEY or pass --api-key-file (a server on loopback needs none)", base)
 	}
 	if o.MaxCost > 0 && len(o.Prices.ByModel) == 0 {
-		return withCode(ExitError, errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE"))
+		return errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE")
 	}
 	return nil
 }
@@ -127,13 +127,13 @@ func loopbackURL(raw string) bool {
 func checkBaseURL(raw string, allowInsecure bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return withCode(ExitError, fmt.Errorf("--base-url %q is not an http(s) URL", raw))
+		return fmt.Errorf("--base-url %q is not an http(s) URL", raw)
 	}
 	if u.User != nil {
-		return withCode(ExitError, errors.New("--base-url must not contain credentials; use OPENAI_API_KEY"))
+		return errors.New("--base-url must not contain credentials; use OPENAI_API_KEY")
 	}
 	if u.Scheme == "http" && !allowInsecure && !isLoopback(u.Hostname()) {
-		return withCode(ExitError, fmt.Errorf("--base-url %q is plain HTTP to another host and would send the API key in clear text; use https, or pass --allow-insecure-http", raw))
+		return fmt.Errorf("--base-url %q is plain HTTP to another host and would send the API key in clear text; use https, or pass --allow-insecure-http", raw)
 	}
 	return nil
 }
@@ -221,7 +221,7 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 	}
 	prices, err := priceOptionsFrom(c).load()
 	if err != nil {
-		return o, withCode(ExitError, err)
+		return o, err
 	}
 	o.Prices = prices
 	o.APIKey = env("OPENAI_API_KEY")
@@ -238,11 +238,11 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 func readKeyFile(file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", withCode(ExitError, fmt.Errorf("--api-key-file: %w", err))
+		return "", fmt.Errorf("--api-key-file: %w", err)
 	}
 	key := strings.TrimSpace(string(b))
 	if key == "" {
-		return "", withCode(ExitError, fmt.Errorf("--api-key-file %s is empty", file))
+		return "", fmt.Errorf("--api-key-file %s is empty", file)
 	}
 	return key, nil
 }
@@ -304,14 +304,14 @@ func inputOrDatabase(o importOptions) error {
 	if _, err := os.Stat(o.DB); err == nil {
 		return nil
 	}
-	return withCode(ExitError, fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB))
+	return fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB)
 }
 
 // runLocked works the job under its lock, and stores how the run ended.
 func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, send sending, stderr io.Writer) error {
 	owner := newOwner()
 	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
-		return withCode(ExitError, fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale))
+		return fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale)
 	} else if err != nil {
 		return cannotWrite(opts.importOptions, job, err) // not another run: a full or read-only disk
 	}
@@ -369,14 +369,14 @@ func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOp
 			fmt.Fprintf(stderr, "llmbatch: job %s: %s left pending by a run after the cancel are cancelled now\n", job.Name, output.Plural(n, "request"))
 		}
 	}
-	return withCode(ExitError, fmt.Errorf("job %q was cancelled; its results stay exportable (%s); to run the file again, import it under a new --job name",
-		job.Name, command(o, "export", job.Name, "--errors", "FILE")))
+	return fmt.Errorf("job %q was cancelled; its results stay exportable (%s); to run the file again, import it under a new --job name",
+		job.Name, command(o, "export", job.Name, "--errors", "FILE"))
 }
 
 // cannotWrite is the error of a run that stopped before its work because
 // the database could not be written (a full or read-only disk).
 func cannotWrite(o importOptions, job jobs.Job, err error) error {
-	return withCode(ExitError, fmt.Errorf("job %s: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, err, command(o, "run", job.Name)))
+	return fmt.Errorf("job %s: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, err, command(o, "run", job.Name))
 }
 
 // command is the llmbatch command line that does what args say to the
@@ -479,7 +479,7 @@ func runBudget(ctx context.Context, st *store.Store, job jobs.Job, opts runOptio
 		}
 		for _, m := range models {
 			if _, ok := opts.Prices.ByModel[m]; !ok {
-				return b, withCode(ExitError, fmt.Errorf("--max-cost: no price for model %q, which job %s asks for; give one with --price %s=IN:OUT or --prices FILE", m, job.Name, m))
+				return b, fmt.Errorf("--max-cost: no price for model %q, which job %s asks for; give one with --price %s=IN:OUT or --prices FILE", m, job.Name, m)
 			}
 		}
 	}
@@ -608,29 +608,29 @@ func runEnd(job jobs.Job, o importOptions, runErr error, cancelled bool, c map[j
 	var ue *worker.UnreachableError
 	switch {
 	case errors.As(runErr, &be) && be.NoPrice != "":
-		return jobs.EndBudget, withCode(ExitError, fmt.Errorf("%w; nothing is lost: run `%s` again with a price for it", be, resume))
+		return jobs.EndBudget, fmt.Errorf("%w; nothing is lost: run `%s` again with a price for it", be, resume)
 	case errors.As(runErr, &be):
-		return jobs.EndBudget, withCode(ExitBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `%s` again to continue", be, be.Flag, resume))
+		return jobs.EndBudget, fmt.Errorf("%w; nothing is lost: raise %s and run `%s` again to continue", be, be.Flag, resume)
 	case errors.As(runErr, &fe):
-		return jobs.EndFatal, withCode(ExitFatalAPI, fmt.Errorf("stopped: %w; %s; then run `%s` to continue", fe, fatalHint(fe.Failure.Class), resume))
+		return jobs.EndFatal, fmt.Errorf("stopped: %w; %s; then run `%s` to continue", fe, fatalHint(fe.Failure.Class), resume)
 	case errors.As(runErr, &ue) && ue.Class == jobs.ClassTLS:
-		return jobs.EndUnreachable, withCode(ExitError, fmt.Errorf("job %s: %w; nothing was used up: %s; then run `%s`",
-			job.Name, ue, fatalHint(jobs.ClassTLS), resume))
+		return jobs.EndUnreachable, fmt.Errorf("job %s: %w; nothing was used up: %s; then run `%s`",
+			job.Name, ue, fatalHint(jobs.ClassTLS), resume)
 	case errors.As(runErr, &ue):
-		return jobs.EndUnreachable, withCode(ExitError, fmt.Errorf("job %s: %w; nothing was used up: check --base-url "+
+		return jobs.EndUnreachable, fmt.Errorf("job %s: %w; nothing was used up: check --base-url "+
 			"(requests go to BASE/chat/completions and BASE/completions; the job stores the URL it was given) and that the server runs, then run `%s`",
-			job.Name, ue, resume))
+			job.Name, ue, resume)
 	case cancelled:
-		return jobs.EndCancelled, withCode(ExitSomeFailed, fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",
+		return jobs.EndCancelled, someFailedError{fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",
 			job.Name, output.Plural(c[jobs.StatusSucceeded], "request"), c[jobs.StatusFailed], c[jobs.StatusCancelled],
-			command(o, "export", job.Name, "--errors", "FILE")))
+			command(o, "export", job.Name, "--errors", "FILE"))}
 	case errors.Is(runErr, jobs.ErrInterrupted):
-		return jobs.EndInterrupted, withCode(ExitInterrupted, fmt.Errorf("interrupted; run `%s` to continue", resume))
+		return jobs.EndInterrupted, fmt.Errorf("%w; run `%s` to continue", jobs.ErrInterrupted, resume)
 	case runErr != nil:
-		return jobs.EndError, withCode(ExitError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, runErr, resume))
+		return jobs.EndError, fmt.Errorf("job %s stopped: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, runErr, resume)
 	case c[jobs.StatusFailed]+c[jobs.StatusCancelled] > 0:
-		return jobs.EndFinished, withCode(ExitSomeFailed, fmt.Errorf("job %s finished, but %s failed and %d cancelled; see `%s`",
-			job.Name, output.Plural(c[jobs.StatusFailed], "request"), c[jobs.StatusCancelled], command(o, "export", job.Name, "--errors", "FILE")))
+		return jobs.EndFinished, someFailedError{fmt.Errorf("job %s finished, but %s failed and %d cancelled; see `%s`",
+			job.Name, output.Plural(c[jobs.StatusFailed], "request"), c[jobs.StatusCancelled], command(o, "export", job.Name, "--errors", "FILE"))}
 	}
 	return jobs.EndFinished, nil
 }

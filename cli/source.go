@@ -51,7 +51,7 @@ func datasetOptionsFrom(c *urfave.Context) datasetOptions {
 // Validate checks what does not need the input file.
 func (o datasetOptions) Validate() error {
 	if o.Samples < 1 {
-		return withCode(ExitError, errors.New("--samples must be at least 1"))
+		return errors.New("--samples must be at least 1")
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ type source interface {
 func openSource(opts importOptions) (source, error) {
 	ds, isDataset, err := opts.dataset()
 	if err != nil {
-		return nil, withCode(ExitError, err)
+		return nil, err
 	}
 	var src source
 	if isDataset {
@@ -118,7 +118,7 @@ func openSource(opts importOptions) (source, error) {
 		src, err = input.Open(opts.Input, input.Options{DefaultModel: opts.Model, SkipInvalid: opts.SkipInvalid})
 	}
 	if err != nil {
-		return nil, withCode(ExitError, err)
+		return nil, err
 	}
 	return input.WithSamples(src, opts.Dataset.Samples), nil
 }

@@ -30,7 +30,7 @@ var readOnlyCommands = map[string]bool{"status": true, "jobs": true, "export": t
 func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.Context, st *store.Store) error) error {
 	path := dbPath(c, env)
 	if _, err := os.Stat(path); err != nil {
-		return withCode(ExitError, fmt.Errorf("no database at %s (run or import a file first, or pass --db)", path))
+		return fmt.Errorf("no database at %s (run or import a file first, or pass --db)", path)
 	}
 	st, err := store.Open(c.Context, path)
 	if err != nil && readOnlyCommands[c.Command.Name] {
@@ -53,7 +53,7 @@ func findJob(ctx context.Context, st *store.Store, name string) (jobs.Job, error
 	if name != "" {
 		job, err := st.Job(ctx, name)
 		if errors.Is(err, jobs.ErrNotFound) {
-			return job, withCode(ExitError, fmt.Errorf("no job named %q (see `llmbatch jobs`)", name))
+			return job, fmt.Errorf("no job named %q (see `llmbatch jobs`)", name)
 		}
 		return job, err
 	}
@@ -62,7 +62,7 @@ func findJob(ctx context.Context, st *store.Store, name string) (jobs.Job, error
 		return jobs.Job{}, err
 	}
 	if len(list) != 1 {
-		return jobs.Job{}, withCode(ExitError, fmt.Errorf("%s in the database; name one (see `llmbatch jobs`)", output.Plural(len(list), "job")))
+		return jobs.Job{}, fmt.Errorf("%s in the database; name one (see `llmbatch jobs`)", output.Plural(len(list), "job"))
 	}
 	return list[0].Job, nil
 }
@@ -84,11 +84,11 @@ func statusCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 			opts := statusOptions{Job: c.Args().First(), JSON: c.Bool("json"), Watch: c.Bool("watch"),
 				Interval: c.Duration("interval"), priceOptions: priceOptionsFrom(c)}
 			if err := opts.Validate(); err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			prices, err := opts.load()
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
 				if opts.Watch {
@@ -248,7 +248,7 @@ func cancelCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 
 func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, what string, change func(*store.Store, context.Context, int64) (int, error)) error {
 	if c.Args().Len() != 1 {
-		return withCode(ExitError, errors.New("name one JOB"))
+		return errors.New("name one JOB")
 	}
 	return withStore(c, env, func(ctx context.Context, st *store.Store) error {
 		job, err := findJob(ctx, st, c.Args().First())
@@ -257,7 +257,7 @@ func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, wha
 		}
 		n, err := change(st, ctx, job.ID)
 		if errors.Is(err, jobs.ErrCancelled) {
-			return withCode(ExitError, fmt.Errorf("job %q is cancelled", job.Name))
+			return fmt.Errorf("job %q is cancelled", job.Name)
 		} else if err != nil {
 			return err
 		}
