@@ -432,7 +432,7 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 		Budget: budget, BaseURL: send.BaseURL, Reached: reached})
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs := &messageWriter{w: stderr} // through the progress bar while it is drawn
+	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
 	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, msgs)
 	defer stopSignals()
 	lost := make(chan error, 1)
@@ -443,14 +443,14 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 		sum.Close()
 	} else {
 		stopProgress := afterward(before, func(stats jobs.Stats) func() {
-			meter := newProgressMeter(stats, opts.Prices, time.Now())
+			meter := output.NewProgressMeter(stats, opts.Prices, time.Now())
 			// Requests the cache pass answers beside the run are done too.
-			snap := func() worker.Progress {
+			snap := func() jobs.Progress {
 				p := runner.Progress()
 				p.Succeeded += cache.answeredBeside()
 				return p
 			}
-			return startProgress(ctx, meter, snap, progressOptions{LogInterval: opts.LogInterval,
+			return output.StartProgress(ctx, meter, snap, output.ProgressOptions{LogInterval: opts.LogInterval,
 				NoColor: opts.NoColor, Messages: msgs}, stderr)
 		})
 		defer stopProgress()

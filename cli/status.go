@@ -138,7 +138,7 @@ func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices job
 		return err
 	}
 	prices = jobPrices(job, prices)
-	tty := o.Watch && isTerminal(stdout)
+	tty := o.Watch && output.IsTerminal(stdout)
 	for n := 0; ; n++ {
 		var buf bytes.Buffer
 		stats, err := readStatus(ctx, st, job.ID)

@@ -6,30 +6,10 @@ import (
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
-// Progress is what a run has done since it started, counted as its
-// attempts end (before they are committed), so that reading it costs no
-// query.
-type Progress struct {
-	// Succeeded and Failed count the requests this run finished.
-	Succeeded, Failed int64
-	// Retrying counts the requests this run put back to pending after a
-	// retryable error and has not finished since: those waiting out their
-	// backoff or being sent again. A request a fatal error or an
-	// interruption hands back is not counted, nor one an earlier run left
-	// pending after a retryable error until this run has tried it.
-	Retrying int64
-	// Usage is the usage reported per requested model.
-	Usage map[string]jobs.Usage
-	// Tokens is the total tokens reported, all models together.
-	Tokens int64
-	// State is the run's pacing now: effective concurrency and in flight.
-	State jobs.RunState
-}
-
 // progress keeps a Runner's Progress.
 type progress struct {
 	mu       sync.Mutex
-	p        Progress
+	p        jobs.Progress
 	retrying map[int64]struct{} // request ids
 }
 
@@ -68,14 +48,14 @@ func (g *progress) add(o jobs.Outcome) {
 
 // Progress returns a snapshot of what the run has done so far. Safe to
 // call from any goroutine, before, during and after Run.
-func (r *Runner) Progress() Progress {
+func (r *Runner) Progress() jobs.Progress {
 	p := r.progress.snapshot()
 	p.State = r.State()
 	return p
 }
 
 // snapshot copies the counts, so the caller may keep them.
-func (g *progress) snapshot() Progress {
+func (g *progress) snapshot() jobs.Progress {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	p := g.p

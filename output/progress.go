@@ -1,4 +1,4 @@
-package cli
+package output
 
 // The progress of a live run on stderr. On a terminal, a bar drawn by
 // github.com/vbauerster/mpb/v8 with the figures on a second line, redrawn
@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/worker"
 	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -64,9 +63,9 @@ type progressFigures struct {
 	OutageFor, NextProbeIn time.Duration
 }
 
-// progressMeter turns a runner's counters, plus what the job had done
+// ProgressMeter turns a runner's counters, plus what the job had done
 // before this run, into progressFigures. Not safe for concurrent use.
-type progressMeter struct {
+type ProgressMeter struct {
 	name                 string
 	total                int64
 	baseDone, baseFailed int64                 // before this run
@@ -75,9 +74,9 @@ type progressMeter struct {
 	samples              []progressSample // at most one a sampleEvery, within rateWindow, oldest first
 }
 
-func newProgressMeter(st jobs.Stats, prices jobs.Prices, start time.Time) *progressMeter {
+func NewProgressMeter(st jobs.Stats, prices jobs.Prices, start time.Time) *ProgressMeter {
 	c := st.Counts
-	m := &progressMeter{name: st.Job.Name, total: int64(st.Job.Total), prices: prices, baseUse: map[string]jobs.Usage{},
+	m := &ProgressMeter{name: st.Job.Name, total: int64(st.Job.Total), prices: prices, baseUse: map[string]jobs.Usage{},
 		baseDone:   int64(c[jobs.StatusSucceeded] + c[jobs.StatusFailed] + c[jobs.StatusCancelled]),
 		baseFailed: int64(c[jobs.StatusFailed])}
 	for _, u := range st.Models {
@@ -90,14 +89,14 @@ func newProgressMeter(st jobs.Stats, prices jobs.Prices, start time.Time) *progr
 // begin makes p, taken at now, the first sample. The display starts
 // after the job's usage is summed, beside a run already sending: what the
 // runner finished before is counted as done, but is no part of the rates.
-func (m *progressMeter) begin(p worker.Progress, now time.Time) {
+func (m *ProgressMeter) begin(p jobs.Progress, now time.Time) {
 	m.samples = []progressSample{{at: now, done: p.Succeeded + p.Failed, tokens: p.Tokens}}
 }
 
 // measure computes the figures of p, taken at now, and keeps it as a
 // sample when the last is a sampleEvery old, so the rates slide over
 // per-second samples however often it is called.
-func (m *progressMeter) measure(p worker.Progress, now time.Time) progressFigures {
+func (m *ProgressMeter) measure(p jobs.Progress, now time.Time) progressFigures {
 	cur := progressSample{at: now, done: p.Succeeded + p.Failed, tokens: p.Tokens}
 	for len(m.samples) > 1 && now.Sub(m.samples[0].at) > rateWindow {
 		m.samples = m.samples[1:]
@@ -148,7 +147,7 @@ func eta(remaining int64, rate float64) string {
 
 // cost is the job's cost so far: before this run and in it, "+ unknown"
 // for the usage of models without a price.
-func (m *progressMeter) cost(run map[string]jobs.Usage) string {
+func (m *ProgressMeter) cost(run map[string]jobs.Usage) string {
 	var sum float64
 	unknown := false
 	for _, byModel := range []map[string]jobs.Usage{m.baseUse, run} {
@@ -202,28 +201,31 @@ func (f progressFigures) pauseTiming() string {
 	return s
 }
 
-// progressOptions say how the progress is shown.
-type progressOptions struct {
+// ProgressOptions say how the progress is shown.
+type ProgressOptions struct {
 	// LogInterval is how often a line is logged off a terminal.
 	LogInterval time.Duration
 	// NoColor takes the colour out of the bar ($NO_COLOR).
 	NoColor bool
 	// Messages, if not nil, is where the run writes its messages (a
 	// signal's notice); while the bar is drawn they go through it.
-	Messages *messageWriter
+	Messages *MessageWriter
 }
 
-// messageWriter is stderr for the messages a run writes while its
+// MessageWriter is stderr for the messages a run writes while its
 // progress may be drawn: while a bar is, through the bar, which prints them
 // above itself at its next frame (a message written straight to the
 // terminal would leave a torn copy of the bar behind); else stderr itself.
-type messageWriter struct {
+type MessageWriter struct {
 	mu  sync.Mutex
 	w   io.Writer
 	bar *progressBar
 }
 
-func (m *messageWriter) Write(p []byte) (int, error) {
+// NewMessageWriter returns a MessageWriter to w.
+func NewMessageWriter(w io.Writer) *MessageWriter { return &MessageWriter{w: w} }
+
+func (m *MessageWriter) Write(p []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.bar != nil {
@@ -235,7 +237,7 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 }
 
 // attach routes the messages through bar, until it is detached (nil).
-func (m *messageWriter) attach(bar *progressBar) {
+func (m *MessageWriter) attach(bar *progressBar) {
 	if m == nil {
 		return
 	}
@@ -251,10 +253,10 @@ type terminalWriter interface {
 	IsTerminal() bool
 }
 
-// isTerminal reports whether w is a terminal: a character device, or a
+// IsTerminal reports whether w is a terminal: a character device, or a
 // terminalWriter that says so. (/dev/null is a character device too; it
 // gets frames nobody reads, which is harmless.)
-func isTerminal(w io.Writer) bool {
+func IsTerminal(w io.Writer) bool {
 	if tw, ok := w.(terminalWriter); ok {
 		return tw.IsTerminal()
 	}
@@ -285,7 +287,7 @@ func barWidth(w io.Writer) (int, bool) {
 	}
 	f, ok := w.(*os.File)
 	if !ok {
-		return terminalWidth, isTerminal(w)
+		return terminalWidth, IsTerminal(w)
 	}
 	cw := cupwriter.New(f, false) // what the bar measures the terminal with
 	if !cw.IsTerminal() {
@@ -295,11 +297,11 @@ func barWidth(w io.Writer) (int, bool) {
 	return 0, err == nil && width > 0
 }
 
-// startProgress shows the run's progress on w until the returned function
+// StartProgress shows the run's progress on w until the returned function
 // is called: on a terminal a bar redrawn every second, else a log line
 // every o.LogInterval. snap reads the runner's counters (Runner.Progress).
 // Stopping shows the final figures once more.
-func startProgress(ctx context.Context, m *progressMeter, snap func() worker.Progress, o progressOptions, w io.Writer) (stop func()) {
+func StartProgress(ctx context.Context, m *ProgressMeter, snap func() jobs.Progress, o ProgressOptions, w io.Writer) (stop func()) {
 	first, now := snap(), time.Now()
 	m.begin(first, now)
 	var bar *progressBar

@@ -1,0 +1,22 @@
+package jobs
+
+// Progress is what a run has done since it started, counted as its
+// attempts end (before they are committed), so that reading it costs no
+// query.
+type Progress struct {
+	// Succeeded and Failed count the requests this run finished.
+	Succeeded, Failed int64
+	// Retrying counts the requests this run put back to pending after a
+	// retryable error and has not finished since: those waiting out their
+	// backoff or being sent again. A request a fatal error or an
+	// interruption hands back is not counted, nor one an earlier run left
+	// pending after a retryable error until this run has tried it.
+	Retrying int64
+	// Usage is the usage reported per requested model.
+	Usage map[string]Usage
+	// Tokens is the total tokens reported, all models together.
+	Tokens int64
+	// State is the run's pacing now: effective concurrency and in flight.
+	State RunState
+}
+
