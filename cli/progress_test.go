@@ -123,7 +123,6 @@ func parseLogLine(t *testing.T, line string) logFigures {
 		concurrency: int(n(8)), maxConcurrency: int(n(9)), eta: m[10], cost: m[11], pause: m[12]}
 }
 
-
 // sgrRE matches an ANSI colour (SGR) escape code.
 var sgrRE = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
@@ -175,4 +174,3 @@ func TestProgressBar(t *testing.T) {
 		}
 	})
 }
-

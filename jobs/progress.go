@@ -19,4 +19,3 @@ type Progress struct {
 	// State is the run's pacing now: effective concurrency and in flight.
 	State RunState
 }
-
