@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +9,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -22,17 +18,6 @@ import (
 	"github.com/llmbatch/llmbatch/store"
 	"github.com/llmbatch/llmbatch/worker"
 	urfave "github.com/urfave/cli/v2"
-)
-
-// defaultDB is the database --db names when neither it nor $LLMBATCH_DB
-// is given.
-const defaultDB = "llmbatch.db"
-
-// Lock timing: a live run renews its heartbeat every lockBeat; a lock not
-// renewed for lockStale belongs to a run that is gone.
-const (
-	lockBeat  = 5 * time.Second
-	lockStale = 30 * time.Second
 )
 
 // runOptions are the flags of the run command.
@@ -373,36 +358,6 @@ func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOp
 		job.Name, command(o, "export", job.Name, "--errors", "FILE"))
 }
 
-// cannotWrite is the error of a run that stopped before its work because
-// the database could not be written (a full or read-only disk).
-func cannotWrite(o importOptions, job jobs.Job, err error) error {
-	return fmt.Errorf("job %s: %w; results committed so far are kept; run `%s` to continue once fixed", job.Name, err, command(o, "run", job.Name))
-}
-
-// command is the llmbatch command line that does what args say to the
-// database of o: with --db when it is not the default, so that a hint
-// printed after a run works as it is.
-func command(o importOptions, args ...string) string {
-	parts := []string{"llmbatch"}
-	if o.DB != defaultDB {
-		parts = append(parts, "--db", shellQuote(o.DB))
-	}
-	for _, a := range args {
-		parts = append(parts, shellQuote(a))
-	}
-	return strings.Join(parts, " ")
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // work runs the job's requests with the signal handling and heartbeat of a
 // live run.
 func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, send sending, stderr io.Writer) error {
@@ -516,61 +471,6 @@ func afterward(before func() (jobs.Stats, error), start func(jobs.Stats) (stop f
 	}
 }
 
-// handleSignals makes the first SIGINT/SIGTERM stop claiming and start the
-// drain clock, and the second cancel at once.
-func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.Duration, stderr io.Writer) func() {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-		case <-done:
-			return
-		}
-		fmt.Fprintf(stderr, "llmbatch: stopping: no new requests; waiting up to %s for those in flight (signal again to stop at once)\n", drain)
-		runner.Stop()
-		t := time.NewTimer(drain)
-		defer t.Stop()
-		select {
-		case <-sigs:
-		case <-t.C:
-		case <-done:
-			return
-		}
-		cancel()
-	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-	}
-}
-
-// heartbeat renews the run's lock until ctx ends. A lost lock stops the
-// run (lost says why); a cancelled job stops its claiming, and the run ends
-// once what is in flight is recorded.
-func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
-	t := time.NewTicker(lockBeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		switch err := st.Heartbeat(ctx, jobID, owner); {
-		case errors.Is(err, jobs.ErrLockLost):
-			lost <- err
-			runner.Stop()
-			return
-		case errors.Is(err, jobs.ErrCancelled):
-			fmt.Fprintln(msgs, "llmbatch: the job was cancelled: no new requests; those in flight finish")
-			runner.Stop()
-			return
-		}
-	}
-}
-
 // finish prints the run's summary, stores how the run ended, and turns its
 // end into the exit code.
 func finish(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, runErr error, stderr io.Writer) error {
@@ -643,16 +543,6 @@ func endMessage(err error) string {
 	return err.Error()
 }
 
-func fatalHint(c jobs.ErrorClass) string {
-	if c == jobs.ClassPayment {
-		return "top up the account's balance"
-	}
-	if c == jobs.ClassTLS {
-		return "check the host name in --base-url, or add the server's certificate authority to the system's trust store (or name a CA bundle with SSL_CERT_FILE)"
-	}
-	return "check the API key (OPENAI_API_KEY or --api-key-file) and its permissions"
-}
-
 // tokenSummary is the job's tokens, marked as a lower bound when some
 // results reported no usage.
 func tokenSummary(stats jobs.Stats) string {
@@ -665,21 +555,4 @@ func tokenSummary(stats jobs.Stats) string {
 		s = fmt.Sprintf("at least %s (%s reported no usage)", s, output.Plural(n, "result"))
 	}
 	return s
-}
-
-func newOwner() jobs.LockOwner {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	host, _ := os.Hostname()
-	return jobs.LockOwner{Token: hex.EncodeToString(b), PID: os.Getpid(), Host: host}
-}
-
-// ownerDead reports whether a lock holder on this host no longer runs.
-func ownerDead(o jobs.LockOwner) bool {
-	host, _ := os.Hostname()
-	if o.Host != host || o.PID <= 0 {
-		return false
-	}
-	err := syscall.Kill(o.PID, 0)
-	return errors.Is(err, syscall.ESRCH)
 }

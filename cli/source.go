@@ -1,15 +1,17 @@
 package cli
 
-// The import flags that turn a dataset (JSONL records, CSV rows, lines of
-// text) into requests with a template, repeat requests as samples, and
-// answer requests from the results of identical earlier ones.
+// The input a job is made from: a JSONL file of requests, or a dataset
+// with a template (--template, CSV, text), read from a file or from
+// standard input.
 
 import (
+	"cmp"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
+	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/jobs"
@@ -26,17 +28,6 @@ type datasetOptions struct {
 	IDField     string
 	Samples     int
 	NoCache     bool
-}
-
-var datasetFlags = []urfave.Flag{
-	&urfave.StringFlag{Name: "template", Usage: "Go text/template `FILE` that renders each dataset record (a JSONL object, a CSV row, a text line as .text) into the user message, or into the whole messages array / request when it renders JSON"},
-	&urfave.StringFlag{Name: "input-format", Usage: "`FORMAT` of FILE: jsonl, csv (with a header row) or text (one prompt per line) (default: by extension: .csv, .txt, else jsonl)"},
-	&urfave.StringFlag{Name: "system", Usage: "system message `TEXT` put before each dataset prompt"},
-	repeatedFlag{&urfave.StringFlag{Name: "param", Usage: "a body field `KEY=VALUE` of each dataset request, repeatable, in order; VALUE is JSON when it parses (temperature=0.7, stop=[\"x\"]), else a string"}},
-	&urfave.StringFlag{Name: "endpoint", Usage: "`ENDPOINT` a rendered text goes to: chat (as the user message; default) or completions (as the prompt)"},
-	&urfave.StringFlag{Name: "id-field", Usage: "record field `NAME` whose value is the custom_id (default line-N; row-N for CSV)"},
-	&urfave.IntFlag{Name: "samples", Value: 1, Usage: "`K` independent completions of every request, with custom_ids ID#0 … ID#K-1"},
-	&urfave.BoolFlag{Name: "no-cache", Usage: "run: send every request, even one an identical earlier request (of any job in this database) was answered for"},
 }
 
 func datasetOptionsFrom(c *urfave.Context) datasetOptions {
@@ -140,32 +131,109 @@ func fingerprintOf(opts importOptions, model string) (string, error) {
 	return input.SamplesFingerprint(fp, opts.Dataset.Samples), err
 }
 
-// repeatedFlag is a string flag that may be given many times. Unlike
-// urfave.StringSliceFlag it never splits a value at commas (stop=["a","b"] is
-// one value), and each parse gets a fresh list, so that flags shared by
-// several runs of the app in one process do not accumulate values.
-type repeatedFlag struct{ *urfave.StringFlag }
-
-func (f repeatedFlag) Apply(set *flag.FlagSet) error {
-	l := new(stringList)
-	for _, name := range f.Names() {
-		set.Var(l, name, f.Usage)
-	}
-	return nil
+// importOptions are the flags that decide which job a file becomes.
+type importOptions struct {
+	DB    string
+	Input string // a file path, or (for run) the name of an existing job
+	Job   string
+	Model string
+	// SkipInvalid (--skip-invalid) imports the valid lines of a file with
+	// invalid ones, keeping each invalid line as a failed request.
+	SkipInvalid bool
+	// Warn gets the list of lines --skip-invalid kept as failed requests
+	// (the app's stderr); nil prints nothing.
+	Warn io.Writer
+	// Dataset holds the dataset, samples and cache flags (cmd_dataset.go).
+	Dataset datasetOptions
+	// Shape holds the flags that shape what is sent, as given on this
+	// command line (see jobs.Settings.Shape); a new job stores them, a
+	// resume must not contradict them.
+	Shape map[string][]string
+	// Settings is what a job this command creates stores (its Shape is
+	// filled from Shape).
+	Settings jobs.Settings
+	// SourceName names the input in messages and in the job, when it is
+	// not Input itself: "-" for standard input spooled to a file.
+	SourceName string
+	// Stdin is the standard input an Input of "-" reads.
+	Stdin io.Reader
 }
 
-// stringList collects the values of a repeatedFlag; read it with
-// c.Generic(name).
-type stringList []string
-
-func (l *stringList) Set(s string) error {
-	*l = append(*l, s)
-	return nil
+func (o importOptions) Validate() error {
+	if o.Input == "" {
+		return errors.New("give an input FILE (or, for run, a JOB name)")
+	}
+	return o.Dataset.Validate()
 }
 
-func (l *stringList) String() string {
-	if l == nil {
-		return ""
+func importOptionsFrom(c *urfave.Context, env func(string) string) importOptions {
+	// A dry run validates: it lists the invalid lines whatever
+	// --skip-invalid says, as the import would skip them.
+	return importOptions{DB: dbPath(c, env), Input: c.Args().First(), Job: c.String("job"), Model: c.String("model"),
+		SkipInvalid: c.Bool("skip-invalid") && !c.Bool("dry-run"), Warn: c.App.ErrWriter,
+		Dataset: datasetOptionsFrom(c), Shape: shapeFlags(c)}
+}
+
+// shapeFlags returns the flags of jobs.ShapeFlags given on the command
+// line, with their values as a job stores them.
+func shapeFlags(c *urfave.Context) map[string][]string {
+	given := map[string][]string{}
+	for _, name := range jobs.ShapeFlags {
+		if !c.IsSet(name) {
+			continue
+		}
+		switch name {
+		case "param":
+			if l, ok := c.Generic(name).(*stringList); ok {
+				given[name] = append([]string{}, *l...)
+			}
+		case "stream":
+			given[name] = []string{strconv.FormatBool(c.Bool(name))}
+		case "samples":
+			given[name] = []string{strconv.Itoa(c.Int(name))}
+		case "template":
+			// The same template named from another directory is the same.
+			path, err := filepath.Abs(c.String(name))
+			if err != nil {
+				path = c.String(name)
+			}
+			given[name] = []string{path}
+		default:
+			given[name] = []string{c.String(name)}
+		}
 	}
-	return strings.Join(*l, " ")
+	return given
+}
+
+// source names the input in messages: the file, or "-" for standard input.
+func (o importOptions) source() string { return cmp.Or(o.SourceName, o.Input) }
+
+// spoolStdin copies standard input (an Input of "-") to a private
+// temporary file and returns opts reading it, with a function that removes
+// it; other inputs are returned as they are. Reading a job from standard
+// input needs --job: a resume must find it by name.
+func spoolStdin(opts importOptions) (importOptions, func(), error) {
+	if opts.Input != "-" {
+		return opts, func() {}, nil
+	}
+	if opts.Job == "" {
+		return opts, nil, errors.New("reading requests from standard input (-) needs --job NAME")
+	}
+	f, err := os.CreateTemp("", "llmbatch-stdin-*.jsonl") // mode 0600
+	if err != nil {
+		return opts, nil, fmt.Errorf("standard input: %w", err)
+	}
+	cleanup := func() { os.Remove(f.Name()) }
+	if opts.Stdin != nil {
+		_, err = io.Copy(f, opts.Stdin)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		cleanup()
+		return opts, nil, fmt.Errorf("standard input: %w", err)
+	}
+	opts.Input, opts.SourceName = f.Name(), "-"
+	return opts, cleanup, nil
 }

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/llmbatch/llmbatch/internal/testclock"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmbatch/llmbatch/internal/testclock"
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/store"

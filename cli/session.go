@@ -1,0 +1,100 @@
+package cli
+
+// A live run's session: its lock on the job with the heartbeat that
+// renews it, and the two-stage handling of SIGINT and SIGTERM.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/worker"
+)
+
+// Lock timing: a live run renews its heartbeat every lockBeat; a lock not
+// renewed for lockStale belongs to a run that is gone.
+const (
+	lockBeat  = 5 * time.Second
+	lockStale = 30 * time.Second
+)
+
+// handleSignals makes the first SIGINT/SIGTERM stop claiming and start the
+// drain clock, and the second cancel at once.
+func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.Duration, stderr io.Writer) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "llmbatch: stopping: no new requests; waiting up to %s for those in flight (signal again to stop at once)\n", drain)
+		runner.Stop()
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-sigs:
+		case <-t.C:
+		case <-done:
+			return
+		}
+		cancel()
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// heartbeat renews the run's lock until ctx ends. A lost lock stops the
+// run (lost says why); a cancelled job stops its claiming, and the run ends
+// once what is in flight is recorded.
+func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
+	t := time.NewTicker(lockBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		switch err := st.Heartbeat(ctx, jobID, owner); {
+		case errors.Is(err, jobs.ErrLockLost):
+			lost <- err
+			runner.Stop()
+			return
+		case errors.Is(err, jobs.ErrCancelled):
+			fmt.Fprintln(msgs, "llmbatch: the job was cancelled: no new requests; those in flight finish")
+			runner.Stop()
+			return
+		}
+	}
+}
+
+func newOwner() jobs.LockOwner {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	host, _ := os.Hostname()
+	return jobs.LockOwner{Token: hex.EncodeToString(b), PID: os.Getpid(), Host: host}
+}
+
+// ownerDead reports whether a lock holder on this host no longer runs.
+func ownerDead(o jobs.LockOwner) bool {
+	host, _ := os.Hostname()
+	if o.Host != host || o.PID <= 0 {
+		return false
+	}
+	err := syscall.Kill(o.PID, 0)
+	return errors.Is(err, syscall.ESRCH)
+}
