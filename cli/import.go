@@ -2,11 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
 	"github.com/llmbatch/llmbatch/store"
 	urfave "github.com/urfave/cli/v2"
@@ -38,27 +37,12 @@ func runImport(ctx context.Context, opts importOptions, stdout io.Writer) error 
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	opts, cleanup, err := spoolStdin(opts)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	if _, err := os.Stat(opts.Input); err != nil {
-		return fmt.Errorf("%s: %w", opts.source(), errors.Unwrap(err))
-	}
-	st, err := store.Open(ctx, opts.DB)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	job, imported, err := openJob(ctx, st, opts, false)
-	if err != nil {
-		return err
-	}
-	verb := "already imported"
-	if imported {
-		verb = "imported"
-	}
-	fmt.Fprintf(stdout, "job %s: %s %s from %s\n", job.Name, output.Plural(job.Total, "request"), verb, job.Source)
-	return nil
+	return withInputJob(ctx, opts, false, func(_ *store.Store, _ importOptions, job jobs.Job, imported bool) error {
+		verb := "already imported"
+		if imported {
+			verb = "imported"
+		}
+		fmt.Fprintf(stdout, "job %s: %s %s from %s\n", job.Name, output.Plural(job.Total, "request"), verb, job.Source)
+		return nil
+	})
 }

@@ -32,30 +32,31 @@ func jobsCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 }
 
 func retryCommand(env func(string) string, stdout io.Writer) *urfave.Command {
-	return &urfave.Command{
-		Name:        "retry",
-		Usage:       "put a job's failed requests back to pending, with fresh attempts",
-		ArgsUsage:   "JOB",
-		Description: "Example:\n   llmbatch retry prompts && llmbatch run prompts",
-		Action: func(c *urfave.Context) error {
-			return changeJob(c, env, stdout, "back to pending", (*store.Store).Retry)
-		},
-	}
+	return changeCommand(env, stdout, jobChange{name: "retry", what: "back to pending", change: (*store.Store).Retry,
+		usage: "put a job's failed requests back to pending, with fresh attempts", example: "llmbatch retry prompts && llmbatch run prompts"})
 }
 
 func cancelCommand(env func(string) string, stdout io.Writer) *urfave.Command {
-	return &urfave.Command{
-		Name:        "cancel",
-		Usage:       "stop a job for good; its results stay exportable",
-		ArgsUsage:   "JOB",
-		Description: "Example:\n   llmbatch cancel prompts",
-		Action: func(c *urfave.Context) error {
-			return changeJob(c, env, stdout, "cancelled", (*store.Store).Cancel)
-		},
-	}
+	return changeCommand(env, stdout, jobChange{name: "cancel", what: "cancelled", change: (*store.Store).Cancel,
+		usage: "stop a job for good; its results stay exportable", example: "llmbatch cancel prompts", live: true})
 }
 
-func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, what string, change func(*store.Store, context.Context, int64) (int, error)) error {
+// jobChange is a command that changes a job's requests in one go.
+type jobChange struct {
+	name, usage, example string
+	// what the change did to the requests, for its message.
+	what   string
+	change func(*store.Store, context.Context, int64) (int, error)
+	// live: say what becomes of a run working the job.
+	live bool
+}
+
+func changeCommand(env func(string) string, stdout io.Writer, ch jobChange) *urfave.Command {
+	return &urfave.Command{Name: ch.name, Usage: ch.usage, ArgsUsage: "JOB", Description: "Example:\n   " + ch.example,
+		Action: func(c *urfave.Context) error { return changeJob(c, env, stdout, ch) }}
+}
+
+func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, ch jobChange) error {
 	if c.Args().Len() != 1 {
 		return errors.New("name one JOB")
 	}
@@ -64,14 +65,14 @@ func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, wha
 		if err != nil {
 			return err
 		}
-		n, err := change(st, ctx, job.ID)
+		n, err := ch.change(st, ctx, job.ID)
 		if errors.Is(err, jobs.ErrCancelled) {
 			return fmt.Errorf("job %q is cancelled", job.Name)
 		} else if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), what)
-		if what == "cancelled" && job.Lock.Token != "" {
+		fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), ch.what)
+		if ch.live && job.Lock.Token != "" {
 			fmt.Fprintf(stdout, "job %s: the run working it (pid %d on %s) stops claiming within %s; the requests it has in flight finish, and what they leave pending is cancelled\n",
 				job.Name, job.Lock.PID, job.Lock.Host, lockBeat)
 		}

@@ -50,6 +50,16 @@ func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.C
 	return fn(c.Context, st)
 }
 
+// withPrices is withStore for a command that prices what it shows: the
+// prices of its flags, loaded first, are passed to fn.
+func withPrices(c *urfave.Context, env func(string) string, o priceOptions, fn func(context.Context, *store.Store, jobs.Prices) error) error {
+	prices, err := o.load()
+	if err != nil {
+		return err
+	}
+	return withStore(c, env, func(ctx context.Context, st *store.Store) error { return fn(ctx, st, prices) })
+}
+
 // findJob returns the job named by the first argument; with no argument
 // and exactly one job in the database, that one.
 func findJob(ctx context.Context, st *store.Store, name string) (jobs.Job, error) {
@@ -78,6 +88,49 @@ func dbPath(c *urfave.Context, env func(string) string) string {
 		return v
 	}
 	return c.String("db")
+}
+
+// withInputJob opens the database and the job an input names — reading
+// standard input first when it is the input, importing the file when it
+// is new — and calls fn with them (and the options, which then read the
+// spooled input). With orName an input that is no file is a job's name.
+// No database is created for an input that is neither.
+func withInputJob(ctx context.Context, o importOptions, orName bool, fn func(*store.Store, importOptions, jobs.Job, bool) error) error {
+	o, cleanup, err := spoolStdin(o)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := inputOrDatabase(o, orName); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, o.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	job, imported, err := openJob(ctx, st, o, orName)
+	if err != nil {
+		return err
+	}
+	return fn(st, o, job, imported)
+}
+
+// inputOrDatabase refuses, before a database is created, an input that is
+// no file when there is no database to hold a job of that name (or, unless
+// orName, when it is no file at all).
+func inputOrDatabase(o importOptions, orName bool) error {
+	_, err := os.Stat(o.Input)
+	if err == nil {
+		return nil
+	}
+	if !orName {
+		return fmt.Errorf("%s: %w", o.source(), errors.Unwrap(err))
+	}
+	if _, err := os.Stat(o.DB); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB)
 }
 
 // openJob returns the job opts names: the stored job when the file's

@@ -42,11 +42,7 @@ that fails leaves an older one as it was.`,
 			if err != nil {
 				return err
 			}
-			prices, err := opts.load()
-			if err != nil {
-				return err
-			}
-			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st *store.Store, prices jobs.Prices) error {
 				return runReport(ctx, st, opts, prices, stdout, stderr)
 			})
 		},

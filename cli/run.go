@@ -239,31 +239,21 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	imp, cleanup, err := spoolStdin(opts.importOptions)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	opts.importOptions = imp
-	if err := inputOrDatabase(opts.importOptions); err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, opts.DB)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	opts.Settings = opts.newSettings()
-	job, imported, err := openJob(ctx, st, opts.importOptions, true)
-	if err != nil {
-		return err
-	}
-	if job.State == jobs.JobCancelled {
-		return cancelledJob(ctx, st, job, opts.importOptions, stderr)
-	}
-	if imported {
-		fmt.Fprintf(stderr, "llmbatch: job %s: imported %s from %s\n", job.Name, output.Plural(job.Total, "request"), job.Source)
-	}
+	return withInputJob(ctx, opts.importOptions, true, func(st *store.Store, in importOptions, job jobs.Job, imported bool) error {
+		opts.importOptions = in
+		if job.State == jobs.JobCancelled {
+			return cancelledJob(ctx, st, job, in, stderr)
+		}
+		if imported {
+			fmt.Fprintf(stderr, "llmbatch: job %s: imported %s from %s\n", job.Name, output.Plural(job.Total, "request"), job.Source)
+		}
+		return sendJob(ctx, st, job, opts, stderr)
+	})
+}
+
+// sendJob resolves how the job's requests are sent and works it.
+func sendJob(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, stderr io.Writer) error {
 	send, err := resolveSending(ctx, st, &job, opts, stderr)
 	if err != nil {
 		return err
@@ -278,18 +268,6 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 		}
 	}
 	return runLocked(ctx, st, job, opts, send, stderr)
-}
-
-// inputOrDatabase refuses, before a database is created, a run whose
-// input is no file when there is no database to hold a job of that name.
-func inputOrDatabase(o importOptions) error {
-	if _, err := os.Stat(o.Input); err == nil {
-		return nil
-	}
-	if _, err := os.Stat(o.DB); err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB)
 }
 
 // runLocked works the job under its lock, and stores how the run ended.

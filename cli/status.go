@@ -36,11 +36,7 @@ func statusCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 			if err := opts.Validate(); err != nil {
 				return err
 			}
-			prices, err := opts.load()
-			if err != nil {
-				return err
-			}
-			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st *store.Store, prices jobs.Prices) error {
 				if opts.Watch {
 					var stop context.CancelFunc
 					ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
