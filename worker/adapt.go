@@ -2,6 +2,7 @@ package worker
 
 import (
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -13,10 +14,19 @@ const minAdaptiveRate = 1.0 / 60
 // decrease, as TCP does with its window. It sets the effective concurrency
 // and, once the provider has pushed back, a dispatch rate.
 //
+// Not every 429 or 503 is the provider pushing back. A busy provider
+// refuses a few percent of calls at random whatever the rate, and cutting
+// on each of them collapses a run that nothing limits; a limit refuses a
+// share of the calls that grows with the rate. So a throttle cuts only
+// when it is one of a sustained run of them: when the throttles among the
+// recent answers are more than scattered ones would give (see scatteredAt),
+// or when the controller is probing above the rate at which it last found
+// the limit (see throttle). Any other throttle delays only its own request.
+//
 // The concurrency alone cannot hold a rate limit when answers are quick (at
-// 1 ms a call, one call in flight is 1,000 requests a second), so a
-// throttle also sets a rate: 90 % of the rate of successful answers over
-// the last second, the rate the provider was just seen to accept.
+// 1 ms a call, one call in flight is 1,000 requests a second), so a cut
+// also sets a rate: 90 % of the rate of successful answers over the last
+// second, the rate the provider was just seen to accept.
 //
 // A throttle cuts only if its call was sent after the last cut: the calls
 // that were in flight when the controller cut answer from before the cut,
@@ -29,26 +39,42 @@ type adaptive struct {
 	succ    int       // successes since conc last changed
 	lastCut time.Time // zero before the first cut
 	// rate is the learned dispatch rate in requests per second; 0 until
-	// the first throttle.
+	// the first cut.
 	rate     float64
 	rateSucc int // successes since rate last changed
 	probes   int // rate increases since the last cut
 	meter    rateMeter
+	// recent holds the latest answers to the calls sent since the last
+	// sustained cut (and none sent before the last cut), and sustainedCut
+	// says whether the last cut was sustained.
+	recent       answerWindow
+	sustainedCut bool
+	// scattered is the share of throttles the controller takes for
+	// scattered ones, and sustainedAt[n] the least number of throttles
+	// among n answers that is more (see measure).
+	scattered   float64
+	sustainedAt [windowSize + 1]int
+	// ceiling is the rate of successes the provider was seen to accept
+	// when the controller last found its limit (0 before): above it, the
+	// rate is a probe, and a throttle ends it.
+	ceiling float64
 }
 
 func newAdaptive(maxConc, minConc int) adaptive {
-	return adaptive{max: maxConc, min: min(max(1, minConc), maxConc), conc: maxConc}
+	return adaptive{max: maxConc, min: min(max(1, minConc), maxConc), conc: maxConc,
+		scattered: scatteredShare, sustainedAt: scatteredAt}
 }
 
-// success counts a successful answer: each window of as many successes as
-// the concurrency (about one round trip) adds one to it, up to max. Each
-// second's worth of successes at the learned rate adds 1/32 of it (at
-// least one request a second), and twice as much as the time before, up
-// to doubling it, while no throttle comes: close to the limit just after a
-// cut it probes gently, and a rate learned too low (from the first
-// answers of a run) grows back within seconds.
-func (a *adaptive) success(now time.Time) {
+// success counts a successful answer to a call sent at sent: each window
+// of as many successes as the concurrency (about one round trip) adds one
+// to the concurrency, up to max. Each second's worth of successes at the
+// learned rate adds 1/32 of it (at least one request a second), and twice
+// as much as the time before, up to doubling it, while no cut comes: close
+// to the limit just after a cut it probes gently, and a rate learned too
+// low (from the first answers of a run) grows back within seconds.
+func (a *adaptive) success(sent, now time.Time) {
 	a.meter.add(now)
+	a.answered(sent, false)
 	if a.succ++; a.succ >= a.conc {
 		a.succ = 0
 		a.conc = min(a.max, a.conc+1)
@@ -63,33 +89,203 @@ func (a *adaptive) success(now time.Time) {
 	}
 }
 
+// answered counts an answer to a call sent at sent, throttled or not, in
+// the window of recent answers; an answer to a call sent before the last
+// cut tells nothing about the rate since.
+func (a *adaptive) answered(sent time.Time, throttled bool) {
+	if !sent.After(a.lastCut) {
+		return
+	}
+	a.recent.add(throttled)
+	if a.sustainedCut && a.recent.total == recheckAnswers {
+		a.measure()
+	}
+}
+
+// measure takes the share of throttles among the answers that followed a
+// sustained cut, when the run was under the limit, for the share of
+// scattered throttles: a run that sees none then finds a limit it exceeds
+// by a few percent (above an estimate too high) within 64 answers, where
+// the share of a busy provider's scattered throttles would pass for one.
+// The share is taken high (plus two standard deviations and one throttle),
+// and kept between recheckShare and scatteredShare.
+func (a *adaptive) measure() {
+	k := float64(a.recent.throttles)
+	share := (k + 2*math.Sqrt(k) + 1) / float64(a.recent.total)
+	share = min(max(share, recheckShare), scatteredShare)
+	if share != a.scattered {
+		a.scattered, a.sustainedAt = share, leastUnlikelyTable(share)
+	}
+}
+
 // throttle handles a 429 or 503 answer to a call sent at sent, and reports
-// whether it cut: the concurrency halves (not below 1) and the rate
-// becomes 90 % of the lower of the current rate and the rate of successes
-// over the last second (half the current rate when nothing succeeded).
-func (a *adaptive) throttle(sent, now time.Time) bool {
+// whether it cut; exhausted says the answer's x-ratelimit-* headers call
+// the limit used up, inflight how many calls are in flight. It cuts only if the call was sent after the last cut,
+// and then when
+//
+//   - the throttle is sustained: the limit is used up, the recent
+//     throttles are more than scattered ones would give, or more than a
+//     few come among the first answers after a sustained cut. The
+//     concurrency halves (not below min) and the ceiling becomes the rate
+//     the provider accepted;
+//   - or the learned rate is above the ceiling: a probe found the limit
+//     again, and only the rate comes down. The ceiling stays: lowering it
+//     to what a probe's cut saw would let scattered throttles ratchet it
+//     down cut after cut.
+//
+// Either way the rate becomes 90 % of the lower of the current rate and
+// the rate of successes over the last second (half the current rate when
+// nothing succeeded).
+func (a *adaptive) throttle(sent, now time.Time, exhausted bool, inflight int) bool {
+	a.answered(sent, true)
 	if !sent.After(a.lastCut) {
 		return false
 	}
-	a.lastCut = now
-	a.conc = max(a.min, a.conc/2)
-	a.succ = 0
+	// Throttles that keep coming right after a sustained cut say it was
+	// not deep enough.
+	sustained := exhausted || a.recent.over(&a.sustainedAt, inflight) ||
+		(a.sustainedCut && a.recent.total <= recheckAnswers && a.recent.over(&recheckAt, inflight))
+	if !sustained && (a.ceiling == 0 || a.rate <= a.ceiling) {
+		return false // scattered: only this request waits
+	}
+	a.lastCut, a.sustainedCut = now, sustained
+	accepted := a.cutRate(now)
+	if sustained {
+		// The throttles that made this cut must not make the next one.
+		a.recent = answerWindow{}
+		a.conc = max(a.min, a.conc/2)
+		a.succ = 0
+		a.ceiling = accepted
+	}
+	return true
+}
+
+// cutRate sets the rate after a cut and returns the rate the provider was
+// seen to accept.
+func (a *adaptive) cutRate(now time.Time) (accepted float64) {
 	seen, ok := a.meter.perSecond(now)
 	switch {
-	case !ok:
-		a.rate *= 0.9 // too short a history to measure: a gentle cut
-	case seen > 0 && a.rate > 0:
-		a.rate = 0.9 * min(a.rate, seen)
-	case seen > 0:
+	case !ok && a.rate == 0:
+		// Too short a history to know what the provider accepts, but
+		// enough to pace the next round at less than it did (seen counts
+		// the successes as if over meterHistory); the ceiling stays
+		// unknown, and the recheck after the cut corrects a rate too high.
+		a.rate = 0.9 * seen
+	case !ok: // too short a history to measure: a gentle cut
+		accepted = a.rate
+		a.rate *= 0.9
+	case seen > 0 && a.ceiling > 0:
+		accepted = min(a.rate, seen)
+		a.rate = 0.9 * accepted
+	case seen > 0: // the rate, if any, is a guess from a short history
+		accepted = seen
 		a.rate = 0.9 * seen
 	default: // nothing succeeded for a second
 		a.rate /= 2
+		accepted = a.rate
 	}
 	if a.rate > 0 {
 		a.rate = max(a.rate, minAdaptiveRate)
 	}
 	a.rateSucc, a.probes = 0, 0
-	return true
+	return accepted
+}
+
+// windowSize is how many recent answers the controller weighs, and
+// recheckAnswers how many answers after a sustained cut it holds them to
+// recheckAt.
+const (
+	windowSize     = 64
+	recheckAnswers = 4 * windowSize
+)
+
+// answerWindow remembers which of the last windowSize answers were
+// throttled, as bits (the newest lowest).
+type answerWindow struct {
+	throttled uint64
+	n         int // answers held, at most windowSize
+	// total and throttles count the answers and the throttles added.
+	total, throttles int
+}
+
+func (w *answerWindow) add(throttled bool) {
+	w.throttled <<= 1
+	if throttled {
+		w.throttled |= 1
+		w.throttles++
+	}
+	w.total++
+	w.n = min(w.total, windowSize)
+}
+
+// over reports whether the window holds at least least[n] throttles,
+// where n counts its answers and the calls in flight (up to windowSize). A
+// throttle comes back faster than an answer, so that the first answers to
+// a burst of calls are its throttles: the calls still in flight count as
+// answers that are not throttles, or a few scattered throttles among the
+// first calls of a run would pass for a limit.
+func (w *answerWindow) over(least *[windowSize + 1]int, inflight int) bool {
+	n := min(w.n+max(inflight, 0), windowSize)
+	return w.n > 0 && bits.OnesCount64(w.throttled) >= least[n]
+}
+
+// Throttles count as sustained when scattered throttles of a share of the
+// calls, drawn independently, would give as many among as many answers
+// at most once in 1/unlikely windows. Until a run has measured its own
+// share (see adaptive.measure), up to scatteredShare is scattered: then
+// sustained is three in a row, 7 of 16, 16 of 64, and
+// throttles of a few percent cut about never (five percent reach 16 of 64
+// less than once in ten million windows), while a limit the run exceeds
+// shows within a few answers. Among the first recheckAnswers answers after
+// a sustained cut, when the run should be under the limit, more than
+// recheckShare is sustained: 3 of 4, 5 of 16, 11 of 64. A cut may learn too
+// high a rate (the successes of the last second include what the
+// provider's bucket had saved up), and the bucket can hide that for a while
+// after it; with this check the run does not stay for seconds above the
+// limit at a share of throttles that would pass for scattered.
+const (
+	scatteredShare = 0.1
+	recheckShare   = 0.05
+	unlikely       = 1e-3
+)
+
+// scatteredAt[n] and recheckAt[n] are the least numbers of throttles
+// among n answers that count as sustained.
+var (
+	scatteredAt = leastUnlikelyTable(scatteredShare)
+	recheckAt   = leastUnlikelyTable(recheckShare)
+)
+
+func leastUnlikelyTable(p float64) (k [windowSize + 1]int) {
+	for n := 1; n <= windowSize; n++ {
+		k[n] = leastUnlikely(n, p, unlikely)
+	}
+	return k
+}
+
+// leastUnlikely returns the least k for which k or more successes in n
+// trials of probability p happen with a probability of at most odds (n+1
+// if none does).
+func leastUnlikely(n int, p, odds float64) int {
+	tail := 0.0 // P(X ≥ k), summed from k = n down
+	for k := n; k >= 0; k-- {
+		tail += binomial(n, k) * math.Pow(p, float64(k)) * math.Pow(1-p, float64(n-k))
+		// The margin keeps rounding from making a tail of exactly odds
+		// (three in a row at one in ten) count as more.
+		if tail > odds*(1+1e-9) {
+			return k + 1
+		}
+	}
+	return 0
+}
+
+// binomial returns n choose k.
+func binomial(n, k int) float64 {
+	c := 1.0
+	for i := 1; i <= k; i++ {
+		c = c * float64(n-k+i) / float64(i)
+	}
+	return c
 }
 
 // meterSlot is the resolution of a rateMeter.

@@ -14,10 +14,12 @@ const lowQuota = 0.1
 
 // pacer decides when the dispatcher may send the next request. It holds
 // the configured limits (token buckets for --rpm and --tpm), the adaptive
-// controller, and what the provider said: a Retry-After pauses dispatch
-// for every worker, and x-ratelimit-* headers pause it when a limit is
-// used up or space requests out when little is left. Its methods are safe
-// for concurrent use.
+// controller, and what the provider said: the Retry-After of a throttle
+// that makes the controller cut pauses dispatch for every worker (that of a
+// scattered one only delays its own request, through its not-before time),
+// and x-ratelimit-* headers pause it when a limit is used up or space
+// requests out when little is left. Its methods are safe for concurrent
+// use.
 type pacer struct {
 	mu  sync.Mutex
 	now func() time.Time
@@ -26,6 +28,7 @@ type pacer struct {
 	rpm, tpm           *bucket // nil without --rpm / --tpm
 	adapt              adaptive
 	learned            *bucket // the adaptive rate; nil until the first throttle
+	calling            int     // the calls in flight at the last admit
 
 	pausedUntil time.Time
 	// spacing is the least time between two sends while a reported quota
@@ -67,6 +70,7 @@ const waitForCall = time.Second
 func (p *pacer) admit(calling int, cost int64) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.calling = calling
 	if calling >= p.adapt.conc {
 		return waitForCall
 	}
@@ -110,9 +114,10 @@ func (p *pacer) done(sent time.Time, cost int64, res *jobs.Result, ce *CallError
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	p.calling = max(0, p.calling-1) // until the next admit says
 	switch {
 	case res != nil:
-		p.adapt.success(now)
+		p.adapt.success(sent, now)
 		if p.learned != nil {
 			p.learned.setRate(p.adapt.rate)
 		}
@@ -120,29 +125,48 @@ func (p *pacer) done(sent time.Time, cost int64, res *jobs.Result, ce *CallError
 			p.used(now, cost, res.Usage.TotalTokens)
 		}
 	case ce != nil && isThrottle(ce):
-		p.throttled(sent, now, ce.RetryAfter)
+		p.throttled(sent, now, ce.RetryAfter, p.exhausted(q))
+	case ce != nil && ce.StatusCode > 0:
+		p.adapt.answered(sent, false) // a 500 is an answer, not a throttle
 	}
 	p.quota(now, q)
 }
 
-// throttled handles a 429 or 503 to a call sent at sent: Retry-After
-// pauses dispatch for every worker, and a cut of the adaptive controller
-// pauses it for at least cutPause, so that when the provider says nothing
-// about when to come back, a run whose answers come fast does not retry
-// in a tight loop before it has learned a rate.
-func (p *pacer) throttled(sent, now time.Time, retryAfter time.Duration) {
-	if p.adapt.throttle(sent, now) {
-		retryAfter = max(retryAfter, cutPause)
-		if p.adapt.rate > 0 {
-			if p.learned == nil {
-				p.learned = newBucket(0, now)
-			}
-			p.learned.setRate(p.adapt.rate)
+// throttled handles a 429 or 503 to a call sent at sent. When the adaptive
+// controller cuts, dispatch pauses for every worker until the Retry-After,
+// and for at least cutPause, so that when the provider says nothing about
+// when to come back, a run whose answers come fast does not retry in a
+// tight loop before it has learned a rate. A throttle that does not cut
+// is scattered: pausing every worker for it would cost the whole run what
+// the provider asked of one request, which waits on its own.
+func (p *pacer) throttled(sent, now time.Time, retryAfter time.Duration, exhausted bool) {
+	if !p.adapt.throttle(sent, now, exhausted, p.calling) {
+		return
+	}
+	p.pause(now.Add(max(retryAfter, cutPause)))
+	if p.adapt.rate > 0 {
+		if p.learned == nil {
+			p.learned = newBucket(0, now)
 		}
+		p.learned.setRate(p.adapt.rate)
 	}
-	if retryAfter > 0 {
-		p.pause(now.Add(retryAfter))
+}
+
+// exhausted reports whether the x-ratelimit-* headers of an answer say a
+// limit is used up: less than one request, or one request's tokens, left.
+func (p *pacer) exhausted(q Quota) bool {
+	return (q.RemainingRequests >= 0 && q.RemainingRequests < 1) ||
+		(q.RemainingTokens >= 0 && float64(q.RemainingTokens) < p.perRequest())
+}
+
+// perRequest is how many tokens a request counts for against a
+// remaining-tokens header: what recent requests used, or DefaultMaxTokens
+// before the first usage.
+func (p *pacer) perRequest() float64 {
+	if p.tokensPerRequest < 1 {
+		return DefaultMaxTokens
 	}
+	return p.tokensPerRequest
 }
 
 // isThrottle reports whether the provider pushed back: 429, or 503.
@@ -176,10 +200,7 @@ func (p *pacer) quota(now time.Time, q Quota) {
 	if q.RemainingRequests < 0 && q.RemainingTokens < 0 {
 		return
 	}
-	per := p.tokensPerRequest
-	if per < 1 {
-		per = DefaultMaxTokens
-	}
+	per := p.perRequest()
 	g1, ok1 := p.quotaGap(now, q.RemainingRequests, q.LimitRequests, q.ResetRequests, 1)
 	g2, ok2 := p.quotaGap(now, q.RemainingTokens, q.LimitTokens, q.ResetTokens, per)
 	if !ok1 && !ok2 {
