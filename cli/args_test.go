@@ -81,13 +81,13 @@ func TestExportFlagsAfterJob(t *testing.T) {
 	}})
 	file := writeLines(t, dir, "late.jsonl", chatLines(3)...)
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.code != ExitSomeFailed {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.Code != ExitSomeFailed {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	out, errs := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "errs.jsonl")
 	res := runCLI(t, nil, "--db", db, "export", "late", "-o", out, "--errors", errs, "--format", "flat")
-	if res.code != 0 || res.stdout != "" {
-		t.Fatalf("export: exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
+	if res.Code != 0 || res.Stdout != "" {
+		t.Fatalf("export: exit %d, stdout %q\n%s", res.Code, res.Stdout, res.Stderr)
 	}
 	for path, want := range map[string]int{out: 2, errs: 1} {
 		b, err := os.ReadFile(path)

@@ -13,21 +13,27 @@ import (
 	"github.com/llmbatch/llmbatch/store"
 )
 
-// cacheLead is how long a run answers from the cache before it starts
-// sending; the rest of the pass goes on beside the run. A pass looks at
-// about 100,000 requests a second, so it stays far ahead of the claims,
-// which take requests in the same order.
-var cacheLead = 100 * time.Millisecond // a variable for tests
+// cacheOptions shape a run's cache pass (hidden flags of run, for tests).
+type cacheOptions struct {
+	// Lead is how long a run answers from the cache before it starts
+	// sending; the rest of the pass goes on beside the run. A pass looks
+	// at far more requests a second than claims take, in the same order,
+	// so it stays ahead (BENCHMARKS.md).
+	Lead time.Duration
+	// Chunk is how many request ids one transaction of the pass looks at:
+	// short enough that the run's own writes wait little for it.
+	Chunk int
+}
 
-// cacheChunk is how many request ids one transaction of the pass looks
-// at: short enough that the run's own writes wait little for it.
-var cacheChunk = 5_000 // a variable for tests
+// defaultCacheOptions are the cache pass's defaults.
+var defaultCacheOptions = cacheOptions{Lead: 100 * time.Millisecond, Chunk: 5_000}
 
 // cachePass answers the job's pending requests that an identical request
 // of this database was answered for (unless --no-cache), copying that
-// answer instead of sending them: for cacheLead before the run sends
+// answer instead of sending them: for its lead before the run sends
 // anything, then (after resume) beside it.
 type cachePass struct {
+	opts   cacheOptions
 	job    jobs.Job
 	pass   *store.CachePass
 	more   bool // the lead left requests to look at
@@ -39,15 +45,16 @@ type cachePass struct {
 	err    error
 }
 
-// startCachePass answers from the cache for up to cacheLead.
-func startCachePass(ctx context.Context, st *store.Store, job jobs.Job, opts importOptions) (*cachePass, error) {
-	c := &cachePass{job: job, cancel: func() {}}
-	if opts.Dataset.NoCache {
+// startCachePass answers from the cache for up to its lead; with noCache
+// it does nothing.
+func startCachePass(ctx context.Context, st *store.Store, job jobs.Job, opts cacheOptions, noCache bool) (*cachePass, error) {
+	c := &cachePass{opts: opts, job: job, cancel: func() {}}
+	if noCache {
 		return c, nil
 	}
 	c.pass = st.NewCachePass(job.ID)
-	for deadline := time.Now().Add(cacheLead); ; {
-		more, err := c.pass.Next(ctx, cacheChunk)
+	for deadline := time.Now().Add(opts.Lead); ; {
+		more, err := c.pass.Next(ctx, opts.Chunk)
 		if err != nil {
 			return c, err
 		}
@@ -71,7 +78,7 @@ func (c *cachePass) resume(ctx context.Context) {
 		defer c.wg.Done()
 		for ctx.Err() == nil {
 			before := c.pass.Answered
-			more, err := c.pass.Next(ctx, cacheChunk)
+			more, err := c.pass.Next(ctx, c.opts.Chunk)
 			c.beside.Add(int64(c.pass.Answered - before))
 			if err != nil && ctx.Err() == nil {
 				c.err = err

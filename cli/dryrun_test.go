@@ -32,8 +32,8 @@ func TestDryRun(t *testing.T) {
 	t.Run("Run", func(t *testing.T) {
 		res := runCLI(t, env, "--db", db, "run", "--dry-run", "--rpm", "2", "--tpm", "600", "--concurrency", "4",
 			"--price", "m-a=1000:2000", "--currency", "USD", in)
-		if res.code != 0 {
-			t.Fatalf("exit %d: %s", res.code, res.stderr)
+		if res.Code != 0 {
+			t.Fatalf("exit %d: %s", res.Code, res.Stderr)
 		}
 		// m-a: (18×1000 + 130×2000)/1e6 = 0.278; m-b has no price.
 		// Duration: max(4/2, (24+1204)/600) minutes = 2.0467 min = 2m3s.
@@ -42,40 +42,40 @@ func TestDryRun(t *testing.T) {
 			{"/completions", "m-b", "2", "6", "1074", "unknown"},
 			{"total", "4", "24", "1204", "0.2780 USD + unknown"},
 		} {
-			if !hasRow(res.stdout, want) {
-				t.Errorf("no row %q in:\n%s", want, res.stdout)
+			if !hasRow(res.Stdout, want) {
+				t.Errorf("no row %q in:\n%s", want, res.Stdout)
 			}
 		}
-		if want := "expected duration: at least 2m3s (1228 tokens (worst case) / --tpm 600"; !strings.Contains(res.stdout, want) {
-			t.Errorf("want %q in:\n%s", want, res.stdout)
+		if want := "expected duration: at least 2m3s (1228 tokens (worst case) / --tpm 600"; !strings.Contains(res.Stdout, want) {
+			t.Errorf("want %q in:\n%s", want, res.Stdout)
 		}
 	})
 	t.Run("RunNoLimits", func(t *testing.T) {
 		res := runCLI(t, env, "--db", db, "run", "--dry-run", in)
-		if res.code != 0 || !strings.Contains(res.stdout, "expected duration: unknown without --rpm/--tpm") {
-			t.Errorf("exit %d, stdout:\n%s", res.code, res.stdout)
+		if res.Code != 0 || !strings.Contains(res.Stdout, "expected duration: unknown without --rpm/--tpm") {
+			t.Errorf("exit %d, stdout:\n%s", res.Code, res.Stdout)
 		}
 	})
 	t.Run("OneRequest", func(t *testing.T) {
 		one := writeLines(t, dir, "one.jsonl", dryRunFile[0])
 		for flag, want := range map[string]string{"--rpm": "(1 request / --rpm 60;", "--tpm": "(109 tokens (worst case) / --tpm 60;"} {
 			res := runCLI(t, env, "--db", db, "run", "--dry-run", flag, "60", one)
-			if res.code != 0 || !strings.Contains(res.stdout, want) {
-				t.Errorf("%s: exit %d, want %q in:\n%s", flag, res.code, want, res.stdout)
+			if res.Code != 0 || !strings.Contains(res.Stdout, want) {
+				t.Errorf("%s: exit %d, want %q in:\n%s", flag, res.Code, want, res.Stdout)
 			}
 		}
 	})
 	t.Run("Import", func(t *testing.T) {
 		res := runCLI(t, nil, "--db", db, "import", "--dry-run", "--price", "m-b=1:1", in)
-		if res.code != 0 || !hasRow(res.stdout, []string{"/completions", "m-b", "2", "6", "1074", "0.0011"}) {
-			t.Errorf("exit %d, stdout:\n%s", res.code, res.stdout)
+		if res.Code != 0 || !hasRow(res.Stdout, []string{"/completions", "m-b", "2", "6", "1074", "0.0011"}) {
+			t.Errorf("exit %d, stdout:\n%s", res.Code, res.Stdout)
 		}
 	})
 	t.Run("Invalid", func(t *testing.T) {
 		bad := writeLines(t, dir, "bad.jsonl", dryRunFile[0], dryRunFile[0], `{"custom_id":"c"}`)
 		res := runCLI(t, env, "--db", db, "run", "--dry-run", bad)
-		if res.code != 1 || !strings.Contains(res.stderr, "bad.jsonl:2: duplicate custom_id") || !strings.Contains(res.stderr, "bad.jsonl:3:") {
-			t.Errorf("exit %d, stderr:\n%s", res.code, res.stderr)
+		if res.Code != 1 || !strings.Contains(res.Stderr, "bad.jsonl:2: duplicate custom_id") || !strings.Contains(res.Stderr, "bad.jsonl:3:") {
+			t.Errorf("exit %d, stderr:\n%s", res.Code, res.Stderr)
 		}
 	})
 	if n := srv.Stats().Calls; n != 0 {

@@ -13,8 +13,8 @@ func TestHelpExamples(t *testing.T) {
 	if !strings.Contains(app.Description, "Example:\n   llmbatch ") && !strings.Contains(app.Description, "Example:\n   export ") {
 		t.Errorf("the app's description has no example:\n%s", app.Description)
 	}
-	if res := runCLI(t, nil, "--help"); !strings.Contains(res.stdout, "Example:") {
-		t.Errorf("llmbatch --help shows no example:\n%s", res.stdout)
+	if res := runCLI(t, nil, "--help"); !strings.Contains(res.Stdout, "Example:") {
+		t.Errorf("llmbatch --help shows no example:\n%s", res.Stdout)
 	}
 	if len(app.Commands) < len(appCommands) {
 		t.Fatalf("%d commands, want at least %d", len(app.Commands), len(appCommands))
@@ -26,8 +26,8 @@ func TestHelpExamples(t *testing.T) {
 				t.Errorf("description has no example of the command:\n%s", cmd.Description)
 			}
 			res := runCLI(t, nil, cmd.Name, "--help")
-			if res.code != ExitOK || !strings.Contains(res.stdout, "Example:") || !strings.Contains(res.stdout, cmd.Usage) {
-				t.Errorf("%s --help: exit %d, no example or usage:\n%s", cmd.Name, res.code, res.stdout)
+			if res.Code != ExitOK || !strings.Contains(res.Stdout, "Example:") || !strings.Contains(res.Stdout, cmd.Usage) {
+				t.Errorf("%s --help: exit %d, no example or usage:\n%s", cmd.Name, res.Code, res.Stdout)
 			}
 		})
 	}
@@ -44,8 +44,8 @@ func TestHelpEnvironment(t *testing.T) {
 	} {
 		res := runCLI(t, nil, tc.args...)
 		for _, w := range tc.want {
-			if !strings.Contains(res.stdout, w) {
-				t.Errorf("%v lacks %q:\n%s", tc.args, w, res.stdout)
+			if !strings.Contains(res.Stdout, w) {
+				t.Errorf("%v lacks %q:\n%s", tc.args, w, res.Stdout)
 			}
 		}
 	}

@@ -51,16 +51,16 @@ func TestProgressLog(t *testing.T) {
 		start := time.Now()
 		res := runCLI(t, keyEnv(), args...)
 		took := time.Since(start)
-		if res.code != ExitSomeFailed {
-			t.Fatalf("exit %d, want %d\n%s", res.code, ExitSomeFailed, res.stderr)
+		if res.Code != ExitSomeFailed {
+			t.Fatalf("exit %d, want %d\n%s", res.Code, ExitSomeFailed, res.Stderr)
 		}
-		if strings.Contains(res.stderr, "\x1b") {
-			t.Errorf("escape codes in a log that is no terminal:\n%q", res.stderr)
+		if strings.Contains(res.Stderr, "\x1b") {
+			t.Errorf("escape codes in a log that is no terminal:\n%q", res.Stderr)
 		}
-		lines := progressLines(res.stderr, "p")
+		lines := progressLines(res.Stderr, "p")
 		// One line every 200 ms, and the final one when the run ends.
 		if want := int(took/(200*time.Millisecond)) + 1; len(lines) < 3 || len(lines) > want {
-			t.Fatalf("got %d progress lines in %s, want 3 to %d:\n%s", len(lines), took, want, res.stderr)
+			t.Fatalf("got %d progress lines in %s, want 3 to %d:\n%s", len(lines), took, want, res.Stderr)
 		}
 		// Every line's figures hold together and never go back.
 		var prev logFigures
@@ -92,11 +92,11 @@ func TestProgressLog(t *testing.T) {
 	t.Run("Quiet", func(t *testing.T) {
 		db := filepath.Join(dir, "quiet.db")
 		res := runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--concurrency", "2", "--log-interval", "200ms", "--quiet")...)
-		if res.code != ExitSomeFailed {
-			t.Fatalf("exit %d, want %d\n%s", res.code, ExitSomeFailed, res.stderr)
+		if res.Code != ExitSomeFailed {
+			t.Fatalf("exit %d, want %d\n%s", res.Code, ExitSomeFailed, res.Stderr)
 		}
-		if lines := progressLines(res.stderr, "p"); len(lines) > 0 {
-			t.Errorf("--quiet printed %d progress lines:\n%s", len(lines), res.stderr)
+		if lines := progressLines(res.Stderr, "p"); len(lines) > 0 {
+			t.Errorf("--quiet printed %d progress lines:\n%s", len(lines), res.Stderr)
 		}
 	})
 }

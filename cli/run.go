@@ -58,6 +58,8 @@ type runOptions struct {
 	// --currency), which the job then stores.
 	Prices      jobs.Prices
 	PricesGiven bool
+	// Cache shapes the cache pass (hidden flags, for tests).
+	Cache cacheOptions
 }
 
 func (o runOptions) Validate() error {
@@ -163,6 +165,8 @@ func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writ
 			&urfave.Int64Flag{Name: "max-tokens", Usage: "token budget of the job, `N` tokens over all its runs (0: none); a request is sent only if its worst case (estimated prompt + max_tokens × n) fits, else the run finishes what is in flight and exits 5"},
 			&urfave.Float64Flag{Name: "max-cost", Usage: "cost budget of the job, `AMOUNT` in the prices' currency over all its runs (0: none; needs --price or --prices for every model); a request is sent only if its worst case fits, else the run finishes what is in flight and exits 5"},
 			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress line"},
+			&urfave.DurationFlag{Name: "cache-lead", Value: defaultCacheOptions.Lead, Hidden: true},
+			&urfave.IntFlag{Name: "cache-chunk", Value: defaultCacheOptions.Chunk, Hidden: true},
 		),
 		Action: func(c *urfave.Context) error {
 			if c.Bool("dry-run") {
@@ -203,6 +207,7 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 		MaxTokens:         c.Int64("max-tokens"),
 		MaxCost:           c.Float64("max-cost"),
 		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency"),
+		Cache:             cacheOptions{Lead: c.Duration("cache-lead"), Chunk: max(1, c.Int("cache-chunk"))},
 	}
 	prices, err := priceOptionsFrom(c).load()
 	if err != nil {
@@ -292,7 +297,7 @@ func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptio
 	if err := sayWaits(ctx, st, job, stderr); err != nil {
 		return err
 	}
-	cache, err := startCachePass(ctx, st, job, opts.importOptions)
+	cache, err := startCachePass(ctx, st, job, opts.Cache, opts.Dataset.NoCache)
 	if err != nil {
 		return cannotWrite(opts.importOptions, job, err)
 	}

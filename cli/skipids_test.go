@@ -30,11 +30,11 @@ func TestSkipInvalidNeverTakesAValidLinesID(t *testing.T) {
 	)
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", "--skip-invalid", file)...)
-	if res.code != ExitSomeFailed {
-		t.Fatalf("run --skip-invalid: exit %d, want 3\n%s", res.code, res.stderr)
+	if res.Code != ExitSomeFailed {
+		t.Fatalf("run --skip-invalid: exit %d, want 3\n%s", res.Code, res.Stderr)
 	}
 	if st := settled(t, srv); st.Calls != 2 {
-		t.Errorf("the fake API saw %d calls, want 2 (lines 3 and 4)\n%s", st.Calls, res.stderr)
+		t.Errorf("the fake API saw %d calls, want 2 (lines 3 and 4)\n%s", st.Calls, res.Stderr)
 	}
 	type row struct{ id, status, code string }
 	want := []row{

@@ -4,159 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/llmbatch/llmbatch/internal/testclock"
+	"github.com/llmbatch/llmbatch/internal/clitest"
+	"github.com/llmbatch/llmbatch/internal/golden"
 
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
 )
-
-var updateStatus = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// statusT0 is when the golden job was imported; the status is read three
-// minutes later.
-var statusT0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// requestList is a RequestSource over requests built in the test.
-type requestList struct{ reqs []jobs.Request }
-
-func (l *requestList) Next() (jobs.Request, error) {
-	if len(l.reqs) == 0 {
-		return jobs.Request{}, io.EOF
-	}
-	r := l.reqs[0]
-	l.reqs = l.reqs[1:]
-	return r, nil
-}
-func (l *requestList) Reject(int, string) {}
-func (l *requestList) Err() error         { return nil }
-
-// goldenJob builds, through the store and a clock the test sets, a job of
-// ten requests over two models: six succeeded (one after a 429, one
-// streamed), two failed (one after a 429), one pending after a 503 and one
-// never tried, by a run that was then interrupted. Every time, latency and
-// token count is fixed.
-func goldenJob(t *testing.T) (db string, st *store.Store, clock *testclock.Clock) {
-	t.Helper()
-	db = filepath.Join(t.TempDir(), "llmbatch.db")
-	st, err := store.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clock = testclock.New(statusT0)
-	st.Now = clock.Now
-	var reqs []jobs.Request
-	for i := 1; i <= 10; i++ {
-		model := "deepseek/deepseek-v3"
-		if i%2 == 1 {
-			model = "deepseek/deepseek-r1"
-		}
-		reqs = append(reqs, jobs.Request{Line: i, CustomID: fmt.Sprintf("q%d", i), Endpoint: jobs.EndpointChat, Model: model,
-			Body: []byte(fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"question %d"}]}`, model, i))})
-	}
-	job, err := st.Import(context.Background(), jobs.Job{Name: "golden", Source: "golden.jsonl", Fingerprint: "fp"}, &requestList{reqs: reqs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := func(s float64) time.Time { return statusT0.Add(time.Duration(s * float64(time.Second))) }
-	// First pass: every request is claimed at t0+10s.
-	clock.Set(at(10))
-	claimed := claim(t, st, job.ID, 10)
-	record(t, st,
-		success(claimed[0], at(10), 1200*time.Millisecond, 0, usage(20, 200, 150, 0)),
-		success(claimed[1], at(11), 800*time.Millisecond, 0, usage(15, 30, 0, 5)),
-		success(claimed[2], at(12), 2500*time.Millisecond, 0, usage(25, 400, 320, 10)),
-		success(claimed[3], at(70), 600*time.Millisecond, 0, usage(12, 20, 0, 0)),
-		failure(claimed[4], at(100), 300*time.Millisecond, 429, jobs.ClassRateLimited, "Rate limit reached, retry after 1s", jobs.StatusPending),
-		failure(claimed[5], at(101), 250*time.Millisecond, 429, jobs.ClassRateLimited, "Rate limit reached, retry after 1s", jobs.StatusPending),
-		failure(claimed[6], at(130), 100*time.Millisecond, 400, jobs.ClassInvalidRequest, "max_tokens must be at most 8192", jobs.StatusFailed),
-		success(claimed[7], at(140), 4*time.Second, 900*time.Millisecond, usage(30, 600, 500, 0)),
-		failure(claimed[8], at(150), 2*time.Second, 503, jobs.ClassServer, "upstream overloaded", jobs.StatusPending),
-		jobs.Outcome{Request: claimed[9], Next: jobs.StatusPending}, // interrupted: no attempt
-	)
-	// Second pass at t0+2m30s: the two 429s are tried again, the 503 and the
-	// interrupted one wait.
-	clock.Set(at(150))
-	again := claim(t, st, job.ID, 4)
-	byID := map[string]jobs.Request{}
-	for _, r := range again {
-		byID[r.CustomID] = r
-	}
-	record(t, st,
-		success(byID["q5"], at(160), 1500*time.Millisecond, 0, usage(18, 120, 90, 0)),
-		failure(byID["q6"], at(165), 200*time.Millisecond, 400, jobs.ClassInvalidRequest, "temperature must be at most 2", jobs.StatusFailed),
-	)
-	for _, id := range []string{"q9", "q10"} {
-		if r, ok := byID[id]; ok {
-			record(t, st, jobs.Outcome{Request: r, Next: jobs.StatusPending})
-		}
-	}
-	if err := st.EndRun(context.Background(), job.ID, jobs.EndInterrupted, "interrupted by a signal; 2 requests left", at(170)); err != nil {
-		t.Fatal(err)
-	}
-	clock.Set(at(180))
-	return db, st, clock
-}
-
-func claim(t *testing.T, st *store.Store, jobID int64, n int) []jobs.Request {
-	t.Helper()
-	reqs, err := st.Claim(context.Background(), jobID, n, st.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reqs
-}
-
-func record(t *testing.T, st *store.Store, outcomes ...jobs.Outcome) {
-	t.Helper()
-	if err := st.Record(context.Background(), outcomes); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func usage(prompt, completion, reasoning, cached int64) jobs.Usage {
-	return jobs.Usage{Known: true, PromptTokens: prompt, CompletionTokens: completion, ReasoningTokens: reasoning,
-		CachedTokens: cached, TotalTokens: prompt + completion}
-}
-
-func success(r jobs.Request, start time.Time, latency, ttft time.Duration, u jobs.Usage) jobs.Outcome {
-	return jobs.Outcome{Request: r, Next: jobs.StatusSucceeded, CountAttempt: true,
-		Attempt: &jobs.Attempt{Number: r.Attempts + 1, StartedAt: start, Duration: latency, StatusCode: 200},
-		Result: &jobs.Result{StatusCode: 200, Raw: []byte(`{"id":"x"}`), Model: r.Model, Usage: u, Latency: latency,
-			TTFT: ttft, CreatedAt: start.Add(latency)}}
-}
-
-func failure(r jobs.Request, start time.Time, d time.Duration, code int, class jobs.ErrorClass, msg string, next jobs.Status) jobs.Outcome {
-	return jobs.Outcome{Request: r, Next: next, CountAttempt: true, NotBefore: start.Add(d + time.Second),
-		Attempt: &jobs.Attempt{Number: r.Attempts + 1, StartedAt: start, Duration: d, StatusCode: code, Class: class, Message: msg},
-		Failure: &jobs.Failure{Class: class, StatusCode: code, Message: msg}}
-}
 
 func statusGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateStatus {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -run TestStatusGolden -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output:\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 var goldenPrices = priceOptions{Prices: []string{"deepseek/deepseek-r1=0.55:2.19:0.14", "deepseek/deepseek-v3=0.27:1.10"}, Currency: "USD"}
@@ -165,7 +27,7 @@ var goldenPrices = priceOptions{Prices: []string{"deepseek/deepseek-r1=0.55:2.19
 // successes, failures, retries and two models, read at a fixed time with
 // no run live; then with one, whose ETA is told.
 func TestStatusGolden(t *testing.T) {
-	_, st, _ := goldenJob(t)
+	_, st, _ := clitest.GoldenJob(t)
 	prices, err := goldenPrices.load()
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +40,7 @@ func TestStatusGolden(t *testing.T) {
 		if err := runStatus(context.Background(), st, statusOptions{Job: "golden", JSON: tt.json}, prices, &out); err != nil {
 			t.Fatal(err)
 		}
-		if _, offset := statusT0.In(time.Local).Zone(); !tt.json && offset != 0 {
+		if _, offset := clitest.GoldenT0.In(time.Local).Zone(); !tt.json && offset != 0 {
 			t.Logf("%s not compared: the table shows local times, and this zone is not UTC", tt.file)
 			continue
 		}
@@ -251,13 +113,13 @@ func TestStatusGolden(t *testing.T) {
 // ending (killed), and once a run ended cleanly.
 func TestStatusRunLiveAndEnded(t *testing.T) {
 	ctx := context.Background()
-	_, st, clock := goldenJob(t)
+	_, st, clock := clitest.GoldenJob(t)
 	owner := jobs.LockOwner{Token: "run-2", PID: 4242, Host: "host-a"}
 	if err := st.Lock(ctx, 1, owner, time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
-	clock.Set(statusT0.Add(200 * time.Second)) // the two pending requests are due
-	if got := claim(t, st, 1, 2); len(got) != 2 {
+	clock.Set(clitest.GoldenT0.Add(200 * time.Second)) // the two pending requests are due
+	if got := clitest.Claim(t, st, 1, 2); len(got) != 2 {
 		t.Fatalf("claimed %d, want 2", len(got))
 	}
 	now := clock.Now()
@@ -343,10 +205,10 @@ func TestStatusRunLiveAndEnded(t *testing.T) {
 // counted in status --json, in all and per model, and make the tokens and
 // the cost lower bounds in the table.
 func TestStatusResultsWithoutUsage(t *testing.T) {
-	_, st, clock := goldenJob(t)
-	clock.Set(statusT0.Add(200 * time.Second))
-	for _, r := range claim(t, st, 1, 2) { // q9 (r1) and q10 (v3)
-		record(t, st, success(r, clock.Now(), time.Second, 0, jobs.Usage{}))
+	_, st, clock := clitest.GoldenJob(t)
+	clock.Set(clitest.GoldenT0.Add(200 * time.Second))
+	for _, r := range clitest.Claim(t, st, 1, 2) { // q9 (r1) and q10 (v3)
+		clitest.Record(t, st, clitest.Success(r, clock.Now(), time.Second, 0, jobs.Usage{}))
 	}
 	prices, err := goldenPrices.load()
 	if err != nil {
@@ -403,7 +265,7 @@ func (w *reportWriter) Write(p []byte) (int, error) {
 func TestStatusWatch(t *testing.T) {
 	prices := jobs.Prices{}
 	t.Run("OffTerminalRepeatsUntilCancelled", func(t *testing.T) {
-		_, st, _ := goldenJob(t)
+		_, st, _ := clitest.GoldenJob(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		w := &reportWriter{after: func(n int) {
@@ -429,7 +291,7 @@ func TestStatusWatch(t *testing.T) {
 		}
 	})
 	t.Run("TerminalClearsEachReport", func(t *testing.T) {
-		_, st, _ := goldenJob(t)
+		_, st, _ := clitest.GoldenJob(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		w := &reportWriter{tty: true, after: func(n int) {
@@ -445,14 +307,14 @@ func TestStatusWatch(t *testing.T) {
 		}
 	})
 	t.Run("StopsWhenTheJobIsFinished", func(t *testing.T) {
-		_, st, clock := goldenJob(t)
+		_, st, clock := clitest.GoldenJob(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // only a guard against a hang
 		defer cancel()
 		w := &reportWriter{after: func(n int) {
 			if n == 1 { // the last two requests succeed after the first report
-				clock.Set(statusT0.Add(200 * time.Second))
-				for _, r := range claim(t, st, 1, 2) {
-					record(t, st, success(r, clock.Now(), time.Second, 0, usage(1, 1, 0, 0)))
+				clock.Set(clitest.GoldenT0.Add(200 * time.Second))
+				for _, r := range clitest.Claim(t, st, 1, 2) {
+					clitest.Record(t, st, clitest.Success(r, clock.Now(), time.Second, 0, clitest.Usage(1, 1, 0, 0)))
 				}
 			}
 		}}
@@ -464,7 +326,7 @@ func TestStatusWatch(t *testing.T) {
 		}
 	})
 	t.Run("CtrlCBeforeTheFirstReport", func(t *testing.T) {
-		_, st, _ := goldenJob(t)
+		_, st, _ := clitest.GoldenJob(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel() // Ctrl-C while the first report is read
 		w := &reportWriter{after: func(int) {}}
@@ -473,11 +335,11 @@ func TestStatusWatch(t *testing.T) {
 		}
 	})
 	t.Run("FinishedJobOnce", func(t *testing.T) {
-		_, st, clock := goldenJob(t)
+		_, st, clock := clitest.GoldenJob(t)
 		if _, err := st.Cancel(context.Background(), 1); err != nil {
 			t.Fatal(err)
 		}
-		clock.Set(statusT0.Add(time.Hour))
+		clock.Set(clitest.GoldenT0.Add(time.Hour))
 		w := &reportWriter{after: func(int) {}}
 		if err := runStatus(context.Background(), st, statusOptions{Job: "golden", Watch: true, Interval: time.Millisecond}, prices, w); err != nil {
 			t.Fatal(err)
@@ -491,26 +353,26 @@ func TestStatusWatch(t *testing.T) {
 // TestStatusCLI runs status through the command line: prices as flags, a
 // bad --interval refused.
 func TestStatusCLI(t *testing.T) {
-	db, st, _ := goldenJob(t)
+	db, st, _ := clitest.GoldenJob(t)
 	st.Close()
 	res := runCLI(t, nil, "--db", db, "status", "golden", "--json", "--price", "deepseek/deepseek-r1=0.55:2.19", "--currency", "EUR")
-	if res.code != 0 {
-		t.Fatalf("status: exit %d: %s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("status: exit %d: %s", res.Code, res.Stderr)
 	}
 	var v statusCostJSON
-	if err := json.Unmarshal([]byte(res.stdout), &v); err != nil {
+	if err := json.Unmarshal([]byte(res.Stdout), &v); err != nil {
 		t.Fatal(err)
 	}
 	if v.Cost.Currency != "EUR" || v.Cost.Total != nil || len(v.Cost.Unpriced) != 1 || v.Models[0].Cost == nil {
 		t.Errorf("cost %+v, models %+v; want r1 priced in EUR, v3 unpriced, total null", v.Cost, v.Models)
 	}
 	res = runCLI(t, nil, "--db", db, "status", "--watch", "--interval", "0s", "golden")
-	if res.code != 1 || !strings.Contains(res.stderr, "--interval") {
-		t.Errorf("status --watch --interval 0s: exit %d, %q; want 1 naming --interval", res.code, res.stderr)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "--interval") {
+		t.Errorf("status --watch --interval 0s: exit %d, %q; want 1 naming --interval", res.Code, res.Stderr)
 	}
 	res = runCLI(t, nil, "--db", db, "status", "--price", "nonsense", "golden")
-	if res.code != 1 || !strings.Contains(res.stderr, "nonsense") {
-		t.Errorf("status --price nonsense: exit %d, %q; want 1", res.code, res.stderr)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "nonsense") {
+		t.Errorf("status --price nonsense: exit %d, %q; want 1", res.Code, res.Stderr)
 	}
 }
 

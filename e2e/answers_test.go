@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"path/filepath"
@@ -38,11 +38,11 @@ func TestAnswersVLLMKeptAsSent(t *testing.T) {
 	plain := writeLines(t, dir, "plain.jsonl", map[string]any{"custom_id": "p", "model": "Qwen/Qwen3-8B",
 		"messages": []any{map[string]any{"role": "user", "content": "prompt-plain"}}})
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", streamed)...); res.code != 0 {
-		t.Fatalf("run --stream: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", streamed)...); res.Code != 0 {
+		t.Fatalf("run --stream: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, plain)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, plain)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 
 	body := exportJSONL(t, db, "streamed", "openai")[0]["response"].(map[string]any)["body"].(map[string]any)
@@ -57,8 +57,8 @@ func TestAnswersVLLMKeptAsSent(t *testing.T) {
 	}
 
 	res := runCLI(t, nil, "--db", db, "export", "plain")
-	if res.code != 0 || !strings.Contains(res.stdout, `"body":`+vllmPlainBody+`}`) {
-		t.Errorf("plain body not kept byte for byte: exit %d\n%s", res.code, res.stdout)
+	if res.Code != 0 || !strings.Contains(res.Stdout, `"body":`+vllmPlainBody+`}`) {
+		t.Errorf("plain body not kept byte for byte: exit %d\n%s", res.Code, res.Stdout)
 	}
 
 	for _, job := range []string{"streamed", "plain"} {
@@ -102,8 +102,8 @@ func TestAnswersEmptyKeyUnchanged(t *testing.T) {
 		if mode == "streamed" {
 			args = []string{"--stream", file}
 		}
-		if res := runCLI(t, env, runArgs(db, srv, args...)...); res.code != ExitSomeFailed {
-			t.Fatalf("%s: exit %d, want %d\n%s", mode, res.code, ExitSomeFailed, res.stderr)
+		if res := runCLI(t, env, runArgs(db, srv, args...)...); res.Code != exitSomeFailed {
+			t.Fatalf("%s: exit %d, want %d\n%s", mode, res.Code, exitSomeFailed, res.Stderr)
 		}
 		flat := exportJSONL(t, db, mode, "flat", "--errors", filepath.Join(dir, mode+"-errors.jsonl"))
 		want := map[string]string{"a": "echo: say EMPTY twice: EMPTY", "b": "echo: EMPTY"}
@@ -116,8 +116,8 @@ func TestAnswersEmptyKeyUnchanged(t *testing.T) {
 			}
 		}
 		res := runCLI(t, nil, "--db", db, "export", "--errors", filepath.Join(dir, mode+"-openai-errors.jsonl"), mode)
-		if strings.Contains(res.stdout, "[REDACTED]") || strings.Count(res.stdout, "EMPTY") < 3 {
-			t.Errorf("%s: answers changed:\n%s", mode, res.stdout)
+		if strings.Contains(res.Stdout, "[REDACTED]") || strings.Count(res.Stdout, "EMPTY") < 3 {
+			t.Errorf("%s: answers changed:\n%s", mode, res.Stdout)
 		}
 		errs := string(mustRead(t, filepath.Join(dir, mode+"-errors.jsonl")))
 		if strings.Contains(errs, "EMPTY") || !strings.Contains(errs, "[REDACTED]") {
@@ -142,8 +142,8 @@ func TestAnswersLongThinkingIsNotAStall(t *testing.T) {
 	}
 	file := writeLines(t, dir, "think.jsonl", lines...)
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", "--stall-timeout", "400ms", file)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", "--stall-timeout", "400ms", file)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	st := settled(t, srv)
 	if st.Calls != n || st.Served != n || len(st.DuplicateKeys()) != 0 {

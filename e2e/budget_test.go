@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"fmt"
@@ -32,12 +32,12 @@ func TestTokenBudgetReachesItsLimit(t *testing.T) {
 	db := filepath.Join(dir, "b.db")
 	// 600 × 6 = 3,600 tokens really used; a worst case is 30.
 	res := runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--max-tokens", "3000", "-q")...)
-	if res.code != ExitBudget {
-		t.Fatalf("exit %d, want %d\n%s", res.code, ExitBudget, res.stderr)
+	if res.Code != exitBudget {
+		t.Fatalf("exit %d, want %d\n%s", res.Code, exitBudget, res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "budget reached: spent ") || !strings.Contains(res.stderr, " may use 30 tokens, ") ||
-		!strings.Contains(res.stderr, "nothing is lost: raise --max-tokens") {
-		t.Errorf("stderr does not say what was spent, which request did not fit and what to do:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "budget reached: spent ") || !strings.Contains(res.Stderr, " may use 30 tokens, ") ||
+		!strings.Contains(res.Stderr, "nothing is lost: raise --max-tokens") {
+		t.Errorf("stderr does not say what was spent, which request did not fit and what to do:\n%s", res.Stderr)
 	}
 	st := statusJSON(t, db, "b")
 	used := st["usage"].(map[string]any)["total_tokens"].(float64)
@@ -49,8 +49,8 @@ func TestTokenBudgetReachesItsLimit(t *testing.T) {
 		t.Errorf("after the budget stop: %d succeeded, %d pending of 600, want the rest pending", succeeded, pending)
 	}
 	res = runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--max-tokens", "1000000", "-q")...)
-	if res.code != 0 {
-		t.Fatalf("rerun with a higher budget: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("rerun with a higher budget: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if got := count(t, statusJSON(t, db, "b"), "succeeded"); got != 600 {
 		t.Errorf("succeeded after the rerun: got %d, want 600", got)
@@ -78,8 +78,8 @@ func TestBudgetFinishesWhenUsageFits(t *testing.T) {
 			file := writeLines(t, dir, "r1.jsonl", budgetLines(300, 32768, "deepseek/deepseek-r1")...)
 			db := filepath.Join(dir, "r1.db")
 			res := runCLI(t, keyEnv(), append(append(runArgs(db, srv, file), tc.budget...), "-q")...)
-			if res.code != 0 {
-				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
+			if res.Code != 0 {
+				t.Fatalf("exit %d, want 0\n%s", res.Code, res.Stderr)
 			}
 			if got := count(t, statusJSON(t, db, "r1"), "succeeded"); got != 300 {
 				t.Errorf("%d succeeded, want 300", got)
@@ -99,12 +99,12 @@ func TestBudgetNamesARequestTooLarge(t *testing.T) {
 	file := writeLines(t, dir, "big.jsonl", lines...)
 	db := filepath.Join(dir, "big.db")
 	res := runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--max-tokens", "20000", "--concurrency", "1", "-q")...)
-	if res.code != ExitBudget {
-		t.Fatalf("exit %d, want %d\n%s", res.code, ExitBudget, res.stderr)
+	if res.Code != exitBudget {
+		t.Fatalf("exit %d, want %d\n%s", res.Code, exitBudget, res.Stderr)
 	}
 	// 17 requests of 6 tokens were answered before req-17.
-	if want := "spent 102 of 20,000 tokens; req-17 may use 65,540 tokens, 19,898 left"; !strings.Contains(res.stderr, want) {
-		t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+	if want := "spent 102 of 20,000 tokens; req-17 may use 65,540 tokens, 19,898 left"; !strings.Contains(res.Stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, res.Stderr)
 	}
 }
 
@@ -118,12 +118,12 @@ func TestCostBudget(t *testing.T) {
 	// 0.006: 300 cost 1.8 USD.
 	price := []string{"--price", "deepseek/deepseek-v3=1000:1000", "--currency", "USD"}
 	res := runCLI(t, keyEnv(), append(append(runArgs(db, srv, file), price...), "--max-cost", "1", "-q")...)
-	if res.code != ExitBudget {
-		t.Fatalf("exit %d, want %d\n%s", res.code, ExitBudget, res.stderr)
+	if res.Code != exitBudget {
+		t.Fatalf("exit %d, want %d\n%s", res.Code, exitBudget, res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "budget reached: spent ") || !strings.Contains(res.stderr, " of 1.0000 USD; req-") ||
-		!strings.Contains(res.stderr, "nothing is lost: raise --max-cost") {
-		t.Errorf("stderr:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "budget reached: spent ") || !strings.Contains(res.Stderr, " of 1.0000 USD; req-") ||
+		!strings.Contains(res.Stderr, "nothing is lost: raise --max-cost") {
+		t.Errorf("stderr:\n%s", res.Stderr)
 	}
 	st := statusJSON(t, db, "c")
 	u := st["usage"].(map[string]any)
@@ -136,12 +136,12 @@ func TestCostBudget(t *testing.T) {
 	// The budget counts what earlier runs spent, and the prices stored
 	// with the job: a rerun with no more room sends nothing.
 	res = runCLI(t, keyEnv(), append(runArgs(db, srv, "c"), "--max-cost", fmt.Sprint(spent+0.001), "-q")...)
-	if res.code != ExitBudget || count(t, statusJSON(t, db, "c"), "succeeded") != succeeded {
-		t.Errorf("rerun with no room left: exit %d, want %d and nothing sent\n%s", res.code, ExitBudget, res.stderr)
+	if res.Code != exitBudget || count(t, statusJSON(t, db, "c"), "succeeded") != succeeded {
+		t.Errorf("rerun with no room left: exit %d, want %d and nothing sent\n%s", res.Code, exitBudget, res.Stderr)
 	}
 	res = runCLI(t, keyEnv(), append(runArgs(db, srv, "c"), "--max-cost", "1000", "-q")...)
-	if res.code != 0 {
-		t.Fatalf("rerun with a higher budget: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("rerun with a higher budget: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if got := count(t, statusJSON(t, db, "c"), "succeeded"); got != 300 {
 		t.Errorf("succeeded after the rerun: got %d, want 300", got)
@@ -168,8 +168,8 @@ func TestCostBudgetNeedsPrices(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := runCLI(t, keyEnv(), append(append(runArgs(db, srv, file), c.args...), "-q")...)
-			if res.code != ExitError || !strings.Contains(res.stderr, c.want) {
-				t.Errorf("exit %d, want %d with %q\n%s", res.code, ExitError, c.want, res.stderr)
+			if res.Code != exitError || !strings.Contains(res.Stderr, c.want) {
+				t.Errorf("exit %d, want %d with %q\n%s", res.Code, exitError, c.want, res.Stderr)
 			}
 		})
 	}

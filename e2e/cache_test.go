@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"fmt"
@@ -16,26 +16,23 @@ import (
 // request still gets exactly one result, from the cache or from one call,
 // and the count the run prints is what status says was cached.
 func TestCachePassBesideTheRun(t *testing.T) {
-	lead, chunk := cacheLead, cacheChunk
-	cacheLead, cacheChunk = 0, 7
-	t.Cleanup(func() { cacheLead, cacheChunk = lead, chunk })
-
 	const n = 300
 	dir := t.TempDir()
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
 	db := filepath.Join(dir, "c.db")
 	a := writeLines(t, dir, "a.jsonl", chatLines(n)...)
-	if res := runCLI(t, keyEnv(), append(runArgs(db, srv, a), "-q")...); res.code != 0 {
-		t.Fatalf("run a: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), append(runArgs(db, srv, a), "-q")...); res.Code != 0 {
+		t.Fatalf("run a: exit %d\n%s", res.Code, res.Stderr)
 	}
 	before := settled(t, srv).Calls
 	b := writeLines(t, dir, "b.jsonl", chatLines(n)...) // the same requests, another job
-	res := runCLI(t, keyEnv(), append(runArgs(db, srv, b), "--log-interval", "1h", "--concurrency", "4")...)
-	if res.code != 0 {
-		t.Fatalf("run b: exit %d\n%s", res.code, res.stderr)
+	res := runCLI(t, keyEnv(), append(runArgs(db, srv, b), "--log-interval", "1h", "--concurrency", "4",
+		"--cache-lead", "0s", "--cache-chunk", "7")...)
+	if res.Code != 0 {
+		t.Fatalf("run b: exit %d\n%s", res.Code, res.Stderr)
 	}
 	answered := 0
-	if m := regexp.MustCompile(`job b: (\d+) requests answered from the cache`).FindStringSubmatch(res.stderr); m != nil {
+	if m := regexp.MustCompile(`job b: (\d+) requests answered from the cache`).FindStringSubmatch(res.Stderr); m != nil {
 		answered, _ = strconv.Atoi(m[1])
 	}
 	calls := int(settled(t, srv).Calls - before)
@@ -49,10 +46,10 @@ func TestCachePassBesideTheRun(t *testing.T) {
 		t.Errorf("job b has %d results, want %d (one each)", got, n)
 	}
 	if answered == 0 {
-		t.Errorf("the pass beside the run answered nothing:\n%s", res.stderr)
+		t.Errorf("the pass beside the run answered nothing:\n%s", res.Stderr)
 	}
 	// The progress line counts what the pass answered beside the run.
-	if want := fmt.Sprintf("llmbatch: job b: %d/%d done (100.0%%)", n, n); !strings.Contains(res.stderr, want) {
-		t.Errorf("the last progress line is not %q:\n%s", want, res.stderr)
+	if want := fmt.Sprintf("llmbatch: job b: %d/%d done (100.0%%)", n, n); !strings.Contains(res.Stderr, want) {
+		t.Errorf("the last progress line is not %q:\n%s", want, res.Stderr)
 	}
 }

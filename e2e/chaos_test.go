@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // The chaos test runs the real binary against a fake API that fails at
 // random in every way the fake knows (429 with Retry-After, 500, 503,
@@ -14,7 +14,6 @@ package cli
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -210,7 +209,7 @@ func chaosRound(t *testing.T, size chaosSize, seed uint64) chaosFigures {
 	}
 	stopProgress := logProgress(t, srv, 30*time.Second)
 	defer stopProgress()
-	last.expect(ExitSomeFailed, 10*time.Minute)
+	last.expect(exitSomeFailed, 10*time.Minute)
 	t.Logf("final run: %s", time.Since(last.started).Round(time.Millisecond))
 	fs := settled(t, srv)
 	f := checkChaos(t, db, srv, size, kills, committed, lines)
@@ -288,10 +287,7 @@ func snapshotCommitted(t *testing.T, db string, seen map[string]string) {
 // finished request of the database.
 func readFinished(t *testing.T, path string) map[string]string {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDB(t, path, false)
 	defer db.Close()
 	rows, err := db.Query(`SELECT r.custom_id, r.status, coalesce(x.content, '') FROM requests r
 		LEFT JOIN results x ON x.request_id = r.id WHERE r.status IN ('succeeded', 'failed')`)

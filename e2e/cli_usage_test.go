@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmbatch/llmbatch/cli"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 )
 
@@ -41,14 +42,14 @@ func TestCLIUsageErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runCLI(t, keyEnv(), tc.args...)
-			if res.code != ExitUsage {
-				t.Errorf("exit %d, want %d", res.code, ExitUsage)
+			if res.Code != exitUsage {
+				t.Errorf("exit %d, want %d", res.Code, exitUsage)
 			}
-			if got, want := res.stderr, "llmbatch: "+tc.want+"\n"; got != want {
+			if got, want := res.Stderr, "llmbatch: "+tc.want+"\n"; got != want {
 				t.Errorf("stderr:\n%q\nwant\n%q", got, want)
 			}
-			if res.stdout != "" {
-				t.Errorf("stdout %q, want nothing", res.stdout)
+			if res.Stdout != "" {
+				t.Errorf("stdout %q, want nothing", res.Stdout)
 			}
 		})
 	}
@@ -61,8 +62,8 @@ func TestCLIUsageErrors(t *testing.T) {
 func TestCLIHelpStaysHelp(t *testing.T) {
 	for _, args := range [][]string{{}, {"--help"}, {"-h"}, {"run", "--help"}, {"export", "j", "-h"}} {
 		res := runCLI(t, nil, args...)
-		if res.code != ExitOK || !strings.Contains(res.stdout, "USAGE:") || res.stderr != "" {
-			t.Errorf("%v: exit %d, stderr %q, stdout:\n%s", args, res.code, res.stderr, res.stdout)
+		if res.Code != cli.ExitOK || !strings.Contains(res.Stdout, "USAGE:") || res.Stderr != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout:\n%s", args, res.Code, res.Stderr, res.Stdout)
 		}
 	}
 	// The help command runs in the binary: run in-process, urfave/cli
@@ -87,18 +88,18 @@ func TestCLIGlobalFlagsAfterCommand(t *testing.T) {
 	file := writeLines(t, dir, "late.jsonl", chatLines(3)...)
 	db := filepath.Join(dir, "t.db")
 	t.Chdir(dir) // the default ./llmbatch.db must stay unused
-	if res := runCLI(t, keyEnv(), "run", "--base-url", srv.URL(), file, "--db", db); res.code != ExitOK {
-		t.Fatalf("run FILE --db: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), "run", "--base-url", srv.URL(), file, "--db", db); res.Code != cli.ExitOK {
+		t.Fatalf("run FILE --db: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if res := runCLI(t, nil, "status", "late", "--db", db); res.code != ExitOK || !strings.Contains(res.stdout, "succeeded") {
-		t.Errorf("status JOB --db: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	if res := runCLI(t, nil, "status", "late", "--db", db); res.Code != cli.ExitOK || !strings.Contains(res.Stdout, "succeeded") {
+		t.Errorf("status JOB --db: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
-	if res := runCLI(t, nil, "jobs", "--db="+db); res.code != ExitOK || !strings.Contains(res.stdout, "late") {
-		t.Errorf("jobs --db=: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	if res := runCLI(t, nil, "jobs", "--db="+db); res.Code != cli.ExitOK || !strings.Contains(res.Stdout, "late") {
+		t.Errorf("jobs --db=: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 	out := filepath.Join(dir, "out.jsonl")
-	if res := runCLI(t, nil, "export", "late", "--db", db, "-o", out); res.code != ExitOK || res.stdout != "" {
-		t.Fatalf("export JOB --db -o: exit %d, stdout %q\n%s", res.code, res.stdout, res.stderr)
+	if res := runCLI(t, nil, "export", "late", "--db", db, "-o", out); res.Code != cli.ExitOK || res.Stdout != "" {
+		t.Fatalf("export JOB --db -o: exit %d, stdout %q\n%s", res.Code, res.Stdout, res.Stderr)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -133,8 +134,8 @@ func TestCLIDBNotADatabase(t *testing.T) {
 			t.Run(tc.name+"/"+args[0]+args[2], func(t *testing.T) {
 				res := runCLI(t, keyEnv(), args...)
 				want := "llmbatch: --db " + path + ": not an llmbatch database (file is not a database)\n"
-				if res.code != ExitError || res.stderr != want {
-					t.Errorf("exit %d, stderr\n%q\nwant exit 1 and\n%q", res.code, res.stderr, want)
+				if res.Code != exitError || res.Stderr != want {
+					t.Errorf("exit %d, stderr\n%q\nwant exit 1 and\n%q", res.Code, res.Stderr, want)
 				}
 				b, err := os.ReadFile(path)
 				if err != nil || string(b) != tc.content {
@@ -164,7 +165,7 @@ func TestCLICompletionSkipsUsageChecks(t *testing.T) {
 		{[]string{"staus"}, "status"}, // the commands
 		{[]string{"--dbb"}, ""},
 	} {
-		cmd := exec.Command(bin, append(tc.args, completeFlag)...)
+		cmd := exec.Command(bin, append(tc.args, "--generate-bash-completion")...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "LLMBATCH_DB="+filepath.Join(dir, "never.db"))
 		var stderr strings.Builder

@@ -1,14 +1,12 @@
-package cli
+package e2e
 
 // End-to-end tests of datasets: templates over JSONL, CSV and text, the
 // merged export, --samples across a SIGKILL, and the dedup cache across jobs.
 
 import (
 	"bufio"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,15 +14,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 )
-
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // datasetRecords are JSONL records whose bytes the merged export must give
 // back: nested objects, unicode (raw and escaped), numbers spelled in ways a
@@ -43,8 +32,8 @@ func TestDatasetJSONLTemplateAndMergedExport(t *testing.T) {
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--template", tmpl, "--model", "deepseek/deepseek-v3", "--id-field", "id",
 		"--system", "Be brief.", "--param", "temperature=0.7", "--param", `stop=["\n\n","END"]`, "--param", "max_tokens=64", data)...)
-	if res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	bodies := map[string]bool{}
 	for _, b := range srv.Bodies() {
@@ -58,12 +47,12 @@ func TestDatasetJSONLTemplateAndMergedExport(t *testing.T) {
 		}
 	}
 	res = runCLI(t, nil, "--db", db, "export", "--format", "merged", "questions")
-	if res.code != 0 {
-		t.Fatalf("export: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("export: exit %d\n%s", res.Code, res.Stderr)
 	}
-	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
 	if len(lines) != len(datasetRecords) {
-		t.Fatalf("%d merged lines, want %d:\n%s", len(lines), len(datasetRecords), res.stdout)
+		t.Fatalf("%d merged lines, want %d:\n%s", len(lines), len(datasetRecords), res.Stdout)
 	}
 	for i, l := range lines {
 		rec := strings.TrimSpace(datasetRecords[i])
@@ -90,13 +79,13 @@ func TestDatasetJSONLTemplateAndMergedExport(t *testing.T) {
 	// Other field names, and one left out.
 	res = runCLI(t, nil, "--db", db, "export", "--format", "merged", "--answer-field", "model_answer",
 		"--reasoning-field", "", "--usage-field", "", "--status-field", "state", "questions")
-	first := strings.SplitN(res.stdout, "\n", 2)[0]
-	if res.code != 0 || !strings.HasSuffix(first, `,"model_answer":"echo: Q17: What is the capital of France?","state":"succeeded"}`) {
-		t.Errorf("export with other field names: exit %d, first line %s\n%s", res.code, first, res.stderr)
+	first := strings.SplitN(res.Stdout, "\n", 2)[0]
+	if res.Code != 0 || !strings.HasSuffix(first, `,"model_answer":"echo: Q17: What is the capital of France?","state":"succeeded"}`) {
+		t.Errorf("export with other field names: exit %d, first line %s\n%s", res.Code, first, res.Stderr)
 	}
 	res = runCLI(t, nil, "--db", db, "export", "--format", "merged", "--answer-field", "question", "questions")
-	if res.code != ExitError || !strings.Contains(res.stderr, `the record already has a field "question"; give the answer another name with --answer-field`) {
-		t.Errorf("export over a record's own field: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, `the record already has a field "question"; give the answer another name with --answer-field`) {
+		t.Errorf("export over a record's own field: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
 
@@ -115,8 +104,8 @@ func TestDatasetCSVTemplate(t *testing.T) {
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--template", tmpl, "--model", "deepseek/deepseek-v3",
 		"--param", "temperature=0.8", "--param", `response_format={"type":"json_object"}`, data)...)
-	if res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if got := len(srv.Bodies()); got != 3 {
 		t.Fatalf("%d calls, want 3", got)
@@ -130,9 +119,9 @@ func TestDatasetCSVTemplate(t *testing.T) {
 		t.Errorf("no call had the body\n%s\ngot %q", want, srv.Bodies())
 	}
 	res = runCLI(t, nil, "--db", db, "export", "--format", "merged", "topics")
-	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
-	if res.code != 0 || len(lines) != 3 {
-		t.Fatalf("export: exit %d, %d lines\n%s", res.code, len(lines), res.stderr)
+	lines := strings.Split(strings.TrimSuffix(res.Stdout, "\n"), "\n")
+	if res.Code != 0 || len(lines) != 3 {
+		t.Fatalf("export: exit %d, %d lines\n%s", res.Code, len(lines), res.Stderr)
 	}
 	if !strings.HasPrefix(lines[1], `{"topic":"black holes, and why light cannot escape","level":"expert","answer":"echo: Write one expert`) {
 		t.Errorf("merged CSV row: %s", lines[1])
@@ -147,14 +136,14 @@ func TestDatasetTextLines(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
 	data := writeFile(t, dir, "prompts.txt", "What is 2 + 2?\n\nName a prime > 10.\n")
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "m", data)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "m", data)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	res := runCLI(t, nil, "--db", db, "export", "--format", "merged", "--reasoning-field", "", "--usage-field", "", "prompts")
 	want := `{"text":"What is 2 + 2?","answer":"echo: What is 2 + 2?","status":"succeeded"}` + "\n" +
 		`{"text":"Name a prime > 10.","answer":"echo: Name a prime > 10.","status":"succeeded"}` + "\n"
-	if res.stdout != want {
-		t.Errorf("merged export:\n%s\nwant\n%s", res.stdout, want)
+	if res.Stdout != want {
+		t.Errorf("merged export:\n%s\nwant\n%s", res.Stdout, want)
 	}
 }
 
@@ -166,15 +155,15 @@ func TestDatasetTemplateErrors(t *testing.T) {
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), "--db", db, "import", "--template", missing, "--model", "m", data)
 	want := data + `:2: template ` + missing + `:1:12: executing "` + missing + `" at <.lang>: map has no entry for key "lang"`
-	if res.code != ExitError || !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, "nothing was imported") {
-		t.Errorf("import with a failing template: exit %d\n%s\nwant it to contain\n%s", res.code, res.stderr, want)
+	if res.Code != exitError || !strings.Contains(res.Stderr, want) || !strings.Contains(res.Stderr, "nothing was imported") {
+		t.Errorf("import with a failing template: exit %d\n%s\nwant it to contain\n%s", res.Code, res.Stderr, want)
 	}
 	res = runCLI(t, keyEnv(), "--db", db, "import", "--template", broken, "--model", "m", data)
-	if want := "--template " + broken + ":2: unclosed action"; res.code != ExitError || !strings.Contains(res.stderr, want) {
-		t.Errorf("import with a template that does not parse: exit %d\n%s\nwant %s", res.code, res.stderr, want)
+	if want := "--template " + broken + ":2: unclosed action"; res.Code != exitError || !strings.Contains(res.Stderr, want) {
+		t.Errorf("import with a template that does not parse: exit %d\n%s\nwant %s", res.Code, res.Stderr, want)
 	}
-	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Contains(res.stdout, "d ") {
-		t.Errorf("a job was imported:\n%s", res.stdout)
+	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Contains(res.Stdout, "d ") {
+		t.Errorf("a job was imported:\n%s", res.Stdout)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -189,8 +178,8 @@ func TestDatasetTemplateErrors(t *testing.T) {
 		{[]string{"--input-format", "csv", data}, "a csv dataset needs --template"},
 	} {
 		res := runCLI(t, keyEnv(), append([]string{"--db", db, "import"}, tc.args...)...)
-		if res.code != ExitError || !strings.Contains(res.stderr, tc.want) {
-			t.Errorf("import %v: exit %d\n%s\nwant %s", tc.args, res.code, res.stderr, tc.want)
+		if res.Code != exitError || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("import %v: exit %d\n%s\nwant %s", tc.args, res.Code, res.Stderr, tc.want)
 		}
 	}
 }
@@ -204,23 +193,23 @@ func TestDatasetChangedTemplateIsAChangedJob(t *testing.T) {
 	tmpl := writeFile(t, dir, "qa.tmpl", qaTemplate)
 	db := filepath.Join(dir, "t.db")
 	args := runArgs(db, srv, "--template", tmpl, "--model", "m", data)
-	if res := runCLI(t, keyEnv(), args...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), args...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	calls := srv.Stats().Calls
-	if res := runCLI(t, keyEnv(), args...); res.code != 0 || srv.Stats().Calls != calls {
-		t.Fatalf("rerun of an unchanged dataset: exit %d, %d new calls\n%s", res.code, srv.Stats().Calls-calls, res.stderr)
+	if res := runCLI(t, keyEnv(), args...); res.Code != 0 || srv.Stats().Calls != calls {
+		t.Fatalf("rerun of an unchanged dataset: exit %d, %d new calls\n%s", res.Code, srv.Stats().Calls-calls, res.Stderr)
 	}
 	writeFile(t, dir, "qa.tmpl", qaTemplate+"Be concise.\n")
 	res := runCLI(t, keyEnv(), args...)
-	if res.code != ExitError || !strings.Contains(res.stderr, `job "topics" was imported from different content`) {
-		t.Errorf("rerun with a changed template: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, `job "topics" was imported from different content`) {
+		t.Errorf("rerun with a changed template: exit %d\n%s", res.Code, res.Stderr)
 	}
 	// A flag that shapes what is sent is refused by name, before the file
 	// is even compared.
 	res = runCLI(t, keyEnv(), runArgs(db, srv, "--template", tmpl, "--model", "m", "--samples", "2", data)...)
-	if res.code != ExitError || !strings.Contains(res.stderr, `--samples: (not set) → "2"`) {
-		t.Errorf("rerun with --samples 2: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, `--samples: (not set) → "2"`) {
+		t.Errorf("rerun with --samples 2: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
 
@@ -234,8 +223,8 @@ func TestCacheAcrossJobs(t *testing.T) {
 	tmpl := writeFile(t, dir, "qa.tmpl", qaTemplate)
 	db := filepath.Join(dir, "t.db")
 	dataset := []string{"--template", tmpl, "--model", "deepseek/deepseek-v3", "--param", "temperature=0.8"}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, append(dataset, "--job", "a", data)...)...); res.code != 0 {
-		t.Fatalf("run a: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, append(dataset, "--job", "a", data)...)...); res.Code != 0 {
+		t.Fatalf("run a: exit %d\n%s", res.Code, res.Stderr)
 	}
 	before := settled(t, srv)
 	if before.Calls != 3 {
@@ -256,8 +245,8 @@ func TestCacheAcrossJobs(t *testing.T) {
 	lines = append(lines, `{"model":"deepseek/deepseek-v3","messages":[{"role":"user","content":"something new"}]}`)
 	file := writeLines(t, dir, "b.jsonl", lines...)
 	res := runCLI(t, keyEnv(), runArgs(db, srv, file)...)
-	if res.code != 0 || !strings.Contains(res.stderr, "job b: 3 requests answered from the cache") {
-		t.Fatalf("run b: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 || !strings.Contains(res.Stderr, "job b: 3 requests answered from the cache") {
+		t.Fatalf("run b: exit %d\n%s", res.Code, res.Stderr)
 	}
 	after := settled(t, srv)
 	if got := after.Calls - before.Calls; got != 1 {
@@ -273,8 +262,8 @@ func TestCacheAcrossJobs(t *testing.T) {
 	if st := statusJSON(t, db, "a"); st["cached"] != 0.0 {
 		t.Errorf("status a: cached %v", st["cached"])
 	}
-	if res := runCLI(t, nil, "--db", db, "status", "b"); !strings.Contains(res.stdout, "cached") {
-		t.Errorf("status table does not show cached hits:\n%s", res.stdout)
+	if res := runCLI(t, nil, "--db", db, "status", "b"); !strings.Contains(res.Stdout, "cached") {
+		t.Errorf("status table does not show cached hits:\n%s", res.Stdout)
 	}
 	flat := exportJSONL(t, db, "b", "flat")
 	for i := range 3 {
@@ -284,8 +273,8 @@ func TestCacheAcrossJobs(t *testing.T) {
 	}
 
 	// --no-cache: a third job of the same requests calls the API.
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, append(dataset, "--job", "c", "--no-cache", data)...)...); res.code != 0 {
-		t.Fatalf("run c: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, append(dataset, "--job", "c", "--no-cache", data)...)...); res.Code != 0 {
+		t.Fatalf("run c: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if got := settled(t, srv).Calls - after.Calls; got != 3 {
 		t.Errorf("job c with --no-cache made %d calls, want 3", got)
@@ -297,11 +286,8 @@ func TestCacheAcrossJobs(t *testing.T) {
 
 // committed counts the results in the database at path, or -1 while it
 // cannot be read yet (a run is still creating it).
-func committed(path string) int {
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		return -1
-	}
+func committed(t *testing.T, path string) int {
+	db := openDB(t, path, false)
 	defer db.Close()
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM results`).Scan(&n); err != nil {
@@ -340,11 +326,11 @@ func TestSamplesKillAndResume(t *testing.T) {
 	// Kill once some samples are committed, so that the rerun resumes
 	// rather than starts over.
 	waitUntil(t, time.Minute, "some samples committed", func() bool {
-		return p.exited() || (srv.Stats().Served >= 40 && committed(db) > 0)
+		return p.exited() || (srv.Stats().Served >= 40 && committed(t, db) > 0)
 	})
 	p.kill()
 	killed := srv.Stats().Served
-	if got := committed(db); got <= 0 || got >= n*k {
+	if got := committed(t, db); got <= 0 || got >= n*k {
 		t.Fatalf("%d of %d samples committed at the kill; the test needs some, not all", got, n*k)
 	}
 	p = startBinary(t, dir, binEnv(dir), args...)
@@ -386,7 +372,7 @@ func TestSamplesKillAndResume(t *testing.T) {
 		}
 	}
 	merged := runCLI(t, nil, "--db", db, "export", "--format", "merged", "samples")
-	sc := bufio.NewScanner(strings.NewReader(merged.stdout))
+	sc := bufio.NewScanner(strings.NewReader(merged.Stdout))
 	lines := 0
 	for sc.Scan() {
 		if want := fmt.Sprintf(`{"id":"r%d","q":"question %d","answer":`, lines/k, lines/k); !strings.HasPrefix(sc.Text(), want) {

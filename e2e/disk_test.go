@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // Write failures: the database lives on a small tmpfs that the test mounts
 // (it needs root, or CAP_SYS_ADMIN, and is skipped with the reason
@@ -125,7 +125,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	filler, size := fillDisk(t, dbDir)
 	t.Logf("filled the disk with %d KiB after %d answers", size>>10, srv.Stats().Served)
-	p.expect(ExitError, time.Minute)
+	p.expect(exitError, time.Minute)
 	checkFullMessage(t, p)
 	committed := map[string]string{}
 	snapshotCommitted(t, db, committed)
@@ -137,7 +137,7 @@ func TestDiskFull(t *testing.T) {
 
 	// Still full: a new run stops at once with the same message.
 	p = startBinary(t, dir, binEnv(dir), args...)
-	p.expect(ExitError, time.Minute)
+	p.expect(exitError, time.Minute)
 	checkFullMessage(t, p)
 	snapshotCommitted(t, db, committed)
 	t.Logf("rerun on the full disk stopped: %s", lastLine(p.stderr.String()))
@@ -199,7 +199,7 @@ func TestReadOnlyDisk(t *testing.T) {
 	before, _ := os.ReadFile(db + "-wal")
 
 	p = startBinary(t, dir, binEnv(dir), args...)
-	p.expect(ExitError, time.Minute)
+	p.expect(exitError, time.Minute)
 	if msg := p.stderr.String(); !strings.Contains(msg, "read-only file system") {
 		t.Errorf("the message does not say the disk is read-only:\n%s", msg)
 	}

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // Hostile and broken servers, each with a defined outcome: the real binary
 // runs against small servers written here (the fake API answers like a
@@ -199,7 +199,7 @@ func testBodyLargerThanCap(t *testing.T) {
 				_ = tc.body(w, &sent)
 			}))
 			defer srv.Close()
-			p, db := hostileRun(t, srv.URL, 1, ExitSomeFailed, tc.args...)
+			p, db := hostileRun(t, srv.URL, 1, exitSomeFailed, tc.args...)
 			checkFailedWith(t, db, 1, "bad_response", "too large")
 			// Two attempts; socket buffers hold a few MiB more than was read.
 			if got := sent.n.Load(); got > 2*(hostileCap+16<<20) {
@@ -245,7 +245,7 @@ func testDeeplyNestedJSON(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := fixedAnswer(t, tc.contentType, tc.body)
-			_, db := hostileRun(t, srv.URL, 2, ExitSomeFailed, tc.args...)
+			_, db := hostileRun(t, srv.URL, 2, exitSomeFailed, tc.args...)
 			checkFailedWith(t, db, 2, "bad_response", "")
 			for _, e := range flatErrors(t, db) {
 				if m := fmt.Sprint(e["message"]); !strings.Contains(m, "depth") && !strings.Contains(m, "JSON") {
@@ -292,14 +292,14 @@ func testInvalidUTF8(t *testing.T) {
 				cliMu.Lock()
 				res := runCLI(t, nil, "--db", db, "export", "--format", format, "hostile")
 				cliMu.Unlock()
-				if res.code != 0 {
+				if res.Code != 0 {
 					t.Fatalf("export: %+v", res)
 				}
-				if !utf8.ValidString(res.stdout) {
-					t.Errorf("%s export is not valid UTF-8: %q", format, res.stdout)
+				if !utf8.ValidString(res.Stdout) {
+					t.Errorf("%s export is not valid UTF-8: %q", format, res.Stdout)
 				}
-				if !strings.Contains(decodeLines(t, res.stdout)[0]["custom_id"].(string), "req-0") {
-					t.Errorf("%s export: %s", format, res.stdout)
+				if !strings.Contains(decodeLines(t, res.Stdout)[0]["custom_id"].(string), "req-0") {
+					t.Errorf("%s export: %s", format, res.Stdout)
 				}
 			}
 			flat := hExport(t, db, "flat")
@@ -462,7 +462,7 @@ func testEndlessStream(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	p, db := hostileRun(t, srv.URL, 2, ExitSomeFailed, "--stream")
+	p, db := hostileRun(t, srv.URL, 2, exitSomeFailed, "--stream")
 	checkFailedWith(t, db, 2, "timeout", "2s")
 	if d := time.Since(p.started); d > 30*time.Second {
 		t.Errorf("took %s for two attempts of 2s each", d)
@@ -497,7 +497,7 @@ func testRedirectToAnotherHost(t *testing.T) {
 		w.WriteHeader(codes[i%len(codes)])
 	}))
 	defer srv.Close()
-	p, db := hostileRun(t, srv.URL, len(codes), ExitSomeFailed)
+	p, db := hostileRun(t, srv.URL, len(codes), exitSomeFailed)
 	flat := hExport(t, db, "flat")
 	for i, l := range flat {
 		e, _ := l["error"].(map[string]any)
@@ -534,7 +534,7 @@ func testNeverAnswers(t *testing.T) {
 				}
 				_, _ = io.Copy(io.Discard, c) // until the client hangs up
 			})
-			p, db := hostileRun(t, url, 2, ExitSomeFailed)
+			p, db := hostileRun(t, url, 2, exitSomeFailed)
 			checkFailedWith(t, db, 2, "timeout", "2s")
 			if d := time.Since(p.started); d > 30*time.Second {
 				t.Errorf("took %s for two attempts of 2s each", d)
@@ -560,7 +560,7 @@ func testEndlessHeaders(t *testing.T) {
 		for sent.write(c, line) == nil {
 		}
 	})
-	p, db := hostileRun(t, url, 1, ExitSomeFailed)
+	p, db := hostileRun(t, url, 1, exitSomeFailed)
 	for _, e := range flatErrors(t, db) {
 		if e["code"] != "network" && e["code"] != "timeout" {
 			t.Errorf("error %v, want network or timeout", e)
@@ -588,13 +588,13 @@ func TestTransportSecurity(t *testing.T) {
 		cliMu.Lock()
 		res := runCLI(t, keyEnv(), "--db", db, "run", "--base-url", tc.url, file)
 		cliMu.Unlock()
-		if res.code != ExitError || !strings.Contains(res.stderr, tc.want) {
-			t.Errorf("--base-url %s: exit %d, want 1 with %q:\n%s", tc.url, res.code, tc.want, res.stderr)
+		if res.Code != exitError || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("--base-url %s: exit %d, want 1 with %q:\n%s", tc.url, res.Code, tc.want, res.Stderr)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("--base-url %s: refused after %s: it tried the network", tc.url, d)
 		}
-		checkNoKey(t, "stderr", []byte(res.stderr))
+		checkNoKey(t, "stderr", []byte(res.Stderr))
 	}
 
 	binary(t)
@@ -609,7 +609,7 @@ func TestTransportSecurity(t *testing.T) {
 	// A refused certificate on an endpoint never reached is a wrong URL
 	// (or a missing CA): the run stops at the first attempt with exit 1,
 	// naming the URL, and the request stays pending with no attempt used.
-	p, hdb := hostileRun(t, srv.URL, 1, ExitError)
+	p, hdb := hostileRun(t, srv.URL, 1, exitError)
 	if msg := p.stderr.String(); !strings.Contains(msg, "no answer from "+srv.URL+"/chat/completions: the server's TLS certificate was refused") {
 		t.Errorf("the message does not name the URL and the refused certificate:\n%s", msg)
 	}

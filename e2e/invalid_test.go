@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // Bad input at scale, and --skip-invalid end to end.
 
@@ -108,14 +108,14 @@ func TestBadInputAtScale(t *testing.T) {
 	start = time.Now()
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", file)...)
 	t.Logf("run without --skip-invalid: %s", time.Since(start).Round(time.Millisecond))
-	if res.code != ExitError {
-		t.Fatalf("run: exit %d, want 1\n%s", res.code, res.stderr)
+	if res.Code != exitError {
+		t.Fatalf("run: exit %d, want 1\n%s", res.Code, res.Stderr)
 	}
-	if got := reportedLines(t, res.stderr, n); !slices.Equal(got, want) {
-		t.Errorf("reported lines %v, want exactly %v:\n%s", got, want, res.stderr)
+	if got := reportedLines(t, res.Stderr, n); !slices.Equal(got, want) {
+		t.Errorf("reported lines %v, want exactly %v:\n%s", got, want, res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "nothing was imported or sent") || !strings.Contains(res.stderr, "--skip-invalid") {
-		t.Errorf("the message should say nothing was imported and name --skip-invalid:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "nothing was imported or sent") || !strings.Contains(res.Stderr, "--skip-invalid") {
+		t.Errorf("the message should say nothing was imported and name --skip-invalid:\n%s", res.Stderr)
 	}
 	if jobsN, reqs := queryInt(t, db, `SELECT count(*) FROM jobs`), queryInt(t, db, `SELECT count(*) FROM requests`); jobsN+reqs != 0 {
 		t.Errorf("%d jobs and %d requests stored, want none", jobsN, reqs)
@@ -127,14 +127,14 @@ func TestBadInputAtScale(t *testing.T) {
 	start = time.Now()
 	res = runCLI(t, nil, "--db", db, "import", "--skip-invalid", file)
 	t.Logf("import --skip-invalid: %s", time.Since(start).Round(time.Millisecond))
-	if res.code != 0 {
-		t.Fatalf("import --skip-invalid: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("import --skip-invalid: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if got := reportedLines(t, res.stderr, n); !slices.Equal(got, want) {
-		t.Errorf("import listed lines %v, want %v:\n%s", got, want, res.stderr)
+	if got := reportedLines(t, res.Stderr, n); !slices.Equal(got, want) {
+		t.Errorf("import listed lines %v, want %v:\n%s", got, want, res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "3 of 1000000 lines are invalid") {
-		t.Errorf("import should count the invalid lines:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "3 of 1000000 lines are invalid") {
+		t.Errorf("import should count the invalid lines:\n%s", res.Stderr)
 	}
 	if got := queryInt(t, db, `SELECT count(*) FROM requests WHERE status = 'pending'`); got != n-3 {
 		t.Errorf("%d pending requests, want %d", got, n-3)
@@ -145,8 +145,8 @@ func TestBadInputAtScale(t *testing.T) {
 	// The same file, with the flag or without, is the same job.
 	for _, args := range [][]string{{"--skip-invalid", file}, {file}} {
 		res = runCLI(t, nil, append([]string{"--db", db, "import"}, args...)...)
-		if res.code != 0 || !strings.Contains(res.stdout, "already imported") {
-			t.Errorf("import %v again: exit %d, want the stored job\n%s%s", args, res.code, res.stdout, res.stderr)
+		if res.Code != 0 || !strings.Contains(res.Stdout, "already imported") {
+			t.Errorf("import %v again: exit %d, want the stored job\n%s%s", args, res.Code, res.Stdout, res.Stderr)
 		}
 	}
 	if calls := srv.Stats().Calls; calls != 0 {
@@ -173,14 +173,14 @@ func TestSkipInvalidRun(t *testing.T) {
 	db := filepath.Join(dir, "t.db")
 
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", "--skip-invalid", file)...)
-	if res.code != ExitSomeFailed {
-		t.Fatalf("run --skip-invalid: exit %d, want 3\n%s", res.code, res.stderr)
+	if res.Code != exitSomeFailed {
+		t.Fatalf("run --skip-invalid: exit %d, want 3\n%s", res.Code, res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "4 of 2001 lines are invalid") || !strings.Contains(res.stderr, "4 requests failed") {
-		t.Errorf("stderr should count the 4 invalid lines and the 4 failures:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "4 of 2001 lines are invalid") || !strings.Contains(res.Stderr, "4 requests failed") {
+		t.Errorf("stderr should count the 4 invalid lines and the 4 failures:\n%s", res.Stderr)
 	}
-	if got, want := reportedLines(t, res.stderr, n), []string{"17", "1000", "1999", "2001"}; !slices.Equal(got, want) {
-		t.Errorf("run listed lines %v, want %v:\n%s", got, want, res.stderr)
+	if got, want := reportedLines(t, res.Stderr, n), []string{"17", "1000", "1999", "2001"}; !slices.Equal(got, want) {
+		t.Errorf("run listed lines %v, want %v:\n%s", got, want, res.Stderr)
 	}
 	st := settled(t, srv)
 	if st.Calls != n-3 || st.Served != n-3 {
@@ -208,8 +208,8 @@ func TestSkipInvalidRun(t *testing.T) {
 	}
 	errFile := filepath.Join(dir, "errors.jsonl")
 	out := filepath.Join(dir, "out.jsonl")
-	if res := runCLI(t, nil, "--db", db, "export", "big", "-o", out, "--errors", errFile); res.code != 0 {
-		t.Fatalf("export --errors: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, nil, "--db", db, "export", "big", "-o", out, "--errors", errFile); res.Code != 0 {
+		t.Fatalf("export --errors: exit %d\n%s", res.Code, res.Stderr)
 	}
 	b, err := os.ReadFile(errFile)
 	if err != nil {
@@ -220,12 +220,12 @@ func TestSkipInvalidRun(t *testing.T) {
 		t.Errorf("--errors file has %d lines, want the 4 invalid ones", len(errs))
 	}
 
-	if res := runCLI(t, nil, "--db", db, "retry", "big"); res.code != 0 || !strings.Contains(res.stdout, " 0 requests") {
-		t.Errorf("retry: exit %d, want 0 requests back to pending\n%s%s", res.code, res.stdout, res.stderr)
+	if res := runCLI(t, nil, "--db", db, "retry", "big"); res.Code != 0 || !strings.Contains(res.Stdout, " 0 requests") {
+		t.Errorf("retry: exit %d, want 0 requests back to pending\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 	res = runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", file)...)
-	if res.code != ExitSomeFailed {
-		t.Errorf("run again without --skip-invalid: exit %d, want 3 (the same job, still with its 4 failures)\n%s", res.code, res.stderr)
+	if res.Code != exitSomeFailed {
+		t.Errorf("run again without --skip-invalid: exit %d, want 3 (the same job, still with its 4 failures)\n%s", res.Code, res.Stderr)
 	}
 	if st := settled(t, srv); st.Calls != n-3 {
 		t.Errorf("the fake API saw %d calls after the rerun, want still %d", st.Calls, n-3)
@@ -273,11 +273,11 @@ func TestNotAFileOfRequests(t *testing.T) {
 		for _, args := range [][]string{{"import"}, {"import", "--skip-invalid"}, {"run", "--skip-invalid"}} {
 			t.Run(tc.name+"/"+strings.Join(args, ""), func(t *testing.T) {
 				res := runCLI(t, keyEnv(), append(append([]string{"--db", db}, args...), tc.file)...)
-				if res.code != ExitError {
-					t.Errorf("exit %d, want 1", res.code)
+				if res.Code != exitError {
+					t.Errorf("exit %d, want 1", res.Code)
 				}
-				if strings.Count(res.stderr, "\n") != 1 || !strings.Contains(res.stderr, tc.want) {
-					t.Errorf("stderr %q, want one line with %q", res.stderr, tc.want)
+				if strings.Count(res.Stderr, "\n") != 1 || !strings.Contains(res.Stderr, tc.want) {
+					t.Errorf("stderr %q, want one line with %q", res.Stderr, tc.want)
 				}
 			})
 		}

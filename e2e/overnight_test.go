@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // The tests in this file leave a job as a user leaves an overnight run, and
 // check that what happens while nobody watches is what they would expect:
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llmbatch/llmbatch/internal/clitest"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 )
 
@@ -80,15 +81,15 @@ func TestJobRemembersItsBaseURL(t *testing.T) {
 	p := startBinary(t, dir, binEnv(dir), "--db", db, "run", "--base-url", own.URL(), "--concurrency", "4", file)
 	waitUntil(t, time.Minute, "some answers", func() bool { return own.Stats().Served >= 8 })
 	p.signal(os.Interrupt)
-	p.expect(ExitInterrupted, time.Minute)
+	p.expect(exitInterrupted, time.Minute)
 	m := resumeHint.FindStringSubmatch(p.stderr.String())
 	if m == nil {
 		t.Fatalf("no resume hint:\n%s", p.stderr.String())
 	}
 	args := strings.Fields(m[1])[1:]
 	res := runBinary(t, dir, binEnv(dir, "OPENAI_BASE_URL="+other.URL()), args...)
-	if res.code != 0 {
-		t.Fatalf("%s: exit %d\n%s", m[1], res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("%s: exit %d\n%s", m[1], res.Code, res.Stderr)
 	}
 	if n := otherCalls.Load(); n != 0 {
 		t.Errorf("the resume sent %d requests to $OPENAI_BASE_URL, not to the job's own server", n)
@@ -104,21 +105,21 @@ func TestJobRemembersItsBaseURL(t *testing.T) {
 	p = startBinary(t, dir, binEnv(dir), "--db", db, "run", "--base-url", own.URL(), "--concurrency", "4", moved)
 	waitUntil(t, time.Minute, "some answers", func() bool { return own.Stats().Served >= 68 })
 	p.signal(os.Interrupt)
-	p.expect(ExitInterrupted, time.Minute)
+	p.expect(exitInterrupted, time.Minute)
 	res = runBinary(t, dir, binEnv(dir), "--db", db, "run", "--base-url", other.URL(), "moved")
-	if res.code != 0 {
-		t.Fatalf("resume with a new --base-url: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("resume with a new --base-url: exit %d\n%s", res.Code, res.Stderr)
 	}
-	first, _, _ := strings.Cut(res.stderr, "\n")
+	first, _, _ := strings.Cut(res.Stderr, "\n")
 	if want := "base URL changed: " + own.URL() + " → " + other.URL(); !strings.Contains(first, want) {
-		t.Errorf("the first line does not say %q:\n%s", want, res.stderr)
+		t.Errorf("the first line does not say %q:\n%s", want, res.Stderr)
 	}
 	if otherCalls.Load() == 0 {
 		t.Error("the new --base-url got no request")
 	}
 	res = runBinary(t, dir, binEnv(dir), "--db", db, "run", "moved")
-	if res.code != 0 || strings.Contains(res.stderr, "base URL changed") {
-		t.Errorf("a resume without --base-url: exit %d, or it changed the URL again:\n%s", res.code, res.stderr)
+	if res.Code != 0 || strings.Contains(res.Stderr, "base URL changed") {
+		t.Errorf("a resume without --base-url: exit %d, or it changed the URL again:\n%s", res.Code, res.Stderr)
 	}
 }
 
@@ -130,21 +131,21 @@ func TestResumeRefusesChangedShape(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, RecordBodies: true})
 	file := writeLines(t, dir, "s.jsonl", chatLines(4)...)
 	db := filepath.Join(dir, "s.db")
-	if res := runCLI(t, keyEnv(), append(runArgs(db, srv, "--stream", "--model", "m1", "--job", "s", file), "-q")...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), append(runArgs(db, srv, "--stream", "--model", "m1", "--job", "s", file), "-q")...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "m2", "--stream=false", "s")...)
-	if res.code != ExitError {
-		t.Fatalf("resume with other flags: exit %d, want %d\n%s", res.code, ExitError, res.stderr)
+	if res.Code != exitError {
+		t.Fatalf("resume with other flags: exit %d, want %d\n%s", res.Code, exitError, res.Stderr)
 	}
 	for _, want := range []string{`--model: "m1" → "m2"`, `--stream: "true" → "false"`} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("the refusal does not name %q:\n%s", want, res.stderr)
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("the refusal does not name %q:\n%s", want, res.Stderr)
 		}
 	}
 	// The same flags again are no change.
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "m1", "--stream", "-q", "s")...); res.code != 0 {
-		t.Errorf("resume with the same flags: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "m1", "--stream", "-q", "s")...); res.Code != 0 {
+		t.Errorf("resume with the same flags: exit %d\n%s", res.Code, res.Stderr)
 	}
 	// retry, then resume without --stream: the job still streams.
 	srv.Reset()
@@ -152,8 +153,8 @@ func TestResumeRefusesChangedShape(t *testing.T) {
 	runCLI(t, nil, "--db", db, "cancel", "nothing") // a job that is not there changes nothing
 	execSQL(t, db, `UPDATE requests SET status = 'pending' WHERE custom_id = 'req-1'`)
 	execSQL(t, db, `DELETE FROM results WHERE request_id = (SELECT id FROM requests WHERE custom_id = 'req-1')`)
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "-q", "s")...); res.code != 0 {
-		t.Fatalf("resume: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "-q", "s")...); res.Code != 0 {
+		t.Fatalf("resume: exit %d\n%s", res.Code, res.Stderr)
 	}
 	bodies := srv.Bodies()
 	if len(bodies) != 1 || !bytes.Contains(bodies[0], []byte(`"stream":true`)) {
@@ -169,8 +170,8 @@ func TestJobStoresPrices(t *testing.T) {
 	file := writeLines(t, dir, "p.jsonl", chatLines(5)...)
 	db := filepath.Join(dir, "p.db")
 	res := runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--price", "deepseek/deepseek-v3=1000:2000", "--currency", "EUR", "-q")...)
-	if res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	// 5 × (4 prompt × 1000 + 2 completion × 2000) per million = 0.04.
 	st := mustCLI(t, nil, "--db", db, "status", "p")
@@ -187,8 +188,8 @@ func TestJobStoresPrices(t *testing.T) {
 		t.Errorf("the report does not show the stored cost (%v)", err)
 	}
 	res = runCLI(t, keyEnv(), append(runArgs(db, srv, "p"), "--price", "typo/model=1:1", "-q")...)
-	if !strings.Contains(res.stderr, `--price names model "typo/model", which no request of job p asks for`) {
-		t.Errorf("no warning for a price no request uses:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, `--price names model "typo/model", which no request of job p asks for`) {
+		t.Errorf("no warning for a price no request uses:\n%s", res.Stderr)
 	}
 }
 
@@ -212,10 +213,10 @@ func TestCancelDuringRun(t *testing.T) {
 	p := startBinary(t, dir, binEnv(dir), "--db", db, "run", "--base-url", srv.URL(), "--concurrency", "8",
 		"--retry-delay", "2s", "--max-retry-delay", "2s", file)
 	waitUntil(t, time.Minute, "some answers", func() bool { return srv.Stats().Served >= 40 })
-	if res := runBinary(t, dir, binEnv(dir), "--db", db, "cancel", "c"); res.code != 0 || !strings.Contains(res.stdout, "stops claiming") {
-		t.Fatalf("cancel: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	if res := runBinary(t, dir, binEnv(dir), "--db", db, "cancel", "c"); res.Code != 0 || !strings.Contains(res.Stdout, "stops claiming") {
+		t.Fatalf("cancel: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
-	p.expect(ExitSomeFailed, time.Minute)
+	p.expect(exitSomeFailed, time.Minute)
 	st := statusJSON(t, db, "c")
 	if left := count(t, st, "pending") + count(t, st, "running"); left != 0 {
 		t.Errorf("%d requests left pending or running after the cancel: %v", left, st["counts"])
@@ -268,7 +269,7 @@ func TestStatusSaysHowTheRunEnded(t *testing.T) {
 	p = startBinary(t, dir, binEnv(dir), args...)
 	waitUntil(t, time.Minute, "more answers", func() bool { return srv.Stats().Served >= 6 })
 	p.signal(os.Interrupt)
-	p.expect(ExitInterrupted, time.Minute)
+	p.expect(exitInterrupted, time.Minute)
 	if got := lastEnd(); got != "interrupted live=false" {
 		t.Errorf("after Ctrl-C: %q, want interrupted", got)
 	}
@@ -296,15 +297,15 @@ func TestLocalServerNeedsNoKey(t *testing.T) {
 	file := writeLines(t, dir, "l.jsonl", chatLines(3)...)
 	db := filepath.Join(dir, "l.db")
 	res := runCLI(t, map[string]string{}, "--db", db, "run", "--base-url", local+"/v1", "-q", file)
-	if res.code != 0 {
-		t.Fatalf("run without a key against loopback: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run without a key against loopback: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if n := withAuth.Load(); n != 0 {
 		t.Errorf("%d requests carried an Authorization header without a key", n)
 	}
 	res = runCLI(t, map[string]string{}, "--db", db, "run", "--job", "remote", "--base-url", "https://api.example.invalid/v1", file)
-	if res.code != ExitError || !strings.Contains(res.stderr, "no API key for https://api.example.invalid/v1") {
-		t.Errorf("no key for a remote server: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, "no API key for https://api.example.invalid/v1") {
+		t.Errorf("no key for a remote server: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
 
@@ -316,8 +317,8 @@ func TestRunCommandLineEdges(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
 	db := filepath.Join(dir, "edge.db")
 	res := runCLI(t, keyEnv(), "--db", db, "run", "--base-url", srv.URL(), filepath.Join(dir, "missing.jsonl"))
-	if res.code != ExitError || !strings.Contains(res.stderr, "missing.jsonl: no such file") {
-		t.Errorf("missing file: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, "missing.jsonl: no such file") {
+		t.Errorf("missing file: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Error("a run of a missing file left a database behind")
@@ -325,38 +326,38 @@ func TestRunCommandLineEdges(t *testing.T) {
 	empty := writeFile(t, dir, "key.txt", "\n")
 	file := writeLines(t, dir, "e.jsonl", chatLines(2)...)
 	res = runCLI(t, nil, "--db", db, "run", "--base-url", srv.URL(), "--api-key-file", empty, file)
-	if res.code != ExitError || !strings.Contains(res.stderr, "--api-key-file "+empty+" is empty") {
-		t.Errorf("empty key file: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, "--api-key-file "+empty+" is empty") {
+		t.Errorf("empty key file: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if res := runBinary(t, dir, binEnv(dir), "--db", db, "import", "-"); res.code != ExitError || !strings.Contains(res.stderr, "needs --job") {
-		t.Errorf("import - without --job: exit %d\n%s", res.code, res.stderr)
+	if res := runBinary(t, dir, binEnv(dir), "--db", db, "import", "-"); res.Code != exitError || !strings.Contains(res.Stderr, "needs --job") {
+		t.Errorf("import - without --job: exit %d\n%s", res.Code, res.Stderr)
 	}
 	lines, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res = runBinaryInput(t, dir, binEnv(dir), lines, "--db", db, "run", "--base-url", srv.URL(), "--job", "piped", "-q", "-")
-	if res.code != 0 {
-		t.Fatalf("run - from a pipe: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run - from a pipe: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if got := count(t, statusJSON(t, db, "piped"), "succeeded"); got != 2 {
 		t.Errorf("%d succeeded from standard input, want 2", got)
 	}
 	bad := append(append([]byte{}, lines...), "{not json\n"...)
 	res = runBinaryInput(t, dir, binEnv(dir), bad, "--db", db, "import", "--job", "bad", "-")
-	if res.code != ExitError || !strings.Contains(res.stderr, "-:3: ") {
-		t.Errorf("an invalid line from standard input is not named -:3: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, "-:3: ") {
+		t.Errorf("an invalid line from standard input is not named -:3: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
 
 // runBinary runs the built binary to its end and returns what it printed.
-func runBinary(t *testing.T, dir string, env []string, args ...string) cliResult {
+func runBinary(t *testing.T, dir string, env []string, args ...string) clitest.Result {
 	t.Helper()
 	return runBinaryInput(t, dir, env, nil, args...)
 }
 
 // runBinaryInput is runBinary with stdin as the standard input.
-func runBinaryInput(t *testing.T, dir string, env []string, stdin []byte, args ...string) cliResult {
+func runBinaryInput(t *testing.T, dir string, env []string, stdin []byte, args ...string) clitest.Result {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, bytes.NewReader(stdin)
@@ -369,18 +370,7 @@ func runBinaryInput(t *testing.T, dir string, env []string, stdin []byte, args .
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
-}
-
-// mustCLI runs the command line in-process, fails the test unless it
-// exits 0, and returns what it printed on stdout.
-func mustCLI(t *testing.T, env map[string]string, args ...string) string {
-	t.Helper()
-	res := runCLI(t, env, args...)
-	if res.code != 0 {
-		t.Fatalf("llmbatch %s: exit %d\n%s", strings.Join(args, " "), res.code, res.stderr)
-	}
-	return res.stdout
+	return clitest.Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
 }
 
 // httptestServer serves h on loopback for the test and returns its URL.
@@ -402,10 +392,10 @@ func TestResumeSaysWhenTheFirstIsDue(t *testing.T) {
 	due := time.Now().Add(2 * time.Second)
 	execSQL(t, db, fmt.Sprintf(`UPDATE requests SET not_before = %d`, due.UnixMilli()))
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "-q", "w")...)
-	if res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if want := "all 3 pending requests wait on a backoff; the first is due at " + due.Format("15:04:05"); !strings.Contains(res.stderr, want) {
-		t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+	if want := "all 3 pending requests wait on a backoff; the first is due at " + due.Format("15:04:05"); !strings.Contains(res.Stderr, want) {
+		t.Errorf("stderr does not say %q:\n%s", want, res.Stderr)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -31,8 +31,8 @@ func TestEveryParameterArrivesAsGiven(t *testing.T) {
 	file := writeLines(t, dir, "params.jsonl", `{"custom_id":"p1",`+chat[1:], completions)
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, RecordBodies: true})
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	got := srv.Bodies()
 	if len(got) != 2 {

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // The tests in this file run the real binary in child processes, for what
 // only a process can show: SIGKILL at any moment, the two-stage shutdown on
@@ -9,7 +9,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -228,18 +227,6 @@ func (p *proc) checkRace() {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // requestRow is one row of the requests table as the tests read it.
 type requestRow struct {
 	customID, status string
@@ -250,10 +237,7 @@ type requestRow struct {
 // a read-only connection: attempts are in no export.
 func readRequests(t *testing.T, path string) []requestRow {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDB(t, path, false)
 	defer db.Close()
 	rows, err := db.Query(`SELECT custom_id, status, attempts FROM requests ORDER BY id`)
 	if err != nil {
@@ -272,21 +256,6 @@ func readRequests(t *testing.T, path string) []requestRow {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// queryInt runs a query returning one integer against the database at path.
-func queryInt(t *testing.T, path, query string) int {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow(query).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }
 
 func integrityCheck(t *testing.T, path string) {
@@ -409,7 +378,7 @@ func TestSIGINTDrainsAndResumes(t *testing.T) {
 		p := startBinary(t, dir, binEnv(dir), args...)
 		waitUntil(t, time.Minute, "a request in flight", func() bool { return srv.Stats().InFlight > 0 })
 		p.signal(os.Interrupt)
-		p.expect(ExitInterrupted, time.Minute)
+		p.expect(exitInterrupted, time.Minute)
 		if !strings.Contains(p.stderr.String(), " run drain`") {
 			t.Errorf("stderr does not say how to continue:\n%s", p.stderr.String())
 		}
@@ -451,7 +420,7 @@ func TestSIGINTDrainsAndResumes(t *testing.T) {
 		})
 		second := time.Now()
 		p.signal(os.Interrupt)
-		p.expect(ExitInterrupted, time.Minute)
+		p.expect(exitInterrupted, time.Minute)
 		if d := time.Since(second); d > latency/3 {
 			t.Errorf("the second signal took %s to stop the run; the server's latency is %s", d, latency)
 		}
@@ -509,7 +478,7 @@ func TestTwoRunsOneJob(t *testing.T) {
 	waitUntil(t, time.Minute, "run A to send requests", func() bool { return srv.Stats().InFlight > 0 })
 
 	b := startBinary(t, dir, binEnv(dir), args...)
-	b.expect(ExitError, time.Minute)
+	b.expect(exitError, time.Minute)
 	host, _ := os.Hostname()
 	if want := fmt.Sprintf("pid %d on %s", a.pid(), host); !strings.Contains(b.stderr.String(), want) {
 		t.Errorf("run B's message does not name run A (%s):\n%s", want, b.stderr.String())

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ func TestRunRateLimitFlags(t *testing.T) {
 	file := writeLines(t, dir, "p.jsonl", chatLines(2)...)
 	for _, bad := range [][]string{{"--rpm", "-1"}, {"--tpm", "-5"}} {
 		res := runCLI(t, keyEnv(), runArgs(filepath.Join(dir, "bad.db"), srv, append(bad, file)...)...)
-		if res.code != ExitError || !strings.Contains(res.stderr, "--rpm and --tpm") {
-			t.Errorf("%v: exit %d, %q; want exit 1 naming the flags", bad, res.code, res.stderr)
+		if res.Code != exitError || !strings.Contains(res.Stderr, "--rpm and --tpm") {
+			t.Errorf("%v: exit %d, %q; want exit 1 naming the flags", bad, res.Code, res.Stderr)
 		}
 	}
 }
@@ -37,15 +37,15 @@ func TestStatusShowsLiveRun(t *testing.T) {
 	var text string
 	for deadline := time.Now().Add(10 * time.Second); (run == nil || text == "") && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
-		if res := runCLI(t, nil, "--db", db, "status", "--json", "paced"); res.code == 0 && run == nil {
+		if res := runCLI(t, nil, "--db", db, "status", "--json", "paced"); res.Code == 0 && run == nil {
 			var st struct{ Run map[string]any }
-			if err := json.Unmarshal([]byte(res.stdout), &st); err != nil {
-				t.Fatalf("status json: %v\n%s", err, res.stdout)
+			if err := json.Unmarshal([]byte(res.Stdout), &st); err != nil {
+				t.Fatalf("status json: %v\n%s", err, res.Stdout)
 			}
 			run = st.Run
 		}
-		if res := runCLI(t, nil, "--db", db, "status", "paced"); res.code == 0 && strings.Contains(res.stdout, "\nrun ") {
-			text = res.stdout
+		if res := runCLI(t, nil, "--db", db, "status", "paced"); res.Code == 0 && strings.Contains(res.Stdout, "\nrun ") {
+			text = res.Stdout
 		}
 	}
 	if run == nil || text == "" {

@@ -1,7 +1,6 @@
-package cli
+package e2e
 
 import (
-	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +25,7 @@ func TestReadOnlyViewsSayWhyTheyCannotRead(t *testing.T) {
 		{"WALWithoutSHM", func(t *testing.T, db string) {
 			// Keep the -wal file: copy the database files while a
 			// connection holds them open, as a killed run leaves them.
-			h := openSQL(t, db)
+			h := openDB(t, db, true)
 			defer h.Close()
 			if _, err := h.Exec(`PRAGMA wal_autocheckpoint = 0; UPDATE jobs SET default_model = 'x'`); err != nil {
 				t.Fatal(err)
@@ -56,36 +55,17 @@ func TestReadOnlyViewsSayWhyTheyCannotRead(t *testing.T) {
 			dbDir := mountTmpfs(t, "16m")
 			file := writeLines(t, t.TempDir(), "ro.jsonl", chatLines(3)...)
 			db := filepath.Join(dbDir, "ro.db")
-			if res := runCLI(t, nil, "--db", db, "import", file); res.code != 0 {
-				t.Fatalf("import: exit %d\n%s", res.code, res.stderr)
+			if res := runCLI(t, nil, "--db", db, "import", file); res.Code != 0 {
+				t.Fatalf("import: exit %d\n%s", res.Code, res.Stderr)
 			}
 			tc.setup(t, db)
 			remount(t, dbDir, "", syscall.MS_RDONLY)
 			for _, args := range [][]string{{"status", "ro"}, {"jobs"}, {"export", "ro"}} {
 				res := runCLI(t, nil, append([]string{"--db", db}, args...)...)
-				if res.code != ExitError || !strings.Contains(res.stderr, tc.want) {
-					t.Errorf("%s: exit %d, want 1 with a message that says %q\n%s", args[0], res.code, tc.want, res.stderr)
+				if res.Code != exitError || !strings.Contains(res.Stderr, tc.want) {
+					t.Errorf("%s: exit %d, want 1 with a message that says %q\n%s", args[0], res.Code, tc.want, res.Stderr)
 				}
 			}
 		})
-	}
-}
-
-func openSQL(t *testing.T, db string) *sql.DB {
-	t.Helper()
-	h, err := sql.Open("sqlite3", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.SetMaxOpenConns(1)
-	return h
-}
-
-func execSQL(t *testing.T, db, query string) {
-	t.Helper()
-	h := openSQL(t, db)
-	defer h.Close()
-	if _, err := h.Exec(query); err != nil {
-		t.Fatal(err)
 	}
 }

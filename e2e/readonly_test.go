@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // The commands that only read (status, jobs, export, report) work on a
 // database that cannot be written: a read-only disk (a tmpfs the test
@@ -24,23 +24,23 @@ func checkReadOnlyViews(t *testing.T, db, job string, total, succeeded int, outD
 	if got := count(t, s, "succeeded"); got != succeeded {
 		t.Errorf("status: %d succeeded, want %d", got, succeeded)
 	}
-	if res := runCLI(t, nil, "--db", db, "jobs"); res.code != 0 || !strings.Contains(res.stdout, job) {
-		t.Errorf("jobs: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	if res := runCLI(t, nil, "--db", db, "jobs"); res.Code != 0 || !strings.Contains(res.Stdout, job) {
+		t.Errorf("jobs: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
 	}
 	if lines := exportJSONL(t, db, job, "flat"); len(lines) != succeeded {
 		t.Errorf("export: %d lines, want the %d answers", len(lines), succeeded)
 	}
 	report := filepath.Join(outDir, job+".html")
-	if res := runCLI(t, nil, "--db", db, "report", job, "-o", report); res.code != 0 {
-		t.Errorf("report: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, nil, "--db", db, "report", job, "-o", report); res.Code != 0 {
+		t.Errorf("report: exit %d\n%s", res.Code, res.Stderr)
 	} else if st, err := os.Stat(report); err != nil || st.Size() == 0 {
 		t.Errorf("report wrote nothing: %v", err)
 	}
 	res := runCLI(t, nil, "--db", db, "retry", job)
-	if res.code != ExitError || !strings.Contains(res.stderr, db) {
-		t.Errorf("retry on a read-only database: exit %d, want 1 with a message naming it\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, db) {
+		t.Errorf("retry on a read-only database: exit %d, want 1 with a message naming it\n%s", res.Code, res.Stderr)
 	}
-	t.Logf("retry: %s", lastLine(res.stderr))
+	t.Logf("retry: %s", lastLine(res.Stderr))
 	if total > succeeded {
 		if got := count(t, s, "pending") + count(t, s, "running"); got != total-succeeded {
 			t.Errorf("status: %d pending or running, want %d", got, total-succeeded)
@@ -79,8 +79,8 @@ func TestReadOnlyDiskViews(t *testing.T) {
 	})
 
 	remount(t, dbDir, "", 0)
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", file)...); res.code != 0 {
-		t.Fatalf("run to the end: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", file)...); res.Code != 0 {
+		t.Fatalf("run to the end: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if _, err := os.Stat(db + "-wal"); err == nil {
 		t.Fatalf("a run that ended left its -wal file")
@@ -109,8 +109,8 @@ func TestReadOnlyFileViews(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
 	file := writeLines(t, dir, "ro.jsonl", chatLines(20)...)
 	db := filepath.Join(dbDir, "ro.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", file)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", file)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if err := os.Chmod(db, 0o400); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -41,8 +41,8 @@ func TestReadOnlyViewBesideLaterWriter(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 5 * time.Millisecond})
 	file := writeLines(t, dir, "w.jsonl", chatLines(200)...)
 	db := filepath.Join(dir, "w.db")
-	if res := runCLI(t, nil, "--db", db, "import", file); res.code != 0 {
-		t.Fatalf("import: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, nil, "--db", db, "import", file); res.Code != 0 {
+		t.Fatalf("import: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if err := os.Chmod(db, 0o644); err != nil {
 		t.Fatal(err)
@@ -61,8 +61,8 @@ func TestReadOnlyViewBesideLaterWriter(t *testing.T) {
 	t.Cleanup(func() { watch.Process.Kill(); <-done })
 	time.Sleep(300 * time.Millisecond) // the watch has opened the database
 
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", "--concurrency", "8", file)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--quiet", "--concurrency", "8", file)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	select {
 	case err := <-done:

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
@@ -32,14 +33,14 @@ func TestRunBothFormatsAndEndpoints(t *testing.T) {
 	)
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "default-model", file)...)
-	if res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.code != 0 {
-		t.Fatalf("rerun without --model must continue the job: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.Code != 0 {
+		t.Fatalf("rerun without --model must continue the job: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "other", file)...); res.code != ExitError {
-		t.Fatalf("rerun with another --model: exit %d, want 1\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "other", file)...); res.Code != exitError {
+		t.Fatalf("rerun with another --model: exit %d, want 1\n%s", res.Code, res.Stderr)
 	}
 	lines := exportJSONL(t, db, "mixed", "openai")
 	wantIDs := []string{"batch-chat", "batch-cmpl", "bare-chat", "line-4"}
@@ -107,8 +108,8 @@ func TestRunErrorsAndRetries(t *testing.T) {
 	file := writeLines(t, dir, "faults.jsonl", chatLines(8)...)
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, file)...)
-	if res.code != ExitSomeFailed {
-		t.Fatalf("run: exit %d, want %d\n%s", res.code, ExitSomeFailed, res.stderr)
+	if res.Code != exitSomeFailed {
+		t.Fatalf("run: exit %d, want %d\n%s", res.Code, exitSomeFailed, res.Stderr)
 	}
 	st := statusJSON(t, db, "faults")
 	if count(t, st, "succeeded") != 7 || count(t, st, "failed") != 1 {
@@ -145,11 +146,11 @@ func TestRunFatalAuthStopsAndResumes(t *testing.T) {
 	file := writeLines(t, dir, "auth.jsonl", chatLines(50)...)
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, map[string]string{"OPENAI_API_KEY": "sk-wrong"}, runArgs(db, srv, "--concurrency", "4", file)...)
-	if res.code != ExitFatalAPI {
-		t.Fatalf("run with a bad key: exit %d, want %d\n%s", res.code, ExitFatalAPI, res.stderr)
+	if res.Code != exitFatalAPI {
+		t.Fatalf("run with a bad key: exit %d, want %d\n%s", res.Code, exitFatalAPI, res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "check the API key") {
-		t.Errorf("message does not say what to fix: %s", res.stderr)
+	if !strings.Contains(res.Stderr, "check the API key") {
+		t.Errorf("message does not say what to fix: %s", res.Stderr)
 	}
 	st := statusJSON(t, db, "auth")
 	if count(t, st, "failed") != 0 || count(t, st, "pending") != 50 {
@@ -159,8 +160,8 @@ func TestRunFatalAuthStopsAndResumes(t *testing.T) {
 		t.Errorf("the run went on after the 401: %d calls", calls)
 	}
 	res = runCLI(t, keyEnv(), runArgs(db, srv, file)...)
-	if res.code != 0 {
-		t.Fatalf("rerun: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", res.Code, res.Stderr)
 	}
 	if n := len(exportJSONL(t, db, "auth", "flat")); n != 50 {
 		t.Errorf("exported %d, want 50", n)
@@ -182,8 +183,8 @@ func TestRunMaxAttemptsThenRetry(t *testing.T) {
 	file := writeLines(t, dir, "flaky.jsonl", chatLines(3)...)
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--max-attempts", "3", "--retry-delay", "10ms", file)...)
-	if res.code != ExitSomeFailed {
-		t.Fatalf("exit %d, want %d\n%s", res.code, ExitSomeFailed, res.stderr)
+	if res.Code != exitSomeFailed {
+		t.Fatalf("exit %d, want %d\n%s", res.Code, exitSomeFailed, res.Stderr)
 	}
 	if calls := settled(t, srv).Calls; calls != 3+2 {
 		t.Errorf("calls = %d, want 3 attempts of the broken request and 2 answers", calls)
@@ -194,11 +195,11 @@ func TestRunMaxAttemptsThenRetry(t *testing.T) {
 		t.Errorf("last error not kept: %v", e)
 	}
 	broken.Store(false)
-	if res := runCLI(t, nil, "--db", db, "retry", "flaky"); res.code != 0 || !strings.Contains(res.stdout, "1 request back") {
+	if res := runCLI(t, nil, "--db", db, "retry", "flaky"); res.Code != 0 || !strings.Contains(res.Stdout, "1 request back") {
 		t.Fatalf("retry: %+v", res)
 	}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "flaky")...); res.code != 0 {
-		t.Fatalf("run after retry: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "flaky")...); res.Code != 0 {
+		t.Fatalf("run after retry: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
 
@@ -208,23 +209,23 @@ func TestRunImportsOnceAndRefusesChangedFile(t *testing.T) {
 	file := writeLines(t, dir, "p.jsonl", chatLines(5)...)
 	db := filepath.Join(dir, "t.db")
 	for i := 0; i < 2; i++ {
-		if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.code != 0 {
-			t.Fatalf("run %d: exit %d\n%s", i, res.code, res.stderr)
+		if res := runCLI(t, keyEnv(), runArgs(db, srv, file)...); res.Code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", i, res.Code, res.Stderr)
 		}
 	}
 	if s := settled(t, srv); s.Served != 5 {
 		t.Errorf("served %d, want 5: the second run must not send again", s.Served)
 	}
-	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Count(res.stdout, "\np ") != 1 {
-		t.Errorf("jobs:\n%s", res.stdout)
+	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Count(res.Stdout, "\np ") != 1 {
+		t.Errorf("jobs:\n%s", res.Stdout)
 	}
 	writeLines(t, dir, "p.jsonl", chatLines(6)...)
 	res := runCLI(t, keyEnv(), runArgs(db, srv, file)...)
-	if res.code != ExitError || !strings.Contains(res.stderr, "--job NEWNAME") {
-		t.Fatalf("changed file: exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, "--job NEWNAME") {
+		t.Fatalf("changed file: exit %d\n%s", res.Code, res.Stderr)
 	}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--job", "p2", file)...); res.code != 0 {
-		t.Fatalf("new job name: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--job", "p2", file)...); res.Code != 0 {
+		t.Fatalf("new job name: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
 
@@ -234,19 +235,19 @@ func TestRunBadInputSendsNothing(t *testing.T) {
 	file := writeLines(t, dir, "bad.jsonl", chatLine(0), `{"model": "m", "messages": [}`, `[1, 2]`, chatLine(3), chatLine(3))
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, file)...)
-	if res.code != ExitError {
-		t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
+	if res.Code != exitError {
+		t.Fatalf("exit %d, want 1\n%s", res.Code, res.Stderr)
 	}
 	for _, want := range []string{file + ":2: invalid JSON", file + ":3: "} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.Stderr)
 		}
 	}
 	if calls := settled(t, srv).Calls; calls != 0 {
 		t.Errorf("%d requests sent for an invalid file", calls)
 	}
-	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Contains(res.stdout, "bad") {
-		t.Errorf("an invalid file left a job:\n%s", res.stdout)
+	if res := runCLI(t, nil, "--db", db, "jobs"); strings.Contains(res.Stdout, "bad") {
+		t.Errorf("an invalid file left a job:\n%s", res.Stdout)
 	}
 }
 
@@ -255,7 +256,7 @@ func TestRunRefusesLockedJob(t *testing.T) {
 	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
 	file := writeLines(t, dir, "locked.jsonl", chatLines(2)...)
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, nil, "--db", db, "import", file); res.code != 0 {
+	if res := runCLI(t, nil, "--db", db, "import", file); res.Code != 0 {
 		t.Fatalf("import: %+v", res)
 	}
 	ctx := context.Background()
@@ -269,13 +270,13 @@ func TestRunRefusesLockedJob(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	// This test's own process is alive, so the lock must hold.
-	if err := st.Lock(ctx, job.ID, jobs.LockOwner{Token: "other", PID: os.Getpid(), Host: host}, lockStale, nil); err != nil {
+	if err := st.Lock(ctx, job.ID, jobs.LockOwner{Token: "other", PID: os.Getpid(), Host: host}, 30*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
 	res := runCLI(t, keyEnv(), runArgs(db, srv, file)...)
-	if res.code != ExitError || !strings.Contains(res.stderr, fmt.Sprintf("pid %d on %s", os.Getpid(), host)) {
-		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	if res.Code != exitError || !strings.Contains(res.Stderr, fmt.Sprintf("pid %d on %s", os.Getpid(), host)) {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
 	}
 	if calls := settled(t, srv).Calls; calls != 0 {
 		t.Errorf("a refused run sent %d requests", calls)
@@ -288,10 +289,10 @@ func TestCancel(t *testing.T) {
 	file := writeLines(t, dir, "c.jsonl", chatLines(4)...)
 	db := filepath.Join(dir, "t.db")
 	runCLI(t, nil, "--db", db, "import", file)
-	if res := runCLI(t, nil, "--db", db, "cancel", "c"); res.code != 0 || !strings.Contains(res.stdout, "4 requests cancelled") {
+	if res := runCLI(t, nil, "--db", db, "cancel", "c"); res.Code != 0 || !strings.Contains(res.Stdout, "4 requests cancelled") {
 		t.Fatalf("cancel: %+v", res)
 	}
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "c")...); res.code != ExitError || !strings.Contains(res.stderr, "cancelled") {
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "c")...); res.Code != exitError || !strings.Contains(res.Stderr, "cancelled") {
 		t.Fatalf("run of a cancelled job: %+v", res)
 	}
 	lines := exportJSONL(t, db, "c", "openai")

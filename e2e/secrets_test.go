@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func testErrorBodiesEchoKey(t *testing.T) {
 	if _, err := held.Job(ctx, "leak"); err != nil {
 		t.Fatal(err)
 	}
-	start("run", "--base-url", srv.URL(), "--retry-delay", "10ms", "--max-retry-delay", "50ms", "leak").expect(ExitSomeFailed, time.Minute)
+	start("run", "--base-url", srv.URL(), "--retry-delay", "10ms", "--max-retry-delay", "50ms", "leak").expect(exitSomeFailed, time.Minute)
 	openai, openaiErrs := filepath.Join(dir, "openai.jsonl"), filepath.Join(dir, "openai-errors.jsonl")
 	flat, flatErrs := filepath.Join(dir, "flat.jsonl"), filepath.Join(dir, "flat-errors.jsonl")
 	// The readers run at once: a binary built with -race is slow to start.
@@ -129,7 +129,7 @@ func testKeyFile(t *testing.T) {
 	}
 	p := startBinary(t, dir, binEnv(dir, "OPENAI_API_KEY=sk-wrong-env-key"), "--db", db, "run", "--base-url", srv.URL(),
 		"--api-key-file", keyFile, "--retry-delay", "10ms", "--max-retry-delay", "50ms", file)
-	p.expect(ExitSomeFailed, time.Minute)
+	p.expect(exitSomeFailed, time.Minute)
 	st := statusJSON(t, db, "keyfile")
 	if got, want := count(t, st, "succeeded"), n-(n+2)/3; got != want {
 		t.Errorf("%d succeeded, want %d", got, want)

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"path/filepath"
@@ -19,8 +19,8 @@ func TestStreamedR1AnswerLooksNonStreamed(t *testing.T) {
 		"messages":       []any{map[string]any{"role": "user", "content": "prompt-own"}}}
 	file := writeLines(t, dir, "r1.jsonl", line, own, `{"custom_id":"cmpl","model":"m","prompt":"prompt-c"}`)
 	db := filepath.Join(dir, "t.db")
-	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", file)...); res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", file)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	for _, b := range srv.Bodies() {
 		s := string(b)
@@ -74,8 +74,8 @@ func TestCutStreamIsRetried(t *testing.T) {
 	file := writeLines(t, dir, "cut.jsonl", chatLines(4)...)
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", "--stall-timeout", "300ms", file)...)
-	if res.code != 0 {
-		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 	}
 	flat := exportJSONL(t, db, "cut", "flat")
 	if len(flat) != 4 {

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"io"
@@ -30,20 +30,20 @@ func TestRefusedCertificateStopsRun(t *testing.T) {
 
 	res := runCLI(t, keyEnv(), "--db", db, "run", "--base-url", srv.URL, "--concurrency", "1", "--quiet",
 		"--retry-delay", "10ms", file)
-	if res.code != ExitError {
-		t.Fatalf("run: exit %d, want 1\n%s", res.code, res.stderr)
+	if res.Code != exitError {
+		t.Fatalf("run: exit %d, want 1\n%s", res.Code, res.Stderr)
 	}
-	t.Logf("%s", lastLine(res.stderr))
+	t.Logf("%s", lastLine(res.Stderr))
 	for _, want := range []string{"certificate was refused", "verification is always on", "--base-url", "SSL_CERT_FILE", "no answer from " + srv.URL + "/chat/completions", " run tls`"} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, res.Stderr)
 		}
 	}
-	if strings.Contains(res.stderr+res.stdout, testKey) {
-		t.Errorf("the output holds the API key:\n%s", res.stderr)
+	if strings.Contains(res.Stderr+res.Stdout, testKey) {
+		t.Errorf("the output holds the API key:\n%s", res.Stderr)
 	}
-	if strings.Contains(res.stderr, "API key") {
-		t.Errorf("the hint blames the API key for a certificate:\n%s", res.stderr)
+	if strings.Contains(res.Stderr, "API key") {
+		t.Errorf("the hint blames the API key for a certificate:\n%s", res.Stderr)
 	}
 	if n := reached.Load(); n != 0 {
 		t.Errorf("%d requests reached the server through a refused certificate", n)

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"os"
@@ -44,8 +44,8 @@ func TestRunLetsTheWALBeCheckpointed(t *testing.T) {
 		res := runCLI(t, keyEnv(), args...)
 		close(done)
 		most := <-largest
-		if res.code != 0 {
-			t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+		if res.Code != 0 {
+			t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
 		}
 		t.Logf("quiet %v: the WAL reached %d bytes for %d requests", quiet, most, n)
 		// The auto-checkpoint restarts the WAL at 1,000 pages (4 MB).

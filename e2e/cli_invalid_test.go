@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 // Every invalid line of a file is listed at once, duplicate custom_ids
 // among them, and import, run and --dry-run list the same lines.
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmbatch/llmbatch/cli"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -44,14 +45,14 @@ func checkListedEverywhere(t *testing.T, file string, want []string, extra ...st
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runCLI(t, keyEnv(), append(append(tc.args, extra...), file)...)
-			if res.code != ExitError {
-				t.Errorf("exit %d, want 1", res.code)
+			if res.Code != exitError {
+				t.Errorf("exit %d, want 1", res.Code)
 			}
-			if got := listedLines(res.stderr, file); strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Errorf("listed:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.stderr)
+			if got := listedLines(res.Stderr, file); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("listed:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.Stderr)
 			}
-			if !strings.Contains(res.stderr, "nothing was imported or sent") {
-				t.Errorf("stderr does not say nothing was imported:\n%s", res.stderr)
+			if !strings.Contains(res.Stderr, "nothing was imported or sent") {
+				t.Errorf("stderr does not say nothing was imported:\n%s", res.Stderr)
 			}
 		})
 	}
@@ -102,12 +103,12 @@ func reasonTail(t *testing.T, file string, n int) string {
 	t.Helper()
 	res := runCLI(t, nil, "import", "--dry-run", file)
 	prefix := fmt.Sprintf("%s:%d: invalid JSON", file, n)
-	for _, l := range strings.Split(res.stderr, "\n") {
+	for _, l := range strings.Split(res.Stderr, "\n") {
 		if rest, ok := strings.CutPrefix(l, prefix); ok {
 			return rest
 		}
 	}
-	t.Fatalf("no %q in:\n%s", prefix, res.stderr)
+	t.Fatalf("no %q in:\n%s", prefix, res.Stderr)
 	return ""
 }
 
@@ -152,12 +153,12 @@ func TestSkipInvalidDuplicatesAfterInvalidLine(t *testing.T) {
 	file := writeLines(t, dir, "skip.jsonl", chatLine(0), `{"model":"m"}`, chatLine(0), chatLine(1))
 	db := filepath.Join(dir, "t.db")
 	res := runCLI(t, nil, "--db", db, "import", "--skip-invalid", file)
-	if res.code != ExitOK || !strings.Contains(res.stderr, "2 of 4 lines are invalid") {
-		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	if res.Code != cli.ExitOK || !strings.Contains(res.Stderr, "2 of 4 lines are invalid") {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
 	}
 	for _, w := range []string{file + `:2: no "messages"`, file + `:3: duplicate custom_id "req-0" (first used on line 1)`} {
-		if !strings.Contains(res.stderr, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
+		if !strings.Contains(res.Stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, res.Stderr)
 		}
 	}
 	if got := queryInt(t, db, `SELECT count(*) FROM requests WHERE status = 'pending'`); got != 2 {
