@@ -74,15 +74,14 @@ type outage struct {
 	// reason why, next when the next probe may go, wait the interval
 	// after it, probing whether a probe is in flight, probes how many
 	// failed.
-	paused        bool
-	since, next   time.Time
-	wait          time.Duration
-	reason        string
-	probing       bool
-	probes        int
-	host          string
-	unreachable   *UnreachableError
-	resumedProbes int // probes of the outages ended, for tests
+	paused      bool
+	since, next time.Time
+	wait        time.Duration
+	reason      string
+	probing     bool
+	probes      int
+	host        string
+	unreachable *UnreachableError
 }
 
 func newOutage(baseURL string, concurrency int, reached bool, now func() time.Time) *outage {
@@ -220,9 +219,6 @@ func (o *outage) probeFailed(ce *CallError) {
 }
 
 func (o *outage) resume() {
-	if o.paused {
-		o.resumedProbes += o.probes
-	}
 	o.paused, o.probing, o.reason = false, false, ""
 }
 
