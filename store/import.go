@@ -100,8 +100,8 @@ func importRequests(ctx context.Context, tx *sql.Tx, job jobs.Job, src jobs.Requ
 // index of a million random keys outgrows the page cache, and nearly every
 // insert then reads and writes one of its pages: a large import drops them
 // and builds them again at its end, from sorted keys, in the same
-// transaction. Measured with the sqlite3 shell on a million requests:
-// 21.7 s with the index kept up to date, 6.7 s + 1.7 s to build it after.
+// transaction, which is several times faster on a million requests
+// (BENCHMARKS.md, "What changed").
 var deferredIndexes = []string{"requests_cache_key"}
 
 // deferAfter is how many rows an import stores with every index in place

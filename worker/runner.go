@@ -336,9 +336,9 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 // batch (a batch until the first rate is known). A claim waits for the
 // writer's commit in progress, several milliseconds under load: at zero
 // latency the pool sends a batch meanwhile (with a fixed mark of a quarter
-// pool the workers found nothing ready 40 % of the time), while a pool of
-// slow calls sends nearly nothing, and a high mark would only keep more
-// requests claimed ahead.
+// pool the workers often found nothing ready: BENCHMARKS.md, "third
+// pass"), while a pool of slow calls sends nearly nothing, and a high mark
+// would only keep more requests claimed ahead.
 func (r *Runner) claimMarked(ctx context.Context, n int) (int, error) {
 	start := time.Now()
 	k, err := r.claim(ctx, n)
