@@ -10,7 +10,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 )
 
 // cacheOptions shape a run's cache pass (hidden flags of run, for tests).
@@ -35,7 +34,7 @@ var defaultCacheOptions = cacheOptions{Lead: 100 * time.Millisecond, Chunk: 5_00
 type cachePass struct {
 	opts   cacheOptions
 	job    jobs.Job
-	pass   *store.CachePass
+	pass   jobs.CachePass
 	more   bool // the lead left requests to look at
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -47,7 +46,7 @@ type cachePass struct {
 
 // startCachePass answers from the cache for up to its lead; with noCache
 // it does nothing.
-func startCachePass(ctx context.Context, st *store.Store, job jobs.Job, opts cacheOptions, noCache bool) (*cachePass, error) {
+func startCachePass(ctx context.Context, st jobs.Store, job jobs.Job, opts cacheOptions, noCache bool) (*cachePass, error) {
 	c := &cachePass{opts: opts, job: job, cancel: func() {}}
 	if noCache {
 		return c, nil
@@ -77,9 +76,9 @@ func (c *cachePass) resume(ctx context.Context) {
 	go func() {
 		defer c.wg.Done()
 		for ctx.Err() == nil {
-			before := c.pass.Answered
+			before := c.pass.Answered()
 			more, err := c.pass.Next(ctx, c.opts.Chunk)
-			c.beside.Add(int64(c.pass.Answered - before))
+			c.beside.Add(int64(c.pass.Answered() - before))
 			if err != nil && ctx.Err() == nil {
 				c.err = err
 			}
@@ -99,9 +98,9 @@ func (c *cachePass) answeredBeside() int64 { return c.beside.Load() }
 func (c *cachePass) stop(stderr io.Writer) error {
 	c.cancel()
 	c.wg.Wait()
-	if c.pass != nil && c.pass.Answered > 0 {
+	if c.pass != nil && c.pass.Answered() > 0 {
 		fmt.Fprintf(stderr, "llmbatch: job %s: %s answered from the cache (identical requests answered before in this database; --no-cache sends them)\n",
-			c.job.Name, output.Plural(c.pass.Answered, "request"))
+			c.job.Name, output.Plural(c.pass.Answered(), "request"))
 	}
 	return c.err
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -39,7 +38,7 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *urfave.Co
 			if err := merged.Validate(); err != nil {
 				return err
 			}
-			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+			return withStore(c, env, func(ctx context.Context, st jobs.Store) error {
 				job, err := findJob(ctx, st, c.Args().First())
 				if err != nil {
 					return err
@@ -56,7 +55,7 @@ type exportFormat struct {
 	merged output.MergedFields
 }
 
-func export(ctx context.Context, st *store.Store, job jobs.Job, format exportFormat, outPath, errPath string, stdout, stderr io.Writer) error {
+func export(ctx context.Context, st jobs.Store, job jobs.Job, format exportFormat, outPath, errPath string, stdout, stderr io.Writer) error {
 	out, err := createOutput(outPath, stdout)
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -37,7 +36,7 @@ func runImport(ctx context.Context, opts importOptions, stdout io.Writer) error 
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	return withInputJob(ctx, opts, false, func(_ *store.Store, _ importOptions, job jobs.Job, imported bool) error {
+	return withInputJob(ctx, opts, false, func(_ jobs.Store, _ importOptions, job jobs.Job, imported bool) error {
 		verb := "already imported"
 		if imported {
 			verb = "imported"

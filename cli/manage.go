@@ -10,7 +10,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -20,7 +19,7 @@ func jobsCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 		Usage:       "list the jobs in the database",
 		Description: "Example:\n   llmbatch --db overnight.db jobs",
 		Action: func(c *urfave.Context) error {
-			return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+			return withStore(c, env, func(ctx context.Context, st jobs.Store) error {
 				list, err := st.Jobs(ctx)
 				if err != nil {
 					return err
@@ -32,12 +31,12 @@ func jobsCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 }
 
 func retryCommand(env func(string) string, stdout io.Writer) *urfave.Command {
-	return changeCommand(env, stdout, jobChange{name: "retry", what: "back to pending", change: (*store.Store).Retry,
+	return changeCommand(env, stdout, jobChange{name: "retry", what: "back to pending", change: (jobs.Store).Retry,
 		usage: "put a job's failed requests back to pending, with fresh attempts", example: "llmbatch retry prompts && llmbatch run prompts"})
 }
 
 func cancelCommand(env func(string) string, stdout io.Writer) *urfave.Command {
-	return changeCommand(env, stdout, jobChange{name: "cancel", what: "cancelled", change: (*store.Store).Cancel,
+	return changeCommand(env, stdout, jobChange{name: "cancel", what: "cancelled", change: (jobs.Store).Cancel,
 		usage: "stop a job for good; its results stay exportable", example: "llmbatch cancel prompts", live: true})
 }
 
@@ -46,7 +45,7 @@ type jobChange struct {
 	name, usage, example string
 	// what the change did to the requests, for its message.
 	what   string
-	change func(*store.Store, context.Context, int64) (int, error)
+	change func(jobs.Store, context.Context, int64) (int, error)
 	// live: say what becomes of a run working the job.
 	live bool
 }
@@ -60,7 +59,7 @@ func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, ch 
 	if c.Args().Len() != 1 {
 		return errors.New("name one JOB")
 	}
-	return withStore(c, env, func(ctx context.Context, st *store.Store) error {
+	return withStore(c, env, func(ctx context.Context, st jobs.Store) error {
 		job, err := findJob(ctx, st, c.Args().First())
 		if err != nil {
 			return err

@@ -30,7 +30,7 @@ var readOnlyCommands = map[string]bool{"status": true, "jobs": true, "export": t
 // read-write one fails; if that fails too, the read-write error is the one
 // that explains, unless the database could be read only after a write
 // (jobs.ErrNeedsWrite).
-func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.Context, st *store.Store) error) error {
+func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.Context, st jobs.Store) error) error {
 	path := dbPath(c, env)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no database at %s (run or import a file first, or pass --db)", path)
@@ -52,17 +52,17 @@ func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.C
 
 // withPrices is withStore for a command that prices what it shows: the
 // prices of its flags, loaded first, are passed to fn.
-func withPrices(c *urfave.Context, env func(string) string, o priceOptions, fn func(context.Context, *store.Store, jobs.Prices) error) error {
+func withPrices(c *urfave.Context, env func(string) string, o priceOptions, fn func(context.Context, jobs.Store, jobs.Prices) error) error {
 	prices, err := o.load()
 	if err != nil {
 		return err
 	}
-	return withStore(c, env, func(ctx context.Context, st *store.Store) error { return fn(ctx, st, prices) })
+	return withStore(c, env, func(ctx context.Context, st jobs.Store) error { return fn(ctx, st, prices) })
 }
 
 // findJob returns the job named by the first argument; with no argument
 // and exactly one job in the database, that one.
-func findJob(ctx context.Context, st *store.Store, name string) (jobs.Job, error) {
+func findJob(ctx context.Context, st jobs.Store, name string) (jobs.Job, error) {
 	if name != "" {
 		job, err := st.Job(ctx, name)
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -95,7 +95,7 @@ func dbPath(c *urfave.Context, env func(string) string) string {
 // is new — and calls fn with them (and the options, which then read the
 // spooled input). With orName an input that is no file is a job's name.
 // No database is created for an input that is neither.
-func withInputJob(ctx context.Context, o importOptions, orName bool, fn func(*store.Store, importOptions, jobs.Job, bool) error) error {
+func withInputJob(ctx context.Context, o importOptions, orName bool, fn func(jobs.Store, importOptions, jobs.Job, bool) error) error {
 	o, cleanup, err := spoolStdin(o)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func inputOrDatabase(o importOptions, orName bool) error {
 // one transaction otherwise. With orName, an input that is not a file is
 // looked up as a job name. A stored job is refused when a flag given now
 // would change what it sends.
-func openJob(ctx context.Context, st *store.Store, opts importOptions, orName bool) (jobs.Job, bool, error) {
+func openJob(ctx context.Context, st jobs.Store, opts importOptions, orName bool) (jobs.Job, bool, error) {
 	info, statErr := os.Stat(opts.Input)
 	if statErr != nil && orName && opts.Job == "" {
 		job, err := st.Job(ctx, opts.Input)
@@ -214,7 +214,7 @@ func sameContent(job jobs.Job, opts importOptions) error {
 		job.Name, job.Source, job.DefaultModel, job.Name)
 }
 
-func importFile(ctx context.Context, st *store.Store, name string, opts importOptions) (jobs.Job, error) {
+func importFile(ctx context.Context, st jobs.Store, name string, opts importOptions) (jobs.Job, error) {
 	r, err := openSource(opts)
 	if err != nil {
 		return jobs.Job{}, err
@@ -263,7 +263,7 @@ const shownSkipped = 10
 
 // reportSkipped lists the first lines an import with --skip-invalid kept
 // as failed requests, and how many there are.
-func reportSkipped(ctx context.Context, st *store.Store, job jobs.Job, w io.Writer) error {
+func reportSkipped(ctx context.Context, st jobs.Store, job jobs.Job, w io.Writer) error {
 	msgs, total, err := st.InvalidLines(ctx, job.ID, shownSkipped)
 	if err != nil || total == 0 || w == nil {
 		return err

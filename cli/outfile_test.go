@@ -13,13 +13,12 @@ import (
 	"github.com/llmbatch/llmbatch/internal/clitest"
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 )
 
 // failedJob is a job of n requests, every other one failed with a 400 and
 // a body of about 300 bytes, so that the error lines outgrow the export's
 // buffers; the others succeeded. Its store is open.
-func failedJob(t *testing.T, n int) (*store.Store, jobs.Job) {
+func failedJob(t *testing.T, n int) (jobs.Store, jobs.Job) {
 	t.Helper()
 	_, st, clock := clitest.GoldenJob(t)
 	var reqs []jobs.Request

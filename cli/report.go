@@ -10,7 +10,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -42,7 +41,7 @@ that fails leaves an older one as it was.`,
 			if err != nil {
 				return err
 			}
-			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st *store.Store, prices jobs.Prices) error {
+			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st jobs.Store, prices jobs.Prices) error {
 				return runReport(ctx, st, opts, prices, stdout, stderr)
 			})
 		},
@@ -59,7 +58,7 @@ func reportOptionsFrom(c *urfave.Context) (reportOptions, error) {
 }
 
 // runReport reads the job's report data and writes the HTML file.
-func runReport(ctx context.Context, st *store.Store, o reportOptions, prices jobs.Prices, stdout, stderr io.Writer) error {
+func runReport(ctx context.Context, st jobs.Store, o reportOptions, prices jobs.Prices, stdout, stderr io.Writer) error {
 	job, err := findJob(ctx, st, o.Job)
 	if err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 	"github.com/llmbatch/llmbatch/worker"
 	urfave "github.com/urfave/cli/v2"
 )
@@ -245,7 +244,7 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts.Settings = opts.newSettings()
-	return withInputJob(ctx, opts.importOptions, true, func(st *store.Store, in importOptions, job jobs.Job, imported bool) error {
+	return withInputJob(ctx, opts.importOptions, true, func(st jobs.Store, in importOptions, job jobs.Job, imported bool) error {
 		opts.importOptions = in
 		if job.State == jobs.JobCancelled {
 			return cancelledJob(ctx, st, job, in, stderr)
@@ -258,7 +257,7 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 }
 
 // sendJob resolves how the job's requests are sent and works it.
-func sendJob(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, stderr io.Writer) error {
+func sendJob(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions, stderr io.Writer) error {
 	send, err := resolveSending(ctx, st, &job, opts, stderr)
 	if err != nil {
 		return err
@@ -276,7 +275,7 @@ func sendJob(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions
 }
 
 // runLocked works the job under its lock, and stores how the run ended.
-func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, send sending, stderr io.Writer) error {
+func runLocked(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions, send sending, stderr io.Writer) error {
 	owner := newOwner()
 	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
 		return fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale)
@@ -311,7 +310,7 @@ func runLocked(ctx context.Context, st *store.Store, job jobs.Job, opts runOptio
 // sayWaits says when the first request is due, when every pending one
 // waits on a backoff (a resume after failures): the run would otherwise
 // seem to hang.
-func sayWaits(ctx context.Context, st *store.Store, job jobs.Job, stderr io.Writer) error {
+func sayWaits(ctx context.Context, st jobs.Store, job jobs.Job, stderr io.Writer) error {
 	n, next, err := st.Waiting(ctx, job.ID)
 	if err != nil {
 		return err
@@ -325,7 +324,7 @@ func sayWaits(ctx context.Context, st *store.Store, job jobs.Job, stderr io.Writ
 
 // cancelledJob refuses to run a cancelled job. What a run killed after the
 // cancel left pending is cancelled now, when no run holds the job.
-func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, stderr io.Writer) error {
+func cancelledJob(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, stderr io.Writer) error {
 	owner := newOwner()
 	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); err == nil {
 		n, err := st.CancelLeftovers(ctx, job.ID)
@@ -343,7 +342,7 @@ func cancelledJob(ctx context.Context, st *store.Store, job jobs.Job, o importOp
 
 // work runs the job's requests with the signal handling and heartbeat of a
 // live run.
-func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, send sending, stderr io.Writer) error {
+func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner, cache *cachePass, opts runOptions, send sending, stderr io.Writer) error {
 	client := worker.NewClient(worker.ClientOptions{BaseURL: send.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
 		Stream: send.Stream, StallTimeout: opts.StallTimeout})
@@ -405,7 +404,7 @@ func work(ctx context.Context, st *store.Store, job jobs.Job, owner jobs.LockOwn
 // runBudget is the run's budget: the limits, and what the job spent before
 // this run. A cost budget needs a price for every model the job's open
 // requests ask for.
-func runBudget(ctx context.Context, st *store.Store, job jobs.Job, opts runOptions, before func() (jobs.Stats, error)) (worker.Budget, error) {
+func runBudget(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions, before func() (jobs.Stats, error)) (worker.Budget, error) {
 	b := worker.Budget{MaxTokens: opts.MaxTokens, MaxCost: opts.MaxCost, Prices: opts.Prices}
 	if b.MaxTokens == 0 && b.MaxCost == 0 {
 		return b, nil
@@ -456,7 +455,7 @@ func afterward(before func() (jobs.Stats, error), start func(jobs.Stats) (stop f
 
 // finish prints the run's summary, stores how the run ended, and turns its
 // end into the exit code.
-func finish(ctx context.Context, st *store.Store, job jobs.Job, o importOptions, runErr error, stderr io.Writer) error {
+func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, runErr error, stderr io.Writer) error {
 	ctx = context.WithoutCancel(ctx)
 	cancelled := false
 	if cur, err := st.Job(ctx, job.Name); err == nil && cur.State == jobs.JobCancelled {

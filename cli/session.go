@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
 	"github.com/llmbatch/llmbatch/worker"
 )
 
@@ -60,7 +59,7 @@ func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.
 // heartbeat renews the run's lock until ctx ends. A lost lock stops the
 // run (lost says why); a cancelled job stops its claiming, and the run ends
 // once what is in flight is recorded.
-func heartbeat(ctx context.Context, st *store.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
+func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
 	t := time.NewTicker(lockBeat)
 	defer t.Stop()
 	for {

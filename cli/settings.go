@@ -15,7 +15,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 )
 
 // sending is how a run sends its job's requests, once resolved.
@@ -52,7 +51,7 @@ func firstOf(s ...string) string {
 // the job's settings: a --base-url other than the stored one (said on
 // stderr, and the waits the old URL caused are cleared), a first base URL
 // for a job that had none, and prices given to the run.
-func resolveSending(ctx context.Context, st *store.Store, job *jobs.Job, o runOptions, stderr io.Writer) (sending, error) {
+func resolveSending(ctx context.Context, st jobs.Store, job *jobs.Job, o runOptions, stderr io.Writer) (sending, error) {
 	set := job.Settings
 	s := sending{BaseURL: firstOf(o.BaseURL, set.BaseURL, o.BaseURLEnv, DefaultBaseURL)}
 	s.URLChanged = o.BaseURL != "" && set.BaseURL != "" && o.BaseURL != set.BaseURL
@@ -111,7 +110,7 @@ func mergePrices(stored *jobs.Prices, given jobs.Prices, isGiven bool) jobs.Pric
 
 // warnUnusedPrices says which models given a price no request of the job
 // asks for: a typo would otherwise leave the cost unknown, silently.
-func warnUnusedPrices(ctx context.Context, st *store.Store, job jobs.Job, given jobs.Prices, stderr io.Writer) error {
+func warnUnusedPrices(ctx context.Context, st jobs.Store, job jobs.Job, given jobs.Prices, stderr io.Writer) error {
 	if len(given.ByModel) == 0 {
 		return nil
 	}

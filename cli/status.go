@@ -13,7 +13,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/output"
-	"github.com/llmbatch/llmbatch/store"
 	urfave "github.com/urfave/cli/v2"
 )
 
@@ -36,7 +35,7 @@ func statusCommand(env func(string) string, stdout io.Writer) *urfave.Command {
 			if err := opts.Validate(); err != nil {
 				return err
 			}
-			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st *store.Store, prices jobs.Prices) error {
+			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st jobs.Store, prices jobs.Prices) error {
 				if opts.Watch {
 					var stop context.CancelFunc
 					ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -75,7 +74,7 @@ const clearScreen = "\x1b[H\x1b[2J"
 // and no live run). On a terminal each report replaces the last; elsewhere
 // the reports follow each other, separated by a blank line. Each report is
 // read and rendered whole before it is written, so none is half drawn.
-func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices jobs.Prices, stdout io.Writer) error {
+func runStatus(ctx context.Context, st jobs.Store, o statusOptions, prices jobs.Prices, stdout io.Writer) error {
 	job, err := findJob(ctx, st, o.Job)
 	if err != nil {
 		if o.Watch && ctx.Err() != nil {
@@ -116,7 +115,7 @@ func runStatus(ctx context.Context, st *store.Store, o statusOptions, prices job
 }
 
 // readStatus reads the job's statistics and its live run's pacing.
-func readStatus(ctx context.Context, st *store.Store, jobID int64) (jobs.Stats, error) {
+func readStatus(ctx context.Context, st jobs.Store, jobID int64) (jobs.Stats, error) {
 	stats, err := st.Stats(ctx, jobID)
 	if err != nil {
 		return stats, err
@@ -138,7 +137,7 @@ func writeStatus(w io.Writer, stats jobs.Stats, prices jobs.Prices, asJSON bool)
 // liveRun returns how the run working the job is pacing itself, or nil
 // when no run has saved its state recently (as of now; none runs, or it
 // died).
-func liveRun(ctx context.Context, st *store.Store, jobID int64, now time.Time) (*jobs.RunState, error) {
+func liveRun(ctx context.Context, st jobs.Store, jobID int64, now time.Time) (*jobs.RunState, error) {
 	rs, err := st.RunState(ctx, jobID)
 	if errors.Is(err, jobs.ErrNotFound) {
 		return nil, nil

@@ -1,12 +1,10 @@
 package jobs
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Settings is what a job remembers of how its requests are sent, stored
@@ -94,9 +92,3 @@ const (
 	// held by a run that is gone without writing its end.
 	EndKilled RunEnd = "killed"
 )
-
-// RunEnder keeps how each job's last run ended.
-type RunEnder interface {
-	// EndRun stores why the job's run ended, with its message.
-	EndRun(ctx context.Context, jobID int64, end RunEnd, message string, at time.Time) error
-}

@@ -40,9 +40,15 @@ type Queue interface {
 	Waiting(ctx context.Context, jobID int64) (n int, next time.Time, err error)
 }
 
-// Store is the whole of what the CLI needs from storage.
+// Store is the whole of what the command line needs from storage; every
+// engine implements it (store.Open picks one by the database's name), and
+// the store-contract suite (store/storetest) holds each to it.
 type Store interface {
 	Queue
+	RunStateStore
+	Reporter
+	JobSettings
+	Summaries
 	// Import creates the job and stores every request src yields, in one
 	// transaction. If src reports invalid lines nothing is stored and the
 	// *ValidationError is returned.
@@ -70,9 +76,63 @@ type Store interface {
 	// Retry puts the job's failed requests back to pending with their
 	// attempt counts reset, and returns how many.
 	Retry(ctx context.Context, jobID int64) (int, error)
-	// Cancel marks the job cancelled and its pending requests cancelled.
+	// Cancel marks the job cancelled and its pending requests cancelled
+	// (its running ones too when no run holds the job), and returns how
+	// many. It returns ErrCancelled for a job cancelled before.
 	Cancel(ctx context.Context, jobID int64) (int, error)
+	// CancelLeftovers cancels what a cancelled job still has pending or
+	// running (what its run put back after the cancel), once no run works
+	// it; it changes nothing of an active job.
+	CancelLeftovers(ctx context.Context, jobID int64) (int, error)
+	// ClearWaits makes every pending request of the job due now, and
+	// returns how many waited.
+	ClearWaits(ctx context.Context, jobID int64) (int, error)
+	// InvalidLines returns the messages of the first limit lines kept
+	// invalid at import (import --skip-invalid) and how many there are.
+	InvalidLines(ctx context.Context, jobID int64, limit int) ([]string, int, error)
+	// NewCachePass returns a pass that answers the job's pending requests
+	// from the results of identical requests of the database.
+	NewCachePass(jobID int64) CachePass
 	Close() error
+}
+
+// JobSettings keeps what a job remembers of how it is sent and how its
+// last run ended.
+type JobSettings interface {
+	// SaveSettings replaces the job's stored settings.
+	SaveSettings(ctx context.Context, jobID int64, set Settings) error
+	// EndRun stores why the job's run ended, with its message.
+	EndRun(ctx context.Context, jobID int64, end RunEnd, message string, at time.Time) error
+}
+
+// Summaries reads what a run needs to know of a job before it starts.
+type Summaries interface {
+	// BeginSummary reads the job and its counts at once, and fixes the
+	// moment Summary.Finish adds the usage of (an open read).
+	BeginSummary(ctx context.Context, jobID int64) (Summary, error)
+	// Models and OpenModels list, in name order, the models the job's
+	// requests ask for (all of them, or those not yet final).
+	Models(ctx context.Context, jobID int64) ([]string, error)
+	OpenModels(ctx context.Context, jobID int64) ([]string, error)
+}
+
+// Summary is a job's counts and usage as they stood at one moment.
+type Summary interface {
+	// Counts is the job and its counts by status; no usage yet.
+	Counts() Stats
+	// Finish adds the usage per model and ends the summary.
+	Finish(ctx context.Context) (Stats, error)
+	// Close ends the summary; safe after Finish.
+	Close()
+}
+
+// CachePass answers pending requests from the cache, a chunk at a time.
+type CachePass interface {
+	// Next answers what it can among the next n requests; more says
+	// whether any are left to look at.
+	Next(ctx context.Context, n int) (more bool, err error)
+	// Answered counts the requests answered so far.
+	Answered() int
 }
 
 // RequestSource yields the requests of an input file in order, as Import

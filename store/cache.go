@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/llmbatch/llmbatch/jobs"
 )
 
 // resultCopyColumns are the columns of a result that a cached answer copies
@@ -24,7 +26,7 @@ func (s *Store) AnswerFromCache(ctx context.Context, jobID int64) (int, error) {
 	for {
 		more, err := p.Next(ctx, cacheChunk)
 		if err != nil || !more {
-			return p.Answered, err
+			return p.Answered(), err
 		}
 	}
 }
@@ -47,12 +49,14 @@ type CachePass struct {
 	// chunk.
 	next, last int64
 	started    bool
-	// Answered counts the requests answered so far.
-	Answered int
+	answered   int
 }
 
+// Answered counts the requests answered so far.
+func (p *CachePass) Answered() int { return p.answered }
+
 // NewCachePass returns a pass over the job's pending requests.
-func (s *Store) NewCachePass(jobID int64) *CachePass {
+func (s *Store) NewCachePass(jobID int64) jobs.CachePass {
 	return &CachePass{s: s, jobID: jobID}
 }
 
@@ -116,7 +120,7 @@ func (p *CachePass) Next(ctx context.Context, n int) (more bool, err error) {
 		return false, fmt.Errorf("answer from cache: commit: %w", err)
 	}
 	p.next = to
-	p.Answered += int(answered)
+	p.answered += int(answered)
 	return p.next <= p.last, nil
 }
 

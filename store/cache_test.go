@@ -173,8 +173,8 @@ func TestCachePassChunks(t *testing.T) {
 	var chunks int
 	more, err := p.Next(ctx, 2) // lines 1 and 2
 	chunks++
-	if err != nil || !more || p.Answered != 2 {
-		t.Fatalf("first chunk: more %v, answered %d, %v; want more, 2", more, p.Answered, err)
+	if err != nil || !more || p.Answered() != 2 {
+		t.Fatalf("first chunk: more %v, answered %d, %v; want more, 2", more, p.Answered(), err)
 	}
 	// A run claims now: it gets the first pending requests, the pass's
 	// next chunk goes on after them.
@@ -190,8 +190,8 @@ func TestCachePassChunks(t *testing.T) {
 			t.Fatal("the pass does not end")
 		}
 	}
-	if p.Answered != 3 {
-		t.Errorf("answered %d, want 3 (lines 1, 2 and 7; line 3 was claimed first)", p.Answered)
+	if p.Answered() != 3 {
+		t.Errorf("answered %d, want 3 (lines 1, 2 and 7; line 3 was claimed first)", p.Answered())
 	}
 	want := []jobs.Status{jobs.StatusSucceeded, jobs.StatusSucceeded, jobs.StatusRunning, jobs.StatusRunning,
 		jobs.StatusPending, jobs.StatusPending, jobs.StatusSucceeded, jobs.StatusPending}

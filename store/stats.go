@@ -27,7 +27,7 @@ type querier interface {
 func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 	// The summary a run reads before it starts is where Stats begins: the
 	// job, its counts and its usage, in the same read transaction.
-	sum, err := s.BeginSummary(ctx, jobID)
+	sum, err := s.beginSummary(ctx, jobID)
 	if err != nil {
 		return jobs.Stats{}, err
 	}

@@ -24,7 +24,11 @@ type Summary struct {
 
 // BeginSummary reads the job and its counts by status (an index-only pass)
 // in a new read transaction that Finish or Close ends.
-func (s *Store) BeginSummary(ctx context.Context, jobID int64) (*Summary, error) {
+func (s *Store) BeginSummary(ctx context.Context, jobID int64) (jobs.Summary, error) {
+	return s.beginSummary(ctx, jobID)
+}
+
+func (s *Store) beginSummary(ctx context.Context, jobID int64) (*Summary, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
