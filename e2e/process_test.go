@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
-	"github.com/llmbatch/llmbatch/store"
 	_ "github.com/mattn/go-sqlite3"
 )
 
@@ -260,13 +258,10 @@ func readRequests(t *testing.T, path string) []requestRow {
 
 func integrityCheck(t *testing.T, path string) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if got, err := st.IntegrityCheck(ctx); err != nil || got != "ok" {
+	db := openDB(t, path, false)
+	defer db.Close()
+	var got string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&got); err != nil || got != "ok" {
 		t.Fatalf("integrity_check = %q, %v", got, err)
 	}
 }

@@ -18,7 +18,7 @@ const testModel = "deepseek/deepseek-v3"
 
 // mustOpenStore opens a fresh SQLite store in a temporary directory and
 // closes it when the test ends.
-func mustOpenStore(tb testing.TB) *store.Store {
+func mustOpenStore(tb testing.TB) jobs.Store {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "llmbatch.db")
 	st, err := store.Open(context.Background(), path)
@@ -80,7 +80,7 @@ func chatRequests(n int) []jobs.Request {
 }
 
 // mustImport stores n chat requests as a new job and returns its id.
-func mustImport(tb testing.TB, st *store.Store, n int) int64 {
+func mustImport(tb testing.TB, st jobs.Store, n int) int64 {
 	tb.Helper()
 	job, err := st.Import(context.Background(), jobs.Job{Name: "test", Source: "test.jsonl", Fingerprint: "fp"},
 		&sliceSource{reqs: chatRequests(n)})
@@ -94,7 +94,7 @@ func mustImport(tb testing.TB, st *store.Store, n int) int64 {
 }
 
 // records reads every request of the job with its result or failure.
-func records(tb testing.TB, st *store.Store, jobID int64) []jobs.Record {
+func records(tb testing.TB, st jobs.Store, jobID int64) []jobs.Record {
 	tb.Helper()
 	var recs []jobs.Record
 	err := st.Records(context.Background(), jobID, func(r jobs.Record) error {

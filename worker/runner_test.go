@@ -12,7 +12,6 @@ import (
 
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
 )
 
 // fastRetry keeps retried requests from slowing the tests down.
@@ -445,7 +444,7 @@ var errInjected = errors.New("injected: disk I/O error")
 // failingQueue is a fault injector: the real store, whose Record fails
 // from call number failFrom on.
 type failingQueue struct {
-	*store.Store
+	jobs.Store
 	failFrom int64
 	calls    atomic.Int64
 	recorded atomic.Int64 // outcomes in the Record calls that succeeded
@@ -560,7 +559,7 @@ func BenchmarkRunner(b *testing.B) {
 // claimCounter is the real store, counting the claims made and the
 // requests they took.
 type claimCounter struct {
-	*store.Store
+	jobs.Store
 	claims, claimed atomic.Int64
 }
 
@@ -603,7 +602,7 @@ func TestRunnerClaimsAhead(t *testing.T) {
 // heldCounter is the real store, keeping the most requests claimed and
 // not yet recorded at once, from settle after its first claim on.
 type heldCounter struct {
-	*store.Store
+	jobs.Store
 	settle     time.Duration
 	first      atomic.Int64 // unix nanoseconds of the first claim
 	held, most atomic.Int64

@@ -17,7 +17,7 @@ import (
 	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/store/sqlite"
 	"github.com/llmbatch/llmbatch/worker"
 )
 
@@ -198,8 +198,8 @@ func cmpErr(first, err error) error {
 }
 
 // importFresh imports file as job name into a new store file of its own.
-func importFresh(ctx context.Context, e *Env, name, file string) (*store.Store, jobs.Job, error) {
-	st, err := store.Open(ctx, e.path(fmt.Sprintf("%s-%d.db", name, time.Now().UnixNano())))
+func importFresh(ctx context.Context, e *Env, name, file string) (*sqlite.Store, jobs.Job, error) {
+	st, err := sqlite.Open(ctx, e.path(fmt.Sprintf("%s-%d.db", name, time.Now().UnixNano())))
 	if err != nil {
 		return nil, jobs.Job{}, err
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/llmbatch/llmbatch/input"
 	"github.com/llmbatch/llmbatch/internal/fakeapi"
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/store/sqlite"
 )
 
 func init() {
@@ -80,7 +80,7 @@ func startSteps(ctx context.Context, db, name, file string) (string, error) {
 		parts = append(parts, fmt.Sprintf("%s %s", what, time.Since(t).Round(time.Millisecond)))
 		t = time.Now()
 	}
-	st, err := store.Open(ctx, db)
+	st, err := sqlite.Open(ctx, db)
 	if err != nil {
 		return "", err
 	}
@@ -174,7 +174,7 @@ wait:
 // halfDone records the first done requests of the job as succeeded through
 // the store, as a run would, and leaves orphans more running.
 func halfDone(ctx context.Context, db, name string, done int) error {
-	st, err := store.Open(ctx, db)
+	st, err := sqlite.Open(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/llmbatch/llmbatch/internal/testclock"
 	"github.com/llmbatch/llmbatch/jobs"
-	"github.com/llmbatch/llmbatch/store"
+	"github.com/llmbatch/llmbatch/store/sqlite"
 )
 
 // GoldenT0 is when GoldenJob's job was imported; its clock ends three
@@ -40,10 +40,10 @@ func (l *RequestList) Err() error         { return nil }
 // streamed), two failed (one after a 429), one pending after a 503 and one
 // never tried, by a run that was then interrupted. Every time, latency and
 // token count is fixed.
-func GoldenJob(t *testing.T) (db string, st *store.Store, clock *testclock.Clock) {
+func GoldenJob(t *testing.T) (db string, st *sqlite.Store, clock *testclock.Clock) {
 	t.Helper()
 	db = filepath.Join(t.TempDir(), "llmbatch.db")
-	st, err := store.Open(context.Background(), db)
+	st, err := sqlite.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func GoldenJob(t *testing.T) (db string, st *store.Store, clock *testclock.Clock
 }
 
 // Claim claims n requests of the job at the store's clock.
-func Claim(t *testing.T, st *store.Store, jobID int64, n int) []jobs.Request {
+func Claim(t *testing.T, st *sqlite.Store, jobID int64, n int) []jobs.Request {
 	t.Helper()
 	reqs, err := st.Claim(context.Background(), jobID, n, st.Now())
 	if err != nil {
@@ -114,7 +114,7 @@ func Claim(t *testing.T, st *store.Store, jobID int64, n int) []jobs.Request {
 }
 
 // Record records the outcomes.
-func Record(t *testing.T, st *store.Store, outcomes ...jobs.Outcome) {
+func Record(t *testing.T, st *sqlite.Store, outcomes ...jobs.Outcome) {
 	t.Helper()
 	if err := st.Record(context.Background(), outcomes); err != nil {
 		t.Fatal(err)

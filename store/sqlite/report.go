@@ -1,0 +1,188 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+var _ jobs.Reporter = (*Store)(nil)
+
+// Report reads the job's statistics and, from one consistent snapshot of the
+// attempts and results, the time series, histograms and request lists of
+// the HTML report.
+func (s *Store) Report(ctx context.Context, jobID int64, opts jobs.ReportOptions) (jobs.Report, error) {
+	var rep jobs.Report
+	var err error
+	if rep.Stats, err = s.Stats(ctx, jobID); err != nil {
+		return rep, err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return rep, fmt.Errorf("report: %w", err)
+	}
+	defer tx.Rollback()
+	if err := readSeries(ctx, tx, jobID, opts.Buckets, &rep); err != nil {
+		return rep, fmt.Errorf("report: %w", err)
+	}
+	if err := readHistograms(ctx, tx, jobID, opts.Bins, &rep); err != nil {
+		return rep, fmt.Errorf("report: %w", err)
+	}
+	if rep.Slowest, err = readSlowest(ctx, tx, jobID, opts.Slowest); err != nil {
+		return rep, fmt.Errorf("report: slowest: %w", err)
+	}
+	if rep.Failed, rep.FailedTotal, err = readFailed(ctx, tx, jobID, opts.Failed); err != nil {
+		return rep, fmt.Errorf("report: failed: %w", err)
+	}
+	return rep, tx.Commit()
+}
+
+// readSeries fills the time span, the bucket width and the per-bucket
+// counts of completed and failed attempts, by the time each attempt ended.
+func readSeries(ctx context.Context, tx *sql.Tx, jobID int64, buckets int, rep *jobs.Report) error {
+	var first, last sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(started_at), max(started_at + duration_ms)
+		FROM attempts WHERE job_id = ?`, jobID).Scan(&first, &last); err != nil {
+		return fmt.Errorf("span: %w", err)
+	}
+	if !first.Valid {
+		return nil
+	}
+	rep.Start, rep.End = time.UnixMilli(first.Int64), time.UnixMilli(last.Int64)
+	rep.Bucket = niceStep(rep.End.Sub(rep.Start)/time.Duration(max(buckets, 1)), timeSteps)
+	rep.BucketStart = rep.Start.Truncate(rep.Bucket)
+	n := int(rep.End.Sub(rep.BucketStart)/rep.Bucket) + 1
+	origin, width := rep.BucketStart.UnixMilli(), rep.Bucket.Milliseconds()
+	rows, err := tx.QueryContext(ctx, `SELECT coalesce(error_class, ''), (started_at + duration_ms - ?) / ?, count(*)
+		FROM attempts WHERE job_id = ? GROUP BY 1, 2`, origin, width, jobID)
+	if err != nil {
+		return fmt.Errorf("series: %w", err)
+	}
+	defer rows.Close()
+	rep.Completed = make([]int, n)
+	byClass := map[string][]int{}
+	for rows.Next() {
+		var class string
+		var i int64
+		var c int
+		if err := rows.Scan(&class, &i, &c); err != nil {
+			return fmt.Errorf("series: %w", err)
+		}
+		counts := rep.Completed
+		if class != "" {
+			if byClass[class] == nil {
+				byClass[class] = make([]int, n)
+			}
+			counts = byClass[class]
+		}
+		counts[max(0, min(int(i), n-1))] += c
+	}
+	rep.Errors = classSeries(byClass)
+	return rows.Err()
+}
+
+// classSeries orders the error series by total, most frequent first.
+func classSeries(byClass map[string][]int) []jobs.ClassSeries {
+	list := make([]jobs.ClassSeries, 0, len(byClass))
+	for class, counts := range byClass {
+		cs := jobs.ClassSeries{Class: jobs.ErrorClass(class), Counts: counts}
+		for _, c := range counts {
+			cs.Total += c
+		}
+		list = append(list, cs)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Total != list[j].Total {
+			return list[i].Total > list[j].Total
+		}
+		return list[i].Class < list[j].Class
+	})
+	return list
+}
+
+func readHistograms(ctx context.Context, tx *sql.Tx, jobID int64, bins int, rep *jobs.Report) error {
+	lat, err := readDurations(ctx, tx, `SELECT latency_ms FROM results WHERE job_id = ? ORDER BY latency_ms`, jobID)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	ttft, err := readDurations(ctx, tx, `SELECT ttft_ms FROM results WHERE job_id = ? AND ttft_ms IS NOT NULL
+		ORDER BY ttft_ms`, jobID)
+	if err != nil {
+		return fmt.Errorf("time to first token: %w", err)
+	}
+	rep.Latency, rep.TTFT = histogram(lat, bins), histogram(ttft, bins)
+	return nil
+}
+
+// readDurations reads one column of milliseconds, sorted by the query.
+func readDurations(ctx context.Context, tx *sql.Tx, query string, jobID int64) ([]time.Duration, error) {
+	rows, err := tx.QueryContext(ctx, query, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Duration
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return nil, err
+		}
+		out = append(out, msDuration(ms))
+	}
+	return out, rows.Err()
+}
+
+func readSlowest(ctx context.Context, tx *sql.Tx, jobID int64, limit int) ([]jobs.SlowRequest, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT q.custom_id, q.model, q.attempts, x.latency_ms, coalesce(x.ttft_ms, 0),
+		x.usage_known, x.prompt_tokens, x.completion_tokens, x.reasoning_tokens, x.cached_tokens, x.total_tokens
+		FROM results x JOIN requests q ON q.id = x.request_id
+		WHERE x.job_id = ? ORDER BY x.latency_ms DESC, q.id LIMIT ?`, jobID, max(limit, 0))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	list := []jobs.SlowRequest{}
+	for rows.Next() {
+		var r jobs.SlowRequest
+		var lat, ttft int64
+		var known int
+		u := &r.Usage
+		if err := rows.Scan(&r.CustomID, &r.Model, &r.Attempts, &lat, &ttft, &known, &u.PromptTokens,
+			&u.CompletionTokens, &u.ReasoningTokens, &u.CachedTokens, &u.TotalTokens); err != nil {
+			return nil, err
+		}
+		r.Latency, r.TTFT, u.Known = msDuration(lat), msDuration(ttft), known == 1
+		list = append(list, r)
+	}
+	return list, rows.Err()
+}
+
+func readFailed(ctx context.Context, tx *sql.Tx, jobID int64, limit int) ([]jobs.FailedRequest, int, error) {
+	var total int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM requests WHERE job_id = ? AND status = ?`,
+		jobID, string(jobs.StatusFailed)).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT custom_id, model, attempts, coalesce(error_class, ''),
+		coalesce(error_status_code, 0), coalesce(error_message, '')
+		FROM requests WHERE job_id = ? AND status = ? ORDER BY id LIMIT ?`, jobID, string(jobs.StatusFailed), max(limit, 0))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	list := []jobs.FailedRequest{}
+	for rows.Next() {
+		var r jobs.FailedRequest
+		var class string
+		if err := rows.Scan(&r.CustomID, &r.Model, &r.Attempts, &class, &r.Failure.StatusCode, &r.Failure.Message); err != nil {
+			return nil, 0, err
+		}
+		r.Failure.Class = jobs.ErrorClass(class)
+		list = append(list, r)
+	}
+	return list, total, rows.Err()
+}

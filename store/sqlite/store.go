@@ -1,0 +1,199 @@
+// Package sqlite is the SQLite storage engine, the default, for one
+// machine: it keeps jobs, requests, attempts and results in one file,
+// opens it with its pragmas, applies its embedded migrations, imports input
+// files in one transaction, claims work atomically, records outcomes in
+// group commits, recovers the orphans of dead runs, and reads statistics
+// and results back. It implements jobs.Store; commands reach it through
+// store.Open. It imports jobs and the SQLite driver.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store/sqlite/migrations"
+	"github.com/mattn/go-sqlite3"
+)
+
+// Store is a SQLite database of jobs. It implements jobs.Store.
+type Store struct {
+	// w is the single writer connection; r serves concurrent readers (WAL
+	// lets them read while a run writes).
+	w, r *sql.DB
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+var _ jobs.Store = (*Store)(nil)
+
+// Open opens (creating, with mode 0600, if needed) the database at path and
+// brings its schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite3", dsn(path, "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite3", dsn(path, "deferred")+"&mode=ro")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{w: w, r: r, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		if nd := NotDatabase(path, err); nd != nil {
+			return nil, nd
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// NotDatabaseError is the error of a file that SQLite cannot read as a
+// database at all, such as a text or JSONL file given as the database by
+// mistake. SQLite reads its header and refuses it before writing anything,
+// so the file is left as it was.
+type NotDatabaseError struct {
+	Path string
+	Err  error // the driver's error
+}
+
+func (e *NotDatabaseError) Error() string {
+	return fmt.Sprintf("%s: not an llmbatch database (%v)", e.Path, e.Err)
+}
+
+func (e *NotDatabaseError) Unwrap() error { return e.Err }
+
+// NotDatabase returns err as a *NotDatabaseError of path when SQLite found
+// that path is not a database (SQLITE_NOTADB), and nil otherwise. Open
+// returns such an error; callers that opened path otherwise (read-only)
+// can describe their error the same way.
+func NotDatabase(path string, err error) *NotDatabaseError {
+	var se sqlite3.Error
+	if !errors.As(err, &se) || se.Code != sqlite3.ErrNotADB {
+		return nil
+	}
+	return &NotDatabaseError{Path: path, Err: se}
+}
+
+// dsn puts every setting in the connection string so that each pooled
+// connection gets it. synchronous=FULL makes a committed result survive a
+// power cut, not only a crash; group commit keeps its cost small. Each
+// connection keeps its prepared statements (_stmt_cache_size), so that the
+// claim and record statements a run repeats thousands of times a second
+// are parsed once.
+func dsn(path, txlock string) string {
+	v := url.Values{}
+	v.Set("_journal_mode", "WAL")
+	v.Set("_busy_timeout", "10000")
+	v.Set("_foreign_keys", "on")
+	v.Set("_synchronous", "FULL")
+	v.Set("_txlock", txlock)
+	v.Set("_stmt_cache_size", "32")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
+}
+
+// createPrivate creates the database file with mode 0600 before SQLite does,
+// so that the key-free but private data is not world-readable; SQLite gives
+// its -wal and -shm files the same mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	return f.Close()
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// migrate applies, in name order, each embedded migration not yet recorded,
+// each in its own transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateFile(ctx context.Context, name string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	text, err := fs.ReadFile(migrations.FS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(text)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
+		name, millis(s.Now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its first line
+// ("ok" for a sound database).
+func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	var res string
+	err := s.w.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res)
+	return res, err
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
