@@ -1,8 +1,11 @@
-// Package output turns a job's records into export files and its statistics
-// into the views people read: the status report and the job list.
+// Package output turns a job's records into export files and its figures
+// into every view people read: the progress bar and log lines of a run
+// (drawn with mpb), the dry run's plan, the status report and the job
+// list, and the HTML report.
 //
-// It imports only jobs and the standard library, and it never prints on its
-// own: every function writes to an io.Writer it is given.
+// It imports jobs, the standard library and mpb, never worker or store,
+// and it never prints on its own: every function writes to an io.Writer it
+// is given.
 //
 // # Export formats
 //

@@ -10,6 +10,13 @@
 // answers come too fast for concurrency to matter, on the rate). A queue
 // that is a jobs.RunStateStore gets the run's pacing saved every second.
 //
-// It is the only package that knows HTTP. It talks to storage through
-// jobs.Queue and never prints.
+// An outage pauses the job, not its requests: when calls keep failing
+// without an answer, dispatch stops and one probe at a time tests the
+// endpoint (outage.go); an endpoint never reached stops the run with an
+// *UnreachableError. A budget reserves each request's worst case and waits
+// for the reservations in flight before it counts as reached (budget.go).
+//
+// It is the only package that knows HTTP. It imports jobs and
+// internal/jsonscan, talks to storage through jobs.Queue, reports progress
+// as a jobs.Progress, and never prints.
 package worker
