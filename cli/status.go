@@ -25,7 +25,7 @@ func statusCommand(env func(string) string, stdout io.Writer) *urfave.Command {
    llmbatch status prompts
    llmbatch status --json prompts | jq .counts`,
 		Flags: append([]urfave.Flag{
-			&urfave.BoolFlag{Name: "json", Usage: "print JSON (a stable schema, see README) instead of a table"},
+			&urfave.BoolFlag{Name: "json", Usage: "print JSON (a stable schema, see docs/status.md) instead of a table"},
 			&urfave.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "redraw every --interval until Ctrl-C or the job is finished"},
 			&urfave.DurationFlag{Name: "interval", Value: 2 * time.Second, Usage: "how often --watch redraws"},
 		}, priceFlags()...),

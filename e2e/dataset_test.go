@@ -89,7 +89,7 @@ func TestDatasetJSONLTemplateAndMergedExport(t *testing.T) {
 	}
 }
 
-// topicsCSV is the CSV of the README's worked example.
+// topicsCSV is the CSV of the worked example in docs/datasets.md.
 const topicsCSV = "topic,level\r\nphotosynthesis,beginner\r\n\"black holes, and why light cannot escape\",expert\r\nTCP handshakes,intermediate\r\n"
 
 const qaTemplate = `Write one {{.level}}-level exam question about {{.topic}}, then answer it.

@@ -55,7 +55,7 @@ func TestStatsOverall(t *testing.T) {
 // TestStatsOverallOnlyWhatWasSent: lines kept invalid at import failed
 // without being sent, so they are no completion of the API; a job whose
 // attempts have all been retried so far has completed nothing, and an
-// idle window has no span (README: span_ms "0 when idle").
+// idle window has no span (docs/status.md: span_ms "0 when idle").
 func TestStatsOverallOnlyWhatWasSent(t *testing.T) {
 	t0 := time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC)
 	s := Stats{Counts: map[Status]int{StatusSucceeded: 30, StatusFailed: 10, StatusPending: 5},

@@ -9,7 +9,7 @@ import (
 )
 
 // StatusJSON is the schema of WriteStatusJSON, documented member by member
-// in README.md ("status --json schema"). Members are only ever added, never
+// in docs/status.md ("status --json schema"). Members are only ever added, never
 // renamed, removed or given another type or unit. Every member is always
 // present: counts has every status (zero when none), errors, models and
 // cost.unpriced_models are arrays (empty when none), durations are in whole

@@ -52,7 +52,7 @@ func TestAdaptiveMinConcurrency(t *testing.T) {
 }
 
 func TestAdaptiveSustainedAt(t *testing.T) {
-	// The package comment of these numbers, and the README, quote them.
+	// The package comment of these numbers, and docs/rate-limits.md, quote them.
 	for n, want := range map[int]int{1: 2, 3: 3, 16: 7, 64: 16} {
 		if got := scatteredAt[n]; got != want {
 			t.Errorf("scatteredAt[%d] = %d, want %d", n, got, want)
