@@ -150,7 +150,6 @@ func TestResumeRefusesChangedShape(t *testing.T) {
 	// retry, then resume without --stream: the job still streams.
 	srv.Reset()
 	mustCLI(t, nil, "--db", db, "retry", "s")
-	runCLI(t, nil, "--db", db, "cancel", "nothing") // a job that is not there changes nothing
 	execSQL(t, db, `UPDATE requests SET status = 'pending' WHERE custom_id = 'req-1'`)
 	execSQL(t, db, `DELETE FROM results WHERE request_id = (SELECT id FROM requests WHERE custom_id = 'req-1')`)
 	if res := runCLI(t, keyEnv(), runArgs(db, srv, "-q", "s")...); res.Code != 0 {
