@@ -1,11 +1,11 @@
 package input
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -128,32 +128,25 @@ func shorten(s string) string {
 	return s[:cut] + "…"
 }
 
-// quote renders s as a JSON string.
-func quote(s string) string {
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
-}
+// quote renders s as a JSON string, as encoding/json spells it.
+func quote(s string) string { return string(jsonscan.AppendQuoted(nil, s)) }
+
+var errNotString = errors.New("not a JSON string")
 
 // unquote decodes a JSON string; most need no decoder.
 func unquote(v []byte) (string, error) {
-	v = trimSpace(v)
-	if len(v) >= 2 && bytes.IndexByte(v[1:len(v)-1], '\\') < 0 && bytes.IndexByte(v[1:len(v)-1], '"') < 0 {
-		return string(v[1 : len(v)-1]), nil
+	s, ok := jsonscan.Unquote(trimSpace(v))
+	if !ok {
+		return "", errNotString
 	}
-	var s string
-	err := json.Unmarshal(v, &s)
-	return s, err
+	return s, nil
 }
 
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
+// trimSpace and skipSpace are jsonscan's, under the short names this
+// package's files use.
+func trimSpace(b []byte) []byte { return jsonscan.TrimSpace(b) }
+
+func skipSpace(b []byte, i int) int { return jsonscan.SkipSpace(b, i) }
 
 // nonEmptyString decodes the string value of field, or says why it is not one.
 func nonEmptyString(field string, v []byte) (string, string) {
@@ -174,16 +167,9 @@ func nonEmptyString(field string, v []byte) (string, string) {
 // and returns the first reason fn gives. It scans the bytes rather than
 // decoding, which would copy every item.
 func eachItem(v []byte, fn func(i int, item []byte) string) string {
-	v = trimSpace(v)
-	at := skipSpace(v, 1)
-	for n := 0; at < len(v) && v[at] != ']'; n++ {
-		end := valueEnd(v, at)
-		if reason := fn(n, v[at:end]); reason != "" {
+	for n, item := range jsonscan.Items(v) {
+		if reason := fn(n, item); reason != "" {
 			return reason
-		}
-		at = skipSpace(v, end)
-		if at < len(v) && v[at] == ',' {
-			at = skipSpace(v, at+1)
 		}
 	}
 	return ""
@@ -192,55 +178,4 @@ func eachItem(v []byte, fn func(i int, item []byte) string) string {
 func isEmptyArray(v []byte) bool {
 	v = trimSpace(v)
 	return len(v) >= 2 && v[skipSpace(v, 1)] == ']'
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// valueEnd returns the index just past the valid JSON value at v[i].
-func valueEnd(v []byte, i int) int {
-	switch v[i] {
-	case '"':
-		return stringEnd(v, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(v); j++ {
-			switch v[j] {
-			case '"':
-				j = stringEnd(v, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(v)
-	default: // number, true, false, null
-		j := i
-		for j < len(v) && v[j] != ',' && v[j] != ']' && v[j] != '}' && !isSpace(v[j]) {
-			j++
-		}
-		return j
-	}
-}
-
-// stringEnd returns the index just past the JSON string at v[i].
-func stringEnd(v []byte, i int) int {
-	for j := i + 1; j < len(v); j++ {
-		switch v[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(v)
 }

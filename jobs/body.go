@@ -1,9 +1,10 @@
 package jobs
 
 import (
-	"errors"
 	"slices"
 	"strings"
+
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 )
 
 // Request bodies are sent byte for byte as the input gave them, so the few
@@ -14,14 +15,7 @@ import (
 
 // Member is one top-level member of a JSON object: b[Start:End] is the whole
 // `"key": value` text and b[ValueStart:End] the value.
-type Member struct {
-	Key        string
-	Start      int
-	ValueStart int
-	End        int
-}
-
-var errNotObject = errors.New("not a JSON object")
+type Member = jsonscan.Member
 
 // Members lists the top-level members of the JSON object b in order. b must
 // be valid JSON (check with json.Valid first); for anything else it returns
@@ -31,49 +25,7 @@ func Members(b []byte) ([]Member, error) { return AppendMembers(nil, b) }
 // AppendMembers is Members appending to dst, for callers that split many
 // objects and can reuse one slice.
 func AppendMembers(dst []Member, b []byte) ([]Member, error) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil, errNotObject
-	}
-	i = skipSpace(b, i+1)
-	out := dst
-	if i < len(b) && b[i] == '}' {
-		return out, nil
-	}
-	if out == nil {
-		out = make([]Member, 0, 8) // most bodies and messages have fewer members
-	}
-	for i < len(b) {
-		start := i
-		keyEnd, err := skipString(b, i)
-		if err != nil {
-			return nil, err
-		}
-		key, err := memberKey(b[start:keyEnd])
-		if err != nil {
-			return nil, err
-		}
-		i = skipSpace(b, keyEnd)
-		if i >= len(b) || b[i] != ':' {
-			return nil, errNotObject
-		}
-		vs := skipSpace(b, i+1)
-		ve, err := skipValue(b, vs)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Member{Key: key, Start: start, ValueStart: vs, End: ve})
-		i = skipSpace(b, ve)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			return out, nil
-		}
-		return nil, errNotObject
-	}
-	return nil, errNotObject
+	return jsonscan.AppendMembers(dst, b, commonKeys)
 }
 
 // commonKeys are the keys of request lines, bodies and messages. Their
@@ -90,16 +42,6 @@ var commonKeys = func() map[string]string {
 	}
 	return m
 }()
-
-// memberKey decodes the raw JSON string of a member's key.
-func memberKey(raw []byte) (string, error) {
-	if len(raw) >= 2 {
-		if k, ok := commonKeys[string(raw[1:len(raw)-1])]; ok {
-			return k, nil // a common key has no escapes, so this is its value
-		}
-	}
-	return unquote(raw)
-}
 
 // Lookup returns the raw value of the top-level key in object b, if present.
 func Lookup(b []byte, key string) ([]byte, bool) {
@@ -158,91 +100,19 @@ func hasAny(ms []Member, keys []string) bool {
 // WithMember returns object b with `"key":value` added as its first member.
 // value must be valid JSON. The caller makes sure key is not present yet.
 func WithMember(b []byte, key string, value []byte) ([]byte, error) {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, errNotObject
+		return nil, jsonscan.ErrNotObject
 	}
-	rest := skipSpace(b, i+1)
+	rest := jsonscan.SkipSpace(b, i+1)
 	empty := rest < len(b) && b[rest] == '}'
 	out := make([]byte, 0, len(b)+len(key)+len(value)+4)
 	out = append(out, '{')
-	out = appendQuoted(out, key)
+	out = jsonscan.AppendQuoted(out, key)
 	out = append(out, ':')
 	out = append(out, value...)
 	if !empty {
 		out = append(out, ',')
 	}
 	return append(out, b[i+1:]...), nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the JSON string starting at b[i].
-func skipString(b []byte, i int) (int, error) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, errNotObject
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
-		}
-	}
-	return 0, errNotObject
-}
-
-// skipValue returns the index just past the JSON value starting at b[i].
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errNotObject
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errNotObject
-	default: // number, true, false, null
-		j := i
-		for j < len(b) && !isDelimiter(b[j]) {
-			j++
-		}
-		if j == i {
-			return 0, errNotObject
-		}
-		return j, nil
-	}
-}
-
-// isDelimiter reports whether c ends a number or literal.
-func isDelimiter(c byte) bool {
-	switch c {
-	case ',', '}', ']', ' ', '\t', '\r', '\n':
-		return true
-	}
-	return false
 }

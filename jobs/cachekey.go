@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 )
 
 // CacheKey identifies what a request asks for, so that a database can
@@ -124,21 +126,13 @@ func (c *Canonicalizer) appendCanonical(b, v []byte, d int) ([]byte, error) {
 		return c.appendObject(b, v, ms, d)
 	case '[':
 		b = append(b, '[')
-		i := skipSpace(v, 1)
-		for n := 0; i < len(v) && v[i] != ']'; n++ {
-			end, err := skipValue(v, i)
-			if err != nil {
-				return nil, err
-			}
+		for n, item := range jsonscan.Items(v) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			if b, err = c.appendCanonical(b, v[i:end], d+1); err != nil {
+			var err error
+			if b, err = c.appendCanonical(b, item, d+1); err != nil {
 				return nil, err
-			}
-			i = skipSpace(v, end)
-			if i < len(v) && v[i] == ',' {
-				i = skipSpace(v, i+1)
 			}
 		}
 		return append(b, ']'), nil
@@ -148,9 +142,9 @@ func (c *Canonicalizer) appendCanonical(b, v []byte, d int) ([]byte, error) {
 			// needs one: it is already in canonical spelling.
 			return append(b, v...), nil
 		}
-		s, err := unquote(v)
-		if err != nil {
-			return nil, err
+		s, ok := jsonscan.Unquote(v)
+		if !ok {
+			return nil, errNotString
 		}
 		return appendMinimalString(b, s), nil
 	case 't', 'f', 'n':
@@ -159,6 +153,8 @@ func (c *Canonicalizer) appendCanonical(b, v []byte, d int) ([]byte, error) {
 		return append(b, canonicalNumber(string(v))...), nil
 	}
 }
+
+var errNotString = errors.New("not a JSON string")
 
 // appendMinimalString writes s as a JSON string with only the escapes JSON
 // requires: quote, backslash and control characters.
