@@ -12,10 +12,8 @@ func Valid(b []byte, i, depth, limit int) (int, bool) {
 		return i, false
 	}
 	switch c := b[i]; {
-	case c == '{':
-		return validObject(b, i, depth+1, limit)
-	case c == '[':
-		return validArray(b, i, depth+1, limit)
+	case c == '{' || c == '[':
+		return validContainer(b, i, depth+1, limit)
 	case c == '"':
 		end, _, ok := String(b, i)
 		return end, ok
@@ -31,38 +29,30 @@ func Valid(b []byte, i, depth, limit int) (int, bool) {
 	return i, false
 }
 
-func validObject(b []byte, i, depth, limit int) (int, bool) {
+// validContainer is Valid for the object or array at b[i], which is at
+// nesting depth depth.
+func validContainer(b []byte, i, depth, limit int) (int, bool) {
 	if depth > limit {
 		return i, false
 	}
-	i, more := Open(b, i)
-	for ok := true; more; {
-		if i, _, ok = String(b, i); !ok {
-			return i, false
-		}
-		if i, ok = Colon(b, i); !ok {
-			return i, false
-		}
-		if i, ok = Valid(b, i, depth, limit); !ok {
-			return i, false
-		}
-		if i, more, ok = Next(b, i, '}'); !ok {
-			return i, false
-		}
-	}
-	return i, true
-}
-
-func validArray(b []byte, i, depth, limit int) (int, bool) {
-	if depth > limit {
-		return i, false
+	isObject, end := b[i] == '{', byte(']')
+	if isObject {
+		end = '}'
 	}
 	i, more := Open(b, i)
 	for ok := true; more; {
-		if i, ok = Valid(b, i, depth, limit); !ok {
+		if isObject {
+			if i, _, ok = String(b, i); ok {
+				i, ok = Colon(b, i)
+			}
+		}
+		if ok {
+			i, ok = Valid(b, i, depth, limit)
+		}
+		if !ok {
 			return i, false
 		}
-		if i, more, ok = Next(b, i, ']'); !ok {
+		if i, more, ok = Next(b, i, end); !ok {
 			return i, false
 		}
 	}
