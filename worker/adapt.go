@@ -102,13 +102,15 @@ func (a *adaptive) answered(sent time.Time, throttled bool) {
 	}
 }
 
-// measure takes the share of throttles among the answers that followed a
-// sustained cut, when the run was under the limit, for the share of
-// scattered throttles: a run that sees none then finds a limit it exceeds
-// by a few percent (above an estimate too high) within 64 answers, where
-// the share of a busy provider's scattered throttles would pass for one.
-// The share is taken high (plus two standard deviations and one throttle),
-// and kept between recheckShare and scatteredShare.
+// measure takes the share of throttles among the recheckAnswers answers
+// that followed a sustained cut without another one, when the run was
+// under the limit, for the share of scattered throttles. A provider that
+// throttles nothing at random then has a limit it is exceeded by (after a
+// cut that learned too high a rate, or when it lowers the limit) found at
+// a smaller share than scatteredShare, while one that does keeps its
+// scattered throttles from cutting. The share is taken high (plus two
+// standard deviations and one throttle), and kept between recheckShare and
+// scatteredShare.
 func (a *adaptive) measure() {
 	k := float64(a.recent.throttles)
 	share := (k + 2*math.Sqrt(k) + 1) / float64(a.recent.total)
@@ -120,8 +122,8 @@ func (a *adaptive) measure() {
 
 // throttle handles a 429 or 503 answer to a call sent at sent, and reports
 // whether it cut; exhausted says the answer's x-ratelimit-* headers call
-// the limit used up, inflight how many calls are in flight. It cuts only if the call was sent after the last cut,
-// and then when
+// the limit used up, inflight how many calls are in flight. It cuts only
+// if the call was sent after the last cut, and then when
 //
 //   - the throttle is sustained: the limit is used up, the recent
 //     throttles are more than scattered ones would give, or more than a
@@ -233,10 +235,10 @@ func (w *answerWindow) over(least *[windowSize + 1]int, inflight int) bool {
 // calls, drawn independently, would give as many among as many answers
 // at most once in 1/unlikely windows. Until a run has measured its own
 // share (see adaptive.measure), up to scatteredShare is scattered: then
-// sustained is three in a row, 7 of 16, 16 of 64, and
-// throttles of a few percent cut about never (five percent reach 16 of 64
-// less than once in ten million windows), while a limit the run exceeds
-// shows within a few answers. Among the first recheckAnswers answers after
+// sustained is three in a row, 7 of 16, 16 of 64, and throttles of a few
+// percent cut about never (five percent reach 16 of 64 less than once in
+// ten million windows), while a limit the run exceeds shows within a few
+// answers. Among the first recheckAnswers answers after
 // a sustained cut, when the run should be under the limit, more than
 // recheckShare is sustained: 3 of 4, 5 of 16, 11 of 64. A cut may learn too
 // high a rate (the successes of the last second include what the
@@ -265,7 +267,7 @@ func leastUnlikelyTable(p float64) (k [windowSize + 1]int) {
 
 // leastUnlikely returns the least k for which k or more successes in n
 // trials of probability p happen with a probability of at most odds (n+1
-// if none does).
+// if none does); odds is below 1.
 func leastUnlikely(n int, p, odds float64) int {
 	tail := 0.0 // P(X ≥ k), summed from k = n down
 	for k := n; k >= 0; k-- {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -106,6 +107,51 @@ func TestAdaptiveScattered(t *testing.T) {
 				t.Errorf("after scattered throttles: concurrency %d, rate %v; want 16 and no rate", a.conc, a.rate)
 			}
 		})
+	}
+}
+
+// TestAdaptiveMeasure: the answers that follow a sustained cut give the
+// share of throttles the run takes for scattered from then on.
+func TestAdaptiveMeasure(t *testing.T) {
+	tests := []struct {
+		name  string
+		every int // a throttle every that many answers after the cut; 0 none
+		want  float64
+	}{
+		{"None", 0, recheckShare},
+		{"OneIn20", 20, (12 + 2*math.Sqrt(12) + 1) / recheckAnswers},
+		{"OneIn16", 16, (16 + 2*4 + 1.0) / recheckAnswers},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAdaptive(16, 4)
+			if !throttleBurst(&a, 3, at(0), at(1)) {
+				t.Fatal("three 429s in a row did not cut")
+			}
+			for i := 1; i <= recheckAnswers; i++ {
+				if tt.every > 0 && i%tt.every == 0 {
+					a.throttle(at(1+i), at(1+i), false, 0)
+				} else {
+					a.success(at(1+i), at(1+i))
+				}
+			}
+			if a.scattered != tt.want {
+				t.Errorf("share taken for scattered %.4f, want %.4f", a.scattered, tt.want)
+			}
+		})
+	}
+	// Measured at the least, 11 throttles among 64 answers are sustained,
+	// where 16 were before.
+	a := newAdaptive(16, 4)
+	throttleBurst(&a, 3, at(0), at(1))
+	for i := 1; i <= recheckAnswers; i++ {
+		a.success(at(1+i), at(1+i))
+	}
+	for i := range 53 {
+		a.success(at(1000+i), at(1000+i))
+	}
+	if throttleBurst(&a, 10, at(2000), at(2000)) || !throttleBurst(&a, 1, at(2000), at(2000)) {
+		t.Errorf("after a clean measure, the 11th throttle among 64 answers did not cut, or the 10th did")
 	}
 }
 

@@ -70,3 +70,33 @@ func TestCompareSmall(t *testing.T) {
 		t.Errorf("minimal = %+v, llmbatch = %+v; want 300 requests each", minimal, llm)
 	}
 }
+
+// TestScatteredSmall runs the scattered scenario's pipeline at a small
+// size: every request succeeds, the faults reach the runner, and the
+// clean run sees none.
+func TestScatteredSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline")
+	}
+	e, err := newEnv(config{dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := scCase{n: 200, conc: 8, lo: time.Millisecond, hi: 3 * time.Millisecond,
+		throttle: 0.1, err5: 0.05, un50: 0.05, seed: 1, retry: 10 * time.Millisecond}
+	faulty, err := scatteredRun(context.Background(), e, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, err := scatteredRun(context.Background(), e, c.clean())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if faulty.calls <= int64(c.n) || faulty.limited == 0 || clean.calls != int64(c.n) || clean.limited != 0 {
+		t.Errorf("faulty run %+v, clean run %+v; want more calls than requests and some 429s, then one call each and none",
+			faulty, clean)
+	}
+	if faulty.lowest < 1 || faulty.lowest > c.conc || faulty.p95 <= 0 || faulty.p95 > faulty.wall {
+		t.Errorf("faulty run %+v: concurrency or 95th percentile out of range", faulty)
+	}
+}

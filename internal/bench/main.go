@@ -4,6 +4,7 @@
 //	go run ./internal/bench                      # dispatch, latency, import (a few minutes on 2 cores)
 //	go run ./internal/bench -huge                # also run memory and resume start-up (1,000,000 requests)
 //	go run ./internal/bench -only import -import-lines 100000,1000000
+//	go run ./internal/bench -only ratelimit,scattered  # a limit found; scattered 429s cost little
 //	go run ./internal/bench -list                # the scenarios
 //
 // The dispatch and latency scenarios run the real pipeline in this process
