@@ -29,24 +29,50 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *urfave.Co
 			&urfave.StringFlag{Name: "status-field", Value: output.DefaultMergedFields.Status, Usage: "merged: `NAME` of the status's field"},
 		},
 		Action: func(c *urfave.Context) error {
-			format, err := output.ParseFormat(c.String("format"))
-			if err != nil {
-				return err
-			}
-			merged := output.MergedFields{Answer: c.String("answer-field"), Reasoning: c.String("reasoning-field"),
-				Usage: c.String("usage-field"), Status: c.String("status-field")}
-			if err := merged.Validate(); err != nil {
+			opts := exportOptionsFrom(c)
+			if err := opts.Validate(); err != nil {
 				return err
 			}
 			return withStore(c, env, func(ctx context.Context, st jobs.Store) error {
-				job, err := findJob(ctx, st, c.Args().First())
-				if err != nil {
-					return err
-				}
-				return export(ctx, st, job, exportFormat{format, merged}, c.String("output"), c.String("errors"), stdout, stderr)
+				return runExport(ctx, st, opts, stdout, stderr)
 			})
 		},
 	}
+}
+
+// exportOptions are the flags of the export command.
+type exportOptions struct {
+	Job    string
+	Format string
+	// Merged are the names of the members --format merged adds.
+	Merged output.MergedFields
+	// Output and Errors are the files to write ("" or "-": stdout; Errors
+	// "" or "-": with the results).
+	Output, Errors string
+}
+
+func exportOptionsFrom(c *urfave.Context) exportOptions {
+	return exportOptions{Job: c.Args().First(), Format: c.String("format"), Output: c.String("output"), Errors: c.String("errors"),
+		Merged: output.MergedFields{Answer: c.String("answer-field"), Reasoning: c.String("reasoning-field"),
+			Usage: c.String("usage-field"), Status: c.String("status-field")}}
+}
+
+// Validate checks the format and the merged fields' names.
+func (o exportOptions) Validate() error {
+	if _, err := output.ParseFormat(o.Format); err != nil {
+		return err
+	}
+	return o.Merged.Validate()
+}
+
+// runExport writes the job's finished requests in input order.
+func runExport(ctx context.Context, st jobs.Store, o exportOptions, stdout, stderr io.Writer) error {
+	job, err := findJob(ctx, st, o.Job)
+	if err != nil {
+		return err
+	}
+	format, _ := output.ParseFormat(o.Format) // checked by Validate
+	return export(ctx, st, job, exportFormat{format, o.Merged}, o.Output, o.Errors, stdout, stderr)
 }
 
 // exportFormat is the format and, for merged, the names of the added fields.

@@ -19,6 +19,8 @@ type reportOptions struct {
 	// Output is the file to write, "-" for stdout, "" for JOB.html.
 	Output string
 	priceOptions
+	// extra are the arguments after the job's name: none is allowed.
+	extra []string
 }
 
 func reportCommand(env func(string) string, stdout, stderr io.Writer) *urfave.Command {
@@ -37,8 +39,8 @@ that fails leaves an older one as it was.`,
 			&urfave.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` (mode 0600; default JOB.html); - for stdout"},
 		}, priceFlags()...),
 		Action: func(c *urfave.Context) error {
-			opts, err := reportOptionsFrom(c)
-			if err != nil {
+			opts := reportOptionsFrom(c)
+			if err := opts.Validate(); err != nil {
 				return err
 			}
 			return withPrices(c, env, opts.priceOptions, func(ctx context.Context, st jobs.Store, prices jobs.Prices) error {
@@ -49,12 +51,17 @@ that fails leaves an older one as it was.`,
 }
 
 // reportOptionsFrom reads the flags and the job name.
-func reportOptionsFrom(c *urfave.Context) (reportOptions, error) {
-	o := reportOptions{Output: c.String("output"), priceOptions: priceOptionsFrom(c), Job: c.Args().First()}
-	if c.Args().Len() > 1 {
-		return o, fmt.Errorf("name one JOB, not %q", c.Args().Slice())
+func reportOptionsFrom(c *urfave.Context) reportOptions {
+	return reportOptions{Output: c.String("output"), priceOptions: priceOptionsFrom(c), Job: c.Args().First(),
+		extra: c.Args().Tail()}
+}
+
+// Validate checks that one job at most is named.
+func (o reportOptions) Validate() error {
+	if len(o.extra) > 0 {
+		return fmt.Errorf("name one JOB, not %q", append([]string{o.Job}, o.extra...))
 	}
-	return o, nil
+	return nil
 }
 
 // runReport reads the job's report data and writes the HTML file.
