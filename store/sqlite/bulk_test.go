@@ -71,10 +71,9 @@ func TestImportReadErrorAfterBatches(t *testing.T) {
 }
 
 func TestImportLargeRebuildsDeferredIndexes(t *testing.T) {
-	defer func(n int) { deferAfter = n }(deferAfter)
-	deferAfter = 2 * importBatch
 	ctx := context.Background()
 	s := mustOpenStore(t)
+	s.DeferIndexesAfter = 2 * importBatch
 	indexSQL := func() []string {
 		var out []string
 		rows, err := s.w.QueryContext(ctx, `SELECT name || ': ' || sql FROM sqlite_master
@@ -153,6 +152,10 @@ func TestClaimRestoresFullSync(t *testing.T) {
 func TestDeferralDropsAndRebuilds(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpenStore(t)
+	after := s.DeferIndexesAfter
+	if after != DefaultDeferIndexesAfter {
+		t.Fatalf("Open set DeferIndexesAfter = %d, want %d", after, DefaultDeferIndexesAfter)
+	}
 	indexes := func(q interface {
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}) int {
@@ -168,9 +171,9 @@ func TestDeferralDropsAndRebuilds(t *testing.T) {
 		stored   int // rows the import has stored
 		drop     bool
 	}{
-		{"SmallImport", 0, deferAfter - 1, false},
-		{"LargeImportEmptyTable", 0, deferAfter, true},
-		{"LargeImportLargerTable", deferAfter + 1, deferAfter, false},
+		{"SmallImport", 0, after - 1, false},
+		{"LargeImportEmptyTable", 0, after, true},
+		{"LargeImportLargerTable", after + 1, after, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tx, err := s.w.BeginTx(ctx, nil)
@@ -178,7 +181,7 @@ func TestDeferralDropsAndRebuilds(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback()
-			d, err := newDeferral(ctx, tx)
+			d, err := newDeferral(ctx, tx, after)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -56,8 +56,10 @@ type invalidKeeper interface {
 // A request with Invalid set is stored failed, with that message. Its
 // custom_id may be in use already (a line that repeats an id and is
 // invalid besides, or a duplicate): it then gets line-N, or line-N~2, …
-func importRequests(ctx context.Context, tx *sql.Tx, job jobs.Job, src jobs.RequestSource) (int, error) {
-	def, err := newDeferral(ctx, tx)
+//
+// deferAfter is Store.DeferIndexesAfter.
+func importRequests(ctx context.Context, tx *sql.Tx, job jobs.Job, src jobs.RequestSource, deferAfter int) (int, error) {
+	def, err := newDeferral(ctx, tx, deferAfter)
 	if err != nil {
 		return 0, fmt.Errorf("import: %w", err)
 	}
@@ -104,21 +106,23 @@ func importRequests(ctx context.Context, tx *sql.Tx, job jobs.Job, src jobs.Requ
 // (BENCHMARKS.md, "What changed").
 var deferredIndexes = []string{"requests_cache_key"}
 
-// deferAfter is how many rows an import stores with every index in place
-// before it defers (below it, the index fits in the page cache and costs
-// little); the rebuild covers the requests of every job, so it defers only
-// an import at least as large as what the table held before.
-var deferAfter = 20_000 // a variable for tests
+// DefaultDeferIndexesAfter is how many rows an import stores with every
+// index in place before it defers (below it, the index fits in the page
+// cache and costs little); the rebuild covers the requests of every job,
+// so it defers only an import at least as large as what the table held
+// before. Open puts it in Store.DeferIndexesAfter.
+const DefaultDeferIndexesAfter = 20_000
 
 // deferral drops and rebuilds the deferredIndexes of one import.
 type deferral struct {
+	after    int      // rows stored before it decides (Store.DeferIndexesAfter)
 	existing int64    // rows in requests before the import
 	decided  bool     // maybeDrop has made up its mind
 	dropped  []string // the CREATE INDEX statements to run again
 }
 
-func newDeferral(ctx context.Context, tx *sql.Tx) (*deferral, error) {
-	d := &deferral{}
+func newDeferral(ctx context.Context, tx *sql.Tx, after int) (*deferral, error) {
+	d := &deferral{after: after}
 	err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM requests`).Scan(&d.existing)
 	return d, err
 }
@@ -126,7 +130,7 @@ func newDeferral(ctx context.Context, tx *sql.Tx) (*deferral, error) {
 // maybeDrop drops the deferred indexes once stored rows are in, if the
 // table held no more rows than that before.
 func (d *deferral) maybeDrop(ctx context.Context, tx *sql.Tx, stored int) error {
-	if d.decided || stored < deferAfter {
+	if d.decided || stored < d.after {
 		return nil
 	}
 	d.decided = true

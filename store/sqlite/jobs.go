@@ -39,7 +39,7 @@ func (s *Store) Import(ctx context.Context, job jobs.Job, src jobs.RequestSource
 	if job.ID, err = res.LastInsertId(); err != nil {
 		return job, fmt.Errorf("import: %w", err)
 	}
-	if job.Total, err = importRequests(ctx, tx, job, src); err != nil {
+	if job.Total, err = importRequests(ctx, tx, job, src, s.DeferIndexesAfter); err != nil {
 		return job, err
 	}
 	if f, ok := src.(jobs.Fingerprinter); ok {

@@ -30,6 +30,12 @@ type Store struct {
 	w, r *sql.DB
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// DeferIndexesAfter is how many rows an import stores with every index
+	// in place before it may drop the indexes whose keys arrive in no order
+	// and build them again at its end (see deferredIndexes). Open sets it
+	// to DefaultDeferIndexesAfter; tests lower it to reach the deferral with
+	// small imports, and 0 decides after the first batch.
+	DeferIndexesAfter int
 }
 
 var _ jobs.Store = (*Store)(nil)
@@ -51,7 +57,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, Now: time.Now}
+	s := &Store{w: w, r: r, Now: time.Now, DeferIndexesAfter: DefaultDeferIndexesAfter}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		if nd := NotDatabase(path, err); nd != nil {
