@@ -55,7 +55,9 @@ func claimTx(ctx context.Context, tx *sql.Tx, jobID int64, n int, now time.Time)
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]jobs.Request, 0, n)
+	// n bounds the rows, not the memory: a claim of "all" (math.MaxInt)
+	// must not ask for that much capacity.
+	out := make([]jobs.Request, 0, min(n, maxRowsPerInsert))
 	for rows.Next() {
 		r := jobs.Request{JobID: jobID, Status: jobs.StatusRunning}
 		var endpoint string

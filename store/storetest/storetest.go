@@ -1,0 +1,68 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// Run runs every contract test as a subtest of t, each on a fresh store
+// from open. open returns an empty store and closes it when its t ends
+// (t.Cleanup); the Close test closes it first, so a second Close must
+// return nil.
+func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
+	t.Helper()
+	for _, c := range contract {
+		t.Run(c.name, func(t *testing.T) { c.test(t, open(t)) })
+	}
+}
+
+// contract lists the tests Run runs, by what they hold the store to.
+var contract = []struct {
+	name string
+	test func(*testing.T, jobs.Store)
+}{
+	{"ImportStoresRequestsExactly", testImportStoresRequestsExactly},
+	{"ImportStoresFingerprint", testImportStoresFingerprint},
+	{"ImportDuplicateCustomIDStoresNothing", testImportDuplicateCustomID},
+	{"ImportReadErrorStoresNothing", testImportReadError},
+	{"ImportInvalidLineStoresNothing", testImportInvalidLine},
+	{"ImportSameNameRefused", testImportSameName},
+	{"ImportKeepsInvalidLines", testImportKeepsInvalidLines},
+	{"ClaimInInputOrder", testClaimInInputOrder},
+	{"ClaimOnlyDue", testClaimOnlyDue},
+	{"ClaimConcurrentlyNeverTwice", testClaimConcurrently},
+	{"ClaimNothingOfCancelledJob", testClaimCancelledJob},
+	{"Waiting", testWaiting},
+	{"RecordOutcomes", testRecordOutcomes},
+	{"RecordExactlyOnce", testRecordExactlyOnce},
+	{"RecordManySomeNoLongerRunning", testRecordManySomeNoLongerRunning},
+	{"RecordRejectsWholeBatch", testRecordRejectsWholeBatch},
+	{"RecoverKeepsAttempts", testRecover},
+	{"LockRefusedWhileLive", testLockRefusedWhileLive},
+	{"LockSameOwnerRelocks", testLockSameOwnerRelocks},
+	{"LockTakenOverWhenStale", testLockTakenOverWhenStale},
+	{"LockTakenOverFromDeadHolder", testLockTakenOverFromDeadHolder},
+	{"Heartbeat", testHeartbeat},
+	{"Unlock", testUnlock},
+	{"JobAndJobs", testJobAndJobs},
+	{"Retry", testRetry},
+	{"RetryAndCancelOfCancelledJob", testRetryAndCancelOfCancelledJob},
+	{"CancelWithoutRun", testCancelWithoutRun},
+	{"CancelDuringRun", testCancelDuringRun},
+	{"ClearWaits", testClearWaits},
+	{"SettingsAndEndRun", testSettingsAndEndRun},
+	{"RunState", testRunState},
+	{"RecordsInInputOrder", testRecordsInInputOrder},
+	{"RecordsStopsOnCallbackError", testRecordsStops},
+	{"CacheAnswersIdenticalRequests", testCacheAnswers},
+	{"CacheInChunksBesideClaims", testCacheChunks},
+	{"CacheOfCancelledJobs", testCacheCancelledJobs},
+	{"StatsAfterKnownOutcomes", testStatsAfterKnownOutcomes},
+	{"StatsOfNewJob", testStatsOfNewJob},
+	{"StatsThroughput", testStatsThroughput},
+	{"SummarySnapshot", testSummarySnapshot},
+	{"Models", testModels},
+	{"Report", testReport},
+	{"Close", testClose},
+}
