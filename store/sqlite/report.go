@@ -105,11 +105,11 @@ func classSeries(byClass map[string][]int) []jobs.ClassSeries {
 }
 
 func readHistograms(ctx context.Context, tx *sql.Tx, jobID int64, bins int, rep *jobs.Report) error {
-	lat, err := readDurations(ctx, tx, `SELECT latency_ms FROM results WHERE job_id = ? ORDER BY latency_ms`, jobID)
+	lat, err := readDurations(ctx, tx, `SELECT latency_ms FROM results WHERE job_id = ? AND cached = 0 ORDER BY latency_ms`, jobID)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
-	ttft, err := readDurations(ctx, tx, `SELECT ttft_ms FROM results WHERE job_id = ? AND ttft_ms IS NOT NULL
+	ttft, err := readDurations(ctx, tx, `SELECT ttft_ms FROM results WHERE job_id = ? AND cached = 0 AND ttft_ms IS NOT NULL
 		ORDER BY ttft_ms`, jobID)
 	if err != nil {
 		return fmt.Errorf("time to first token: %w", err)
@@ -140,7 +140,7 @@ func readSlowest(ctx context.Context, tx *sql.Tx, jobID int64, limit int) ([]job
 	rows, err := tx.QueryContext(ctx, `SELECT q.custom_id, q.model, q.attempts, x.latency_ms, coalesce(x.ttft_ms, 0),
 		x.usage_known, x.prompt_tokens, x.completion_tokens, x.reasoning_tokens, x.cached_tokens, x.total_tokens
 		FROM results x JOIN requests q ON q.id = x.request_id
-		WHERE x.job_id = ? ORDER BY x.latency_ms DESC, q.id LIMIT ?`, jobID, max(limit, 0))
+		WHERE x.job_id = ? AND x.cached = 0 ORDER BY x.latency_ms DESC, q.id LIMIT ?`, jobID, max(limit, 0))
 	if err != nil {
 		return nil, err
 	}

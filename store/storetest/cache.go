@@ -55,11 +55,26 @@ func testCacheAnswers(t *testing.T, st jobs.Store) {
 		}
 	}
 	checkCachedStats(t, mustStats(t, st, b.ID), mustStats(t, st, a.ID))
+	checkCachedReport(t, st, b.ID)
 	if n := runPass(t, st, b.ID, 100); n != 0 {
 		t.Errorf("a second pass answered %d, want 0", n)
 	}
 	if got := linesOf(mustClaim(t, st, b.ID, 10)); !slices.Equal(got, []int{2, 4, 5, 6}) {
 		t.Errorf("claimed lines %v, want those not answered [2 4 5 6]", got)
+	}
+}
+
+// checkCachedReport checks that the report of a job whose only results
+// came from the cache shows no latency: nothing was asked, as Stats says.
+func checkCachedReport(t *testing.T, st jobs.Store, jobID int64) {
+	t.Helper()
+	rep, err := st.Report(t.Context(), jobID, jobs.DefaultReportOptions)
+	if err != nil {
+		t.Fatalf("Report: %v", err)
+	}
+	if rep.Latency.Count != 0 || rep.TTFT.Count != 0 || len(rep.Slowest) != 0 {
+		t.Errorf("report of results copied from the cache: latency %d, ttft %d, slowest %d; want none (nothing was asked)",
+			rep.Latency.Count, rep.TTFT.Count, len(rep.Slowest))
 	}
 }
 
