@@ -55,9 +55,10 @@ func (s *scanner) fields(keys []string, read func(k int) bool) (isObject, ok boo
 // leaves the field (nil, or the string's zero value).
 func (s *scanner) string(t *text) bool {
 	switch s.peek() {
-	case '"':
-		lo, hi, esc, ok := s.str()
-		*t = text{lo: lo, hi: hi, esc: esc}
+	case '"': // jsonscan.String rather than str, which costs a call more
+		end, esc, ok := jsonscan.String(s.b, s.i)
+		*t = text{lo: s.i + 1, hi: end - 1, esc: esc}
+		s.i = end
 		return ok
 	case 'n':
 		return s.null()
@@ -136,8 +137,9 @@ func (s *scanner) peek() byte {
 func (s *scanner) object(member func(key []byte) bool) bool {
 	more, ok := s.enter('{')
 	for ok && more {
-		lo, hi, _, isKey := s.str()
-		if s.i, ok = jsonscan.Colon(s.b, s.i); !isKey || !ok || !member(s.b[lo:hi]) {
+		key := s.i
+		end, _, isKey := jsonscan.String(s.b, key)
+		if s.i, ok = jsonscan.Colon(s.b, end); !isKey || !ok || !member(s.b[key+1:end-1]) {
 			return false
 		}
 		s.i, more, ok = jsonscan.Next(s.b, s.i, '}')
@@ -192,12 +194,9 @@ func (s *scanner) null() bool {
 
 // str scans the string at s.i and returns the bounds of the bytes between
 // its quotes; esc reports whether they hold escapes (jsonscan.String says
-// what is valid).
+// what is valid). After ok false, the scanner's position is of no use.
 func (s *scanner) str() (lo, hi int, esc, ok bool) {
 	end, esc, ok := jsonscan.String(s.b, s.i)
-	if !ok {
-		return 0, 0, false, false
-	}
-	lo, hi, s.i = s.i+1, end-1, end
-	return lo, hi, esc, true
+	lo, s.i = s.i+1, end
+	return lo, end - 1, esc, ok
 }
