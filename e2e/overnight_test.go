@@ -398,3 +398,33 @@ func TestResumeSaysWhenTheFirstIsDue(t *testing.T) {
 		t.Errorf("stderr does not say %q:\n%s", want, res.Stderr)
 	}
 }
+
+// TestEndpointNeverReached: a base URL nothing listens on stops the run
+// within seconds with exit 1, a message naming the URL it tried and what
+// to check, and every request still pending with no attempt used.
+func TestEndpointNeverReached(t *testing.T) {
+	dir := t.TempDir()
+	file := writeLines(t, dir, "nowhere.jsonl", chatLines(20)...)
+	db := filepath.Join(dir, "nowhere.db")
+	start := time.Now()
+	res := runCLI(t, keyEnv(), "--db", db, "run", "--base-url", "http://127.0.0.1:1/v1", "-q", file)
+	if res.Code != exitError {
+		t.Fatalf("exit %d, want %d\n%s", res.Code, exitError, res.Stderr)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("gave up after %s, want within seconds", d)
+	}
+	for _, want := range []string{"no answer from http://127.0.0.1:1/v1/chat/completions: connection refused",
+		"check --base-url", "run nowhere`"} {
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, res.Stderr)
+		}
+	}
+	st := statusJSON(t, db, "nowhere")
+	if count(t, st, "pending") != 20 || queryInt(t, db, `SELECT max(attempts) FROM requests`) != 0 {
+		t.Errorf("counts %v; want all 20 pending with no attempt used", st["counts"])
+	}
+	if end := st["last_run"].(map[string]any)["end"]; end != "unreachable" {
+		t.Errorf("last_run.end = %v, want unreachable", end)
+	}
+}
