@@ -93,7 +93,9 @@ func (a *assembler) Add(data []byte) error {
 			err = a.addChoices(m.val)
 		case "error", "obfuscation":
 		default:
-			a.addTop(m)
+			if !shadows(m, chunkTopKeys) {
+				a.addTop(m)
+			}
 		}
 		if err != nil {
 			return a.fail(err)
@@ -128,6 +130,27 @@ func (a *assembler) Outputs() int { return a.outputs }
 func (a *assembler) fail(e *CallError) error {
 	a.err = e
 	return e
+}
+
+// The keys the assembled body is read by: a chunk's member whose key is
+// one of these but for case (or escapes) would, kept beside the real one,
+// be read in its place by encoding/json, which matches keys without regard
+// to case, and the last one wins. No provider sends such a key; it is
+// dropped.
+var (
+	chunkTopKeys    = []string{"id", "object", "created", "model", "system_fingerprint", "choices", "usage", "error"}
+	chunkChoiceKeys = []string{"index", "message", "delta", "text", "finish_reason", "logprobs"}
+)
+
+// shadows reports whether m's key matches one of keys but for case.
+func shadows(m member, keys []string) bool {
+	key := keyString(m)
+	for _, k := range keys {
+		if key != k && strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // addTop keeps a top-level member's first value that is neither null nor
@@ -252,7 +275,9 @@ func (a *assembler) addChoiceMember(ch *choiceAcc, m member) (bool, *CallError) 
 		ch.logprobs.add(v)
 		return false, nil
 	}
-	ch.setOther(m)
+	if !shadows(m, chunkChoiceKeys) {
+		ch.setOther(m)
+	}
 	return false, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -85,44 +86,28 @@ func (m *merger) split(b []byte, depth int) ([]member, bool) {
 		m.objects = append(m.objects, nil)
 	}
 	out := m.objects[depth][:0]
-	s := scanner{b: b}
-	if s.peek() != '{' {
+	i := jsonscan.SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
 		return out, false
 	}
-	s.i++
-	if s.peek() == '}' {
-		s.i++
-		s.ws()
-		return out, s.i == len(b)
-	}
-	for {
-		if s.peek() != '"' {
+	i, more := jsonscan.Open(b, i)
+	for ok := true; more; {
+		key := i
+		end, esc, isKey := jsonscan.String(b, key)
+		if i, ok = jsonscan.Colon(b, end); !isKey || !ok {
 			return out, false
 		}
-		lo, hi, esc, ok := s.str()
-		if !ok || s.peek() != ':' {
+		val := i
+		if i, ok = jsonscan.Valid(b, val, depth+1, jobs.MaxJSONDepth); !ok {
 			return out, false
 		}
-		s.i++
-		s.ws()
-		end, ok := jobs.ValidValue(b, s.i, depth+1, jobs.MaxJSONDepth)
-		if !ok {
-			return out, false
-		}
-		out = append(out, member{key: b[lo:hi], esc: esc, val: b[s.i:end]})
+		out = append(out, member{key: b[key+1 : end-1], esc: esc, val: b[val:i]})
 		m.objects[depth] = out
-		s.i = end
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			s.ws()
-			return out, s.i == len(b)
-		default:
+		if i, more, ok = jsonscan.Next(b, i, '}'); !ok {
 			return out, false
 		}
 	}
+	return out, jsonscan.SkipSpace(b, i) == len(b)
 }
 
 // elements returns the elements of the array b, which split has already
@@ -132,28 +117,11 @@ func (m *merger) elements(b []byte, depth int) [][]byte {
 		m.arrays = append(m.arrays, nil)
 	}
 	out := m.arrays[depth][:0]
-	s := scanner{b: b}
-	if s.peek() != '[' {
-		return out
-	}
-	s.i++
-	if s.peek() == ']' {
-		return out
-	}
-	for {
-		s.ws()
-		end, ok := jobs.ValidValue(b, s.i, depth+1, jobs.MaxJSONDepth)
-		if !ok {
-			return out
-		}
-		out = append(out, b[s.i:end])
+	for _, item := range jsonscan.Items(b) {
+		out = append(out, item)
 		m.arrays[depth] = out
-		s.i = end
-		if s.peek() != ',' {
-			return out
-		}
-		s.i++
 	}
+	return out
 }
 
 // keyString decodes a member's key. Keys without escapes, nearly all, are
