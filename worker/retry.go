@@ -23,8 +23,14 @@ type RetryPolicy struct {
 }
 
 // Delay returns the wait before attempt number failed+1, given that failed
-// attempts have been made. A server's Retry-After wins when it is longer.
+// attempts have been made: the server's Retry-After when it sent one (up
+// to an hour), as the OpenAI SDK does, else the backoff. A Retry-After is
+// the server's own word on when it can answer; the adaptive controller and
+// the outage pause keep a server that says "now" too often from a storm.
 func (p RetryPolicy) Delay(failed int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, maxRetryAfter)
+	}
 	hi := max(p.Max, p.Initial)
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = p.Initial
@@ -38,8 +44,7 @@ func (p RetryPolicy) Delay(failed int, retryAfter time.Duration) time.Duration {
 	}
 	// The jitter spreads around the current interval, so it can fall below
 	// Initial or, once the interval reaches Max, rise above Max.
-	d = min(max(d, p.Initial), hi)
-	return max(d, min(retryAfter, maxRetryAfter))
+	return min(max(d, p.Initial), hi)
 }
 
 // RetryAfter reads how long the server asks us to wait: the retry-after-ms

@@ -143,16 +143,15 @@ func TestRetryPolicyDelay(t *testing.T) {
 			}
 		}
 	})
-	t.Run("LongerRetryAfterWins", func(t *testing.T) {
+	t.Run("RetryAfterWins", func(t *testing.T) {
 		if got := p.Delay(1, 30*time.Second); got != 30*time.Second {
 			t.Errorf("Delay(1, 30s) = %v, want 30s (above Max: the server asked)", got)
 		}
 		if got := p.Delay(1, 2*time.Hour); got != time.Hour {
 			t.Errorf("Delay(1, 2h) = %v, want the 1h bound", got)
 		}
-		lo, hi := delayBounds(p, 3)
-		if got := p.Delay(3, time.Millisecond); got < lo || got > hi {
-			t.Errorf("Delay(3, 1ms) = %v, want the backoff within [%v, %v]", got, lo, hi)
+		if got := p.Delay(3, 50*time.Millisecond); got != 50*time.Millisecond {
+			t.Errorf("Delay(3, 50ms) = %v, want 50ms (below the backoff: the server said when)", got)
 		}
 	})
 	t.Run("MaxBelowInitial", func(t *testing.T) {
@@ -185,8 +184,8 @@ func FuzzParseRetryAfter(f *testing.F) {
 		h["Retry-After-Ms"] = []string{v}
 		check("RetryAfter(retry-after-ms)", RetryAfter(h, retryNow))
 		p := RetryPolicy{Initial: time.Second, Max: time.Minute}
-		if d := p.Delay(3, ParseRetryAfter(v, retryNow)); d < time.Second || d > time.Hour {
-			t.Fatalf("Delay(3, ParseRetryAfter(%q)) = %v, want within [1s, 1h]", v, d)
+		if ra, d := ParseRetryAfter(v, retryNow), p.Delay(3, ParseRetryAfter(v, retryNow)); (ra > 0 && d != ra) || d <= 0 || d > time.Hour {
+			t.Fatalf("Delay(3, ParseRetryAfter(%q) = %v) = %v, want the Retry-After, within (0, 1h]", v, ra, d)
 		}
 	})
 }
