@@ -407,10 +407,14 @@ func checkChaos(t *testing.T, db string, srv *fakeapi.Server, size chaosSize, ki
 	if want.reasoning == 0 || lost.total < 0 {
 		t.Errorf("reasoning tokens %d, lost %+v: the round did not exercise what it should", want.reasoning, lost)
 	}
-	// An answer is served again only when a kill lost it before its commit,
-	// and a run has at most --concurrency answers uncommitted.
-	if limit := int64(kills * size.concurrency); f.servedAgain > limit {
-		t.Errorf("%d answers served again, more than %d kills × %d in flight", f.servedAgain, kills, size.concurrency)
+	// An answer is served again only when a kill lost it before its commit:
+	// the calls in flight (at most --concurrency, which scattered 429s and
+	// 503s no longer lower) and the answers queued for the group commit in
+	// progress, about another pool's worth at zero latency. Far more would
+	// mean outcomes wait for their commit longer than they should.
+	if limit := int64(kills * 2 * size.concurrency); f.servedAgain > limit {
+		t.Errorf("%d answers served again, more than %d kills × 2 × %d (in flight and waiting for the commit)",
+			f.servedAgain, kills, size.concurrency)
 	}
 	for state, want := range map[string]int{"succeeded": f.succeeded, "failed": f.failed, "pending": 0, "running": 0} {
 		if got := count(t, st, state); got != want {
