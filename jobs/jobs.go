@@ -14,10 +14,14 @@ const (
 	EndpointChat Endpoint = "/chat/completions"
 	// EndpointCompletions is the legacy completions endpoint (a body with prompt).
 	EndpointCompletions Endpoint = "/completions"
+	// EndpointEmbeddings is the embeddings endpoint (a body with input).
+	EndpointEmbeddings Endpoint = "/embeddings"
 )
 
-// Valid reports whether e is one of the two supported endpoints.
-func (e Endpoint) Valid() bool { return e == EndpointChat || e == EndpointCompletions }
+// Valid reports whether e is one of the supported endpoints.
+func (e Endpoint) Valid() bool {
+	return e == EndpointChat || e == EndpointCompletions || e == EndpointEmbeddings
+}
 
 // BatchURL is the path the OpenAI Batch format writes for e.
 func (e Endpoint) BatchURL() string { return "/v1" + string(e) }
