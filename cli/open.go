@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,6 +186,12 @@ func sameShape(job jobs.Job, opts importOptions) error {
 			given["model"] = m
 		}
 	}
+	if _, ok := set.Shape["stream"]; !ok {
+		// A job imported by import was never sent: its first run says
+		// whether it streams, and stores it (resolveSending).
+		given = maps.Clone(given)
+		delete(given, "stream")
+	}
 	diff := set.ShapeDiff(given)
 	if len(diff) == 0 {
 		return nil
@@ -221,7 +228,11 @@ func importFile(ctx context.Context, st jobs.Store, name string, opts importOpti
 	}
 	defer r.Close()
 	set := opts.Settings
-	set.Shape = opts.Shape
+	set.Shape = maps.Clone(set.Shape) // what the command stores of its own, under the flags given
+	if set.Shape == nil {
+		set.Shape = map[string][]string{}
+	}
+	maps.Copy(set.Shape, opts.Shape)
 	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.source(), DefaultModel: opts.Model, Settings: set}, r)
 	if opts.SourceName != "" {
 		renameInput(err, opts.Input, opts.SourceName)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -28,9 +29,10 @@ type sending struct {
 }
 
 // newSettings is what a job the run creates stores: the base URL it
-// resolves to, and the prices given.
+// resolves to, whether it streams, and the prices given.
 func (o runOptions) newSettings() jobs.Settings {
-	set := jobs.Settings{BaseURL: firstOf(o.BaseURL, o.BaseURLEnv, DefaultBaseURL)}
+	set := jobs.Settings{BaseURL: firstOf(o.BaseURL, o.BaseURLEnv, DefaultBaseURL),
+		Shape: map[string][]string{"stream": {strconv.FormatBool(o.Stream)}}}
 	if o.PricesGiven {
 		p := o.Prices
 		set.Prices = &p
@@ -62,7 +64,18 @@ func resolveSending(ctx context.Context, st jobs.Store, job *jobs.Job, o runOpti
 	changed := set.BaseURL != s.BaseURL
 	set.BaseURL = s.BaseURL
 	s.Stream = o.Stream
-	if v, ok := set.Shape["stream"]; ok && o.Shape["stream"] == nil {
+	if v, ok := set.Shape["stream"]; !ok {
+		// Made by import (or before the job stored its flags): this first
+		// run decides, for the runs after it.
+		set.Shape = maps.Clone(set.Shape)
+		if set.Shape == nil { // a job stored before its flags were: its model is known
+			set.Shape = map[string][]string{}
+			if job.DefaultModel != "" {
+				set.Shape["model"] = []string{job.DefaultModel}
+			}
+		}
+		set.Shape["stream"], changed = []string{strconv.FormatBool(o.Stream)}, true
+	} else if o.Shape["stream"] == nil {
 		s.Stream = slices.Equal(v, []string{"true"})
 	}
 	s.Prices = mergePrices(set.Prices, o.Prices, o.PricesGiven)

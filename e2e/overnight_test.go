@@ -428,3 +428,25 @@ func TestEndpointNeverReached(t *testing.T) {
 		t.Errorf("last_run.end = %v, want unreachable", end)
 	}
 }
+
+// TestImportThenRunStreams: a job made by import was never sent; its first
+// run may say --stream, which the job then keeps.
+func TestImportThenRunStreams(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, RecordBodies: true})
+	file := writeLines(t, dir, "imp.jsonl", chatLines(2)...)
+	db := filepath.Join(dir, "imp.db")
+	mustCLI(t, nil, "--db", db, "import", file)
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream", "-q", "imp")...); res.Code != 0 {
+		t.Fatalf("first run with --stream: exit %d\n%s", res.Code, res.Stderr)
+	}
+	for _, b := range srv.Bodies() {
+		if !bytes.Contains(b, []byte(`"stream":true`)) {
+			t.Errorf("sent %s, want a stream", b)
+		}
+	}
+	res := runCLI(t, keyEnv(), runArgs(db, srv, "--stream=false", "imp")...)
+	if res.Code != exitError || !strings.Contains(res.Stderr, `--stream: "true" → "false"`) {
+		t.Errorf("a later run with --stream=false: exit %d\n%s", res.Code, res.Stderr)
+	}
+}
