@@ -71,8 +71,11 @@ type Store interface {
 	Recover(ctx context.Context, jobID int64) (int, error)
 	// Stats returns the job's counts, tokens, attempts and error classes.
 	Stats(ctx context.Context, jobID int64) (Stats, error)
-	// Records calls fn for each request of the job in input order.
+	// Records calls fn for each request of the job in input order, without
+	// its body (Request.Body is nil). It returns fn's first error.
 	Records(ctx context.Context, jobID int64, fn func(Record) error) error
+	// RecordsWith is Records reading what opts asks for besides.
+	RecordsWith(ctx context.Context, jobID int64, opts RecordOptions, fn func(Record) error) error
 	// Retry puts the job's failed requests back to pending with their
 	// attempt counts reset, and returns how many.
 	Retry(ctx context.Context, jobID int64) (int, error)
@@ -94,6 +97,15 @@ type Store interface {
 	// from the results of identical requests of the database.
 	NewCachePass(jobID int64) CachePass
 	Close() error
+}
+
+// RecordOptions say what Store.RecordsWith reads besides what Records
+// reads.
+type RecordOptions struct {
+	// Bodies reads each request's body into Request.Body: the request as it
+	// is sent (an export's --with-request). Records leaves it out, since
+	// bodies are most of what a job stores.
+	Bodies bool
 }
 
 // JobSettings keeps what a job remembers of how it is sent and how its

@@ -13,12 +13,22 @@ import (
 // It reads one consistent snapshot, so a run writing meanwhile is neither
 // blocked nor seen half-way.
 func (s *Store) Records(ctx context.Context, jobID int64, fn func(jobs.Record) error) error {
+	return s.RecordsWith(ctx, jobID, jobs.RecordOptions{}, fn)
+}
+
+// RecordsWith is Records with each request's body too when opts.Bodies is
+// set. Rows are read one at a time, so memory does not grow with the job.
+func (s *Store) RecordsWith(ctx context.Context, jobID int64, opts jobs.RecordOptions, fn func(jobs.Record) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("read results: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.line, r.custom_id, r.endpoint, r.model, r.metadata,
+	body := "NULL"
+	if opts.Bodies {
+		body = "r.body"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT r.id, r.line, r.custom_id, r.endpoint, r.model, r.metadata, `+body+`,
 		r.status, r.attempts, r.error_class, r.error_status_code, r.error_message, r.error_body,
 		r.error_request_id, x.status_code, x.response_id, x.provider_request_id, x.model, x.raw, x.content, x.reasoning_content,
 		x.finish_reason, x.usage_known, x.prompt_tokens, x.completion_tokens, x.reasoning_tokens,
@@ -48,7 +58,7 @@ func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 	var eCode sql.NullInt64
 	var eBody []byte
 	var x resultRow
-	err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, (*[]byte)(&r.Metadata),
+	err := rows.Scan(&r.ID, &r.Line, &r.CustomID, &endpoint, &r.Model, (*[]byte)(&r.Metadata), &r.Body,
 		&status, &r.Attempts, &eClass, &eCode, &eMsg, &eBody,
 		&eReqID, &x.code, &x.responseID, &x.providerID, &x.model, &x.raw, &x.content, &x.reasoning,
 		&x.finish, &x.known, &x.prompt, &x.completion, &x.reasoningTokens,

@@ -15,6 +15,7 @@ import (
 func testRecordsInInputOrder(t *testing.T, st jobs.Store) {
 	in := chats(4)
 	in[0].Metadata = json.RawMessage(`{"split":"test"}`)
+	in[1].Body = []byte(`{"model": "m",  "messages":[{"role":"user","content":"caf\u00e9 1.50e0"}]}`)
 	job := mustImport(t, st, "records", in)
 	reqs := mustClaim(t, st, job.ID, 3)
 	result := &jobs.Result{RequestID: reqs[0].ID, StatusCode: 200, ResponseID: "chatcmpl-1", ProviderRequestID: "req-abc",
@@ -53,11 +54,43 @@ func testRecordsInInputOrder(t *testing.T, st jobs.Store) {
 			t.Errorf("record %d: Request = %+v, want line %d %q, %s with %d attempts, metadata %q",
 				i, q, i+1, in[i].CustomID, tt.status, tt.attempts, tt.metadata)
 		}
+		if q.Body != nil {
+			t.Errorf("record %d: Records read the body %q; only RecordsWith Bodies reads it", i, q.Body)
+		}
 		if !sameResult(r.Result, tt.result) {
 			t.Errorf("record %d: Result = %+v,\nwant %+v", i, r.Result, tt.result)
 		}
 		if !reflect.DeepEqual(r.Failure, tt.failure) {
 			t.Errorf("record %d: Failure = %+v, want %+v", i, r.Failure, tt.failure)
+		}
+	}
+	testRecordsWithBodies(t, st, job.ID, in)
+}
+
+// testRecordsWithBodies: RecordsWith Bodies gives what Records gives, with
+// each request's body as stored, byte for byte.
+func testRecordsWithBodies(t *testing.T, st jobs.Store, jobID int64, in []jobs.Request) {
+	t.Helper()
+	plain := mustRecords(t, st, jobID)
+	var got []jobs.Record
+	err := st.RecordsWith(t.Context(), jobID, jobs.RecordOptions{Bodies: true}, func(r jobs.Record) error {
+		got = append(got, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("RecordsWith: %v", err)
+	}
+	if len(got) != len(plain) {
+		t.Fatalf("RecordsWith gave %d records, Records %d", len(got), len(plain))
+	}
+	for i, r := range got {
+		if string(r.Request.Body) != string(in[i].Body) {
+			t.Errorf("record %d: Body = %q, want %q", i, r.Request.Body, in[i].Body)
+		}
+		r.Request.Body = nil
+		if !reflect.DeepEqual(r.Request, plain[i].Request) || !sameResult(r.Result, plain[i].Result) ||
+			!reflect.DeepEqual(r.Failure, plain[i].Failure) {
+			t.Errorf("record %d: RecordsWith gave %+v, Records %+v", i, r, plain[i])
 		}
 	}
 }
