@@ -30,7 +30,7 @@ type DatasetOptions struct {
 	// Params are body fields, in flag order.
 	Params []Param
 	// Endpoint is where rendered text goes: chat (the default) makes it
-	// the user message, completions the prompt.
+	// the user message, completions the prompt, embeddings the input.
 	Endpoint jobs.Endpoint
 	// IDField names the record field whose value is the custom_id; without
 	// it the custom_id is line-N (JSONL, text) or row-N (CSV, N counting
@@ -51,6 +51,8 @@ func (o DatasetOptions) Validate(path string) error {
 		return fmt.Errorf("unknown endpoint %q", o.Endpoint)
 	case o.System != "" && o.Endpoint == jobs.EndpointCompletions:
 		return fmt.Errorf("--system needs --endpoint chat; a completions prompt has no system message")
+	case o.System != "" && o.Endpoint == jobs.EndpointEmbeddings:
+		return fmt.Errorf("--system needs --endpoint chat; an embeddings input has no system message")
 	}
 	seen := map[string]bool{}
 	for _, p := range o.Params {
@@ -58,6 +60,27 @@ func (o DatasetOptions) Validate(path string) error {
 			return fmt.Errorf("--param %s is given twice", p.Key)
 		}
 		seen[p.Key] = true
+		if err := o.checkEmbeddingParam(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkEmbeddingParam checks a --param of an embeddings dataset once, as
+// ParseParam checks the documented parameters of every endpoint: "input"
+// is the template's, and an embeddings body has fields of its own.
+func (o DatasetOptions) checkEmbeddingParam(p Param) error {
+	if o.Endpoint != jobs.EndpointEmbeddings {
+		return nil
+	}
+	if p.Key == "input" {
+		return fmt.Errorf(`--param input: "input" cannot be set with --param (the template renders it)`)
+	}
+	if check, ok := embeddingParams[p.Key]; ok {
+		if reason := check(p.Key, p.Value); reason != "" {
+			return fmt.Errorf("--param %s=%s: %s", p.Key, p.Value, reason)
+		}
 	}
 	return nil
 }
@@ -80,9 +103,11 @@ func (o DatasetOptions) format(path string) RecordFormat {
 // in file order. It implements jobs.RequestSource and jobs.Fingerprinter.
 //
 // The template's output decides the request's shape: a JSON array is the
-// whole messages array (chat); a JSON object with "messages" or "prompt"
-// gives those fields (and may set "model" and parameters); anything else is
-// the user message (chat) or the prompt (completions). Surrounding white
+// whole messages array (chat) or the whole input (embeddings); a JSON
+// object with "messages" or "prompt" (or, for embeddings, "input") gives
+// those fields (and may set "model" and parameters); anything else is the
+// user message (chat), the prompt (completions) or the input (embeddings),
+// a string. Surrounding white
 // space is removed. The record itself is the request's metadata, so that
 // the merged export can give it back with the answer added.
 type Dataset struct {

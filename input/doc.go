@@ -1,7 +1,8 @@
 // Package input reads and validates llmbatch input files: JSONL with one
 // request per line, each either an OpenAI Batch line
 // ({"custom_id", "method", "url", "body"}) or a bare request body
-// ({"model", "messages"} or {"model", "prompt"}), detected per line.
+// ({"model", "messages"}, {"model", "prompt"} or, for embeddings,
+// {"model", "input"}), detected per line.
 //
 // A Reader streams the file: lines have no length limit and memory does not
 // grow with the file. Every problem is reported as FILE:LINE: reason in a

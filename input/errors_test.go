@@ -38,7 +38,7 @@ var badInputs = []struct {
 	{"InvalidJSON", lines(ok, `{"model":"m","messages":[}`, `{"model":"m",}`, `{'model':'m'}`, `{"model":"m"`, ok), Options{}},
 	{"NotAnObject", lines(`[1,2]`, `"text"`, `3.5`, `true`, `null`, ok), Options{}},
 	{"MissingModel", lines(`{"messages":[{"role":"user","content":"hi"}]}`, ok), Options{}},
-	{"MissingMessagesAndPrompt", lines(`{"model":"m","input":"hi"}`, `{}`, ok), Options{}},
+	{"MissingMessagesAndPrompt", lines(`{"model":"m","inputs":"hi"}`, `{}`, ok), Options{}},
 	{"MessagesAndPrompt", lines(`{"model":"m","prompt":"p","messages":[]}`, ok), Options{}},
 	{"WrongTypes", lines(
 		`{"model":"m","prompt":"p","temperature":"0.7"}`,
@@ -93,7 +93,7 @@ var badInputs = []struct {
 		`{"model":"m","prompt":[{"text":"a"}]}`,
 		ok), Options{}},
 	{"BadBatchLines", lines(
-		`{"custom_id":"a","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"x"}}`,
+		`{"custom_id":"a","method":"POST","url":"/v1/images/generations","body":{"model":"m","input":"x"}}`,
 		`{"custom_id":"b","method":"GET","url":"/v1/completions","body":{"model":"m","prompt":"p"}}`,
 		`{"custom_id":"c","url":"/v1/chat/completions","body":{"model":"m","prompt":"p"}}`,
 		`{"custom_id":"d","url":"/v1/completions","body":{"model":"m","messages":[]}}`,

@@ -21,6 +21,8 @@ func FuzzReader(f *testing.F) {
 		`{"custom_id":"b","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"assistant","tool_calls":[]}]}}`,
 		`{"body":{"prompt":[[1],[2,3]],"model":"m","stop":["a"],"logit_bias":{"1":-5}},"metadata":null}`,
 		`{"custom\u005fid":"c","model":"m","prompt":"p","temperature":1e-5,"n":1.0}`,
+		`{"custom_id":"e","method":"POST","url":"/v1/embeddings","body":{"model":"e","input":["a","b"],"dimensions":8}}` + "\n" +
+			`{"input":[[1,2],[3]],"encoding_format":"base64","metadata":{"k":1}}` + "\n" + `{"model":"e","input":"x","stream":false}`,
 		"[1]\n\"x\"\n{\n\x00",
 		"",
 	} {
@@ -74,6 +76,13 @@ func checkRequest(t *testing.T, r jobs.Request, physical [][]byte) {
 	}
 	if m, _ := jobs.Lookup(r.Body, "model"); string(m) != quote(r.Model) {
 		t.Errorf("line %d: body has model %s, want %s", r.Line, m, quote(r.Model))
+	}
+	if r.Endpoint == jobs.EndpointEmbeddings {
+		_, input := jobs.Lookup(r.Body, "input")
+		_, stream := jobs.Lookup(r.Body, "stream")
+		if !input || stream {
+			t.Errorf("line %d: an embeddings body needs \"input\" and no \"stream\": %s", r.Line, r.Body)
+		}
 	}
 	if r.Line < 1 || r.Line > len(physical) {
 		t.Fatalf("request for line %d of a file of %d lines", r.Line, len(physical))

@@ -133,12 +133,12 @@ func endpointForURL(v []byte) (jobs.Endpoint, string) {
 	if kind(v) == "string" {
 		u, _ = unquote(v)
 	}
-	for _, e := range []jobs.Endpoint{jobs.EndpointChat, jobs.EndpointCompletions} {
+	for _, e := range []jobs.Endpoint{jobs.EndpointChat, jobs.EndpointCompletions, jobs.EndpointEmbeddings} {
 		if u == e.BatchURL() || u == string(e) {
 			return e, ""
 		}
 	}
-	return "", fmt.Sprintf(`"url" must be "/v1/chat/completions" or "/v1/completions", got %s`, got(v))
+	return "", fmt.Sprintf(`"url" must be "/v1/chat/completions", "/v1/completions" or "/v1/embeddings", got %s`, got(v))
 }
 
 // parseBare reads a bare request body, whose custom_id and metadata are
@@ -184,7 +184,7 @@ func checkBody(sc *scratch, p *parsed, body object, want jobs.Endpoint, opts Opt
 		return reason
 	}
 	for _, m := range body.ms {
-		if check, ok := params[m.Key]; ok {
+		if check, ok := checkFor(p, m.Key); ok {
 			if reason := check(m.Key, body.b[m.ValueStart:m.End]); reason != "" {
 				return reason
 			}
@@ -193,6 +193,9 @@ func checkBody(sc *scratch, p *parsed, body object, want jobs.Endpoint, opts Opt
 	return ""
 }
 
+// bodyEndpoint decides the endpoint by the body's main field: "messages"
+// (chat), "prompt" (completions), else "input" (embeddings). A chat or
+// completions body may carry an "input" of its own, which is sent as given.
 func bodyEndpoint(p *parsed, body object, want jobs.Endpoint) string {
 	msgs, prompt := body.has("messages"), body.has("prompt")
 	switch {
@@ -202,18 +205,23 @@ func bodyEndpoint(p *parsed, body object, want jobs.Endpoint) string {
 		p.endpoint = jobs.EndpointChat
 	case prompt:
 		p.endpoint = jobs.EndpointCompletions
+	case body.has("input"):
+		p.endpoint = jobs.EndpointEmbeddings
 	case body.has("url") || body.has("method"):
 		return `no "body" (a line with "url" or "method" is an OpenAI Batch line, which needs one)`
 	default:
 		return `no "messages" (chat) or "prompt" (completions)`
 	}
 	if want != "" && want != p.endpoint {
-		field := map[jobs.Endpoint]string{jobs.EndpointChat: "messages", jobs.EndpointCompletions: "prompt"}
 		return fmt.Sprintf(`"url" is %q but the body has %q, not %q`,
-			want.BatchURL(), field[p.endpoint], field[want])
+			want.BatchURL(), mainField[p.endpoint], mainField[want])
 	}
 	return ""
 }
+
+// mainField is the body field that makes a request one of an endpoint.
+var mainField = map[jobs.Endpoint]string{jobs.EndpointChat: "messages",
+	jobs.EndpointCompletions: "prompt", jobs.EndpointEmbeddings: "input"}
 
 func bodyModel(sc *scratch, p *parsed, body object, opts Options) string {
 	v, ok := body.get("model")

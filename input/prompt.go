@@ -9,10 +9,14 @@ const promptWant = "a string, an array of strings, an array of token ids or an a
 
 // checkPrompt accepts the four shapes of a completions prompt. The first
 // item of an array decides which shape the others must follow.
-func checkPrompt(field string, v []byte) string {
+func checkPrompt(field string, v []byte) string { return checkTexts(field, v, false) }
+
+// checkTexts is checkPrompt; with nonEmpty, a string (alone or as an item)
+// must not be "", which an embeddings input cannot be.
+func checkTexts(field string, v []byte, nonEmpty bool) string {
 	switch kind(v) {
 	case "string":
-		return ""
+		return emptyString(field, v, nonEmpty)
 	case "array":
 	default:
 		return fmt.Sprintf("%q must be %s, got %s", field, promptWant, kind(v))
@@ -30,7 +34,7 @@ func checkPrompt(field string, v []byte) string {
 			if kind(it) != "string" {
 				return fmt.Sprintf("%q must be a string like the items before it, got %s", item(field, i), kind(it))
 			}
-			return ""
+			return emptyString(item(field, i), it, nonEmpty)
 		case "number":
 			return tokenID(field, i, it)
 		case "array":
@@ -38,6 +42,14 @@ func checkPrompt(field string, v []byte) string {
 		}
 		return fmt.Sprintf("%q must be %s, got an array starting with %s", field, promptWant, article(it))
 	})
+}
+
+// emptyString refuses the string v when it is "" and nonEmpty is set.
+func emptyString(field string, v []byte, nonEmpty bool) string {
+	if nonEmpty && string(trimSpace(v)) == `""` {
+		return fmt.Sprintf(`%q must be a non-empty string, got ""`, field)
+	}
+	return ""
 }
 
 func item(field string, i int) string { return fmt.Sprintf("%s[%d]", field, i) }

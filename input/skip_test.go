@@ -168,7 +168,7 @@ func TestDatasetSkipInvalid(t *testing.T) {
 // exactly one request (valid, or failed with its FILE:LINE), unless the file
 // as a whole is refused; and the fingerprint is the plain reader's.
 func FuzzReaderSkipInvalid(f *testing.F) {
-	for _, s := range []string{lines(ok, `{`, hiBody), "[1]\n\"x\"\n{\n", lines(ok, ok), "\xff\n" + ok, ""} {
+	for _, s := range []string{lines(ok, `{`, hiBody), lines(`{"model":"e","input":["a"]}`, `{"model":"e","input":""}`), "[1]\n\"x\"\n{\n", lines(ok, ok), "\xff\n" + ok, ""} {
 		f.Add([]byte(s))
 	}
 	path := filepath.Join(f.TempDir(), "fuzz.jsonl")

@@ -136,18 +136,23 @@ func (d *Dataset) bodyOf(text string) (jobs.Endpoint, string, []byte, string) {
 		switch {
 		case t[0] == '[' && d.opts.endpoint() == jobs.EndpointChat:
 			return d.fromMessages(compact([]byte(t)))
+		case t[0] == '[' && d.opts.endpoint() == jobs.EndpointEmbeddings:
+			return d.assemble(jobs.EndpointEmbeddings, d.opts.Model, member{"input", compact([]byte(t))}, nil)
 		case t[0] == '{':
 			obj, reason := newObject([]byte(t))
 			if reason != "" {
 				return "", "", nil, "the template rendered a JSON object, but " + reason
 			}
-			if obj.has("messages") || obj.has("prompt") {
+			if obj.has("messages") || obj.has("prompt") || d.opts.endpoint() == jobs.EndpointEmbeddings && obj.has("input") {
 				return d.fromObject(obj)
 			}
 		}
 	}
-	if d.opts.endpoint() == jobs.EndpointCompletions {
+	switch d.opts.endpoint() {
+	case jobs.EndpointCompletions:
 		return d.assemble(jobs.EndpointCompletions, d.opts.Model, member{"prompt", jsonString(t)}, nil)
+	case jobs.EndpointEmbeddings:
+		return d.assemble(jobs.EndpointEmbeddings, d.opts.Model, member{"input", jsonString(t)}, nil)
 	}
 	user := append(append([]byte(`[{"role":"user","content":`), jsonString(t)...), "}]"...)
 	return d.fromMessages(user)
@@ -172,7 +177,8 @@ func (d *Dataset) withSystem(msgs []byte) []byte {
 }
 
 // fromObject builds a body from a rendered object with "messages" or
-// "prompt"; its "model" and parameters win over --model and --param.
+// "prompt" (or, for --endpoint embeddings, "input"); its "model" and
+// parameters win over --model and --param.
 func (d *Dataset) fromObject(obj object) (jobs.Endpoint, string, []byte, string) {
 	for _, k := range []string{"custom_id", "metadata", "body"} {
 		if obj.has(k) {
@@ -189,16 +195,19 @@ func (d *Dataset) fromObject(obj object) (jobs.Endpoint, string, []byte, string)
 		}
 		model = s
 	}
-	ep, first := jobs.EndpointCompletions, "prompt"
+	ep := jobs.EndpointEmbeddings
 	if obj.has("messages") {
-		ep, first = jobs.EndpointChat, "messages"
+		ep = jobs.EndpointChat
+	} else if obj.has("prompt") {
+		ep = jobs.EndpointCompletions
 	}
+	first := mainField[ep]
 	v, _ := obj.get(first)
 	main := member{first, compact(v)}
 	if ep == jobs.EndpointChat {
 		main.value = d.withSystem(main.value)
 	} else if d.opts.System != "" {
-		return "", "", nil, `--system needs a chat request, but the template rendered a "prompt"`
+		return "", "", nil, fmt.Sprintf("--system needs a chat request, but the template rendered %q", first)
 	}
 	return d.assemble(ep, model, main, &obj)
 }
