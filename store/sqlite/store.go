@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -42,7 +43,12 @@ var _ jobs.Store = (*Store)(nil)
 
 // Open opens (creating, with mode 0600, if needed) the database at path and
 // brings its schema up to date.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string) (*Store, error) { return openMigrated(ctx, path, "") }
+
+// openMigrated is Open applying the migrations up to the one named last
+// ("" for all), so that tests can build a database as an older llmbatch
+// left it.
+func openMigrated(ctx context.Context, path, last string) (*Store, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
@@ -58,7 +64,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r, Now: time.Now, DeferIndexesAfter: DefaultDeferIndexesAfter}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, last); err != nil {
 		s.Close()
 		if nd := NotDatabase(path, err); nd != nil {
 			return nil, nd
@@ -128,9 +134,9 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// migrate applies, in name order, each embedded migration not yet recorded,
-// each in its own transaction.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies, in name order, each embedded migration not yet recorded
+// (up to last, unless it is ""), each in its own transaction.
+func (s *Store) migrate(ctx context.Context, last string) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
@@ -141,6 +147,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if last != "" && name > last {
+			break
+		}
 		if err := s.migrateFile(ctx, name); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -148,8 +157,43 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// foreignKeysOff, as the first line of a migration, runs it with foreign
+// keys off: a migration that rebuilds a table others refer to (SQLite's
+// 12-step procedure for the schema changes ALTER TABLE cannot make) would
+// otherwise delete, through ON DELETE CASCADE, every row that refers to the
+// table it drops. PRAGMA foreign_keys does nothing inside a transaction, so
+// the runner sets it on the migration's connection before and after.
+const foreignKeysOff = "-- migrate: foreign_keys off\n"
+
 func (s *Store) migrateFile(ctx context.Context, name string) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	text, err := fs.ReadFile(migrations.FS, name)
+	if err != nil {
+		return err
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if !strings.HasPrefix(string(text), foreignKeysOff) {
+		return s.applyMigration(ctx, conn, name, string(text), false)
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return err
+	}
+	err = s.applyMigration(ctx, conn, name, string(text), true)
+	if _, onErr := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); onErr != nil {
+		// A connection left without foreign keys must not serve the store.
+		return errors.Join(err, fmt.Errorf("foreign keys back on: %w", onErr))
+	}
+	return err
+}
+
+// applyMigration runs the migration name, unless it is recorded already,
+// in one transaction with its record. With checkKeys it refuses to commit
+// a database whose foreign keys no longer hold.
+func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, name, text string, checkKeys bool) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -161,18 +205,35 @@ func (s *Store) migrateFile(ctx context.Context, name string) error {
 	if n > 0 {
 		return nil
 	}
-	text, err := fs.ReadFile(migrations.FS, name)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, text); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, string(text)); err != nil {
-		return err
+	if checkKeys {
+		if err := foreignKeyCheck(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
 		name, millis(s.Now())); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// foreignKeyCheck runs PRAGMA foreign_key_check and returns an error naming
+// the first row whose reference is broken.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	var table, parent string
+	var rowid sql.NullInt64
+	var fkid int64
+	err := tx.QueryRowContext(ctx, `PRAGMA foreign_key_check`).Scan(&table, &rowid, &parent, &fkid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("foreign key check: %w", err)
+	}
+	return fmt.Errorf("foreign key check: row %d of %s refers to a missing row of %s", rowid.Int64, table, parent)
 }
 
 // IntegrityCheck runs PRAGMA integrity_check and returns its first line

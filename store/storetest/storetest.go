@@ -58,6 +58,7 @@ var contract = []struct {
 	{"CacheAnswersIdenticalRequests", testCacheAnswers},
 	{"CacheInChunksBesideClaims", testCacheChunks},
 	{"CacheOfCancelledJobs", testCacheCancelledJobs},
+	{"Embeddings", testEmbeddings},
 	{"StatsAfterKnownOutcomes", testStatsAfterKnownOutcomes},
 	{"StatsOfNewJob", testStatsOfNewJob},
 	{"StatsThroughput", testStatsThroughput},
