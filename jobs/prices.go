@@ -24,16 +24,20 @@ type Prices struct {
 	ByModel  map[string]Price `json:"models,omitempty"`
 }
 
+// priceForms is what a price may look like, for the messages of errors.
+const priceForms = "want MODEL=IN:OUT, MODEL=IN:OUT:CACHED or, for a model with no output such as an embeddings model, MODEL=IN (per million tokens)"
+
 // ParsePrice reads "MODEL=IN:OUT" or "MODEL=IN:OUT:CACHED", prices per
-// million tokens.
+// million tokens, or "MODEL=IN" for a model that bills no output tokens
+// (embeddings): its output price is 0.
 func ParsePrice(spec string) (string, Price, error) {
 	eq := strings.LastIndex(spec, "=")
 	if eq <= 0 {
-		return "", Price{}, fmt.Errorf("price %q: want MODEL=IN:OUT or MODEL=IN:OUT:CACHED (per million tokens)", spec)
+		return "", Price{}, fmt.Errorf("price %q: %s", spec, priceForms)
 	}
 	model, parts := spec[:eq], strings.Split(spec[eq+1:], ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return "", Price{}, fmt.Errorf("price %q: want MODEL=IN:OUT or MODEL=IN:OUT:CACHED (per million tokens)", spec)
+	if len(parts) > 3 {
+		return "", Price{}, fmt.Errorf("price %q: %s", spec, priceForms)
 	}
 	var v [3]float64
 	for i, p := range parts {
@@ -48,9 +52,11 @@ func ParsePrice(spec string) (string, Price, error) {
 
 // ParsePrices reads a prices file:
 //
-//	{"currency": "USD", "models": {"deepseek/deepseek-r1": {"input": 0.55, "output": 2.19, "cached": 0.14}}}
+//	{"currency": "USD", "models": {"deepseek/deepseek-r1": {"input": 0.55, "output": 2.19, "cached": 0.14},
+//	  "text-embedding-3-small": {"input": 0.02}}}
 //
-// where "cached" is optional.
+// where "cached" is optional, and so is "output", which is 0 when left out
+// (a model with no output tokens, such as an embeddings model).
 func ParsePrices(data []byte) (Prices, error) {
 	var f struct {
 		Currency string `json:"currency"`
@@ -65,10 +71,13 @@ func ParsePrices(data []byte) (Prices, error) {
 	}
 	ps := Prices{Currency: f.Currency, ByModel: map[string]Price{}}
 	for model, m := range f.Models {
-		if m.Input == nil || m.Output == nil || *m.Input < 0 || *m.Output < 0 || (m.Cached != nil && *m.Cached < 0) {
-			return Prices{}, fmt.Errorf("prices file: model %q needs \"input\" and \"output\" prices of at least 0", model)
+		if m.Input == nil || *m.Input < 0 || (m.Output != nil && *m.Output < 0) || (m.Cached != nil && *m.Cached < 0) {
+			return Prices{}, fmt.Errorf("prices file: model %q needs an \"input\" price (and, but for embeddings models, an \"output\" price) of at least 0", model)
 		}
-		p := Price{Input: *m.Input, Output: *m.Output}
+		p := Price{Input: *m.Input}
+		if m.Output != nil {
+			p.Output = *m.Output
+		}
 		if m.Cached != nil {
 			p.Cached, p.HasCached = *m.Cached, true
 		}

@@ -15,7 +15,10 @@ func TestParsePrice(t *testing.T) {
 		{spec: "deepseek/deepseek-r1=0.55:2.19", model: "deepseek/deepseek-r1", want: Price{Input: 0.55, Output: 2.19}},
 		{spec: "m=1:2:0.25", model: "m", want: Price{Input: 1, Output: 2, Cached: 0.25, HasCached: true}},
 		{spec: "a=b=1:2", model: "a=b", want: Price{Input: 1, Output: 2}},
-		{spec: "m=1", wantErr: true},
+		{spec: "text-embedding-3-small=0.02", model: "text-embedding-3-small", want: Price{Input: 0.02}},
+		{spec: "m=", wantErr: true},
+		{spec: "m=x", wantErr: true},
+		{spec: "m=-1", wantErr: true},
 		{spec: "=1:2", wantErr: true},
 		{spec: "m=1:x", wantErr: true},
 		{spec: "m=-1:2", wantErr: true},
@@ -60,7 +63,30 @@ func TestCost(t *testing.T) {
 	if got := ps.FormatCost(0, false); got != "unknown" {
 		t.Errorf("FormatCost unknown = %q", got)
 	}
-	if _, err := ParsePrices([]byte(`{"models":{"m":{"input":1}}}`)); err == nil {
-		t.Error("a price without output was accepted")
+	for _, bad := range []string{`{"models":{"m":{"output":1}}}`, `{"models":{"m":{"input":1,"output":-1}}}`,
+		`{"models":{"m":{"input":-1}}}`, `{"models":{"m":{"input":1,"cached":-1}}}`} {
+		if _, err := ParsePrices([]byte(bad)); err == nil {
+			t.Errorf("ParsePrices(%s) accepted it", bad)
+		}
+	}
+}
+
+// TestCostOfEmbeddings: a model priced by input only (MODEL=IN, or a prices
+// file without "output") costs its prompt tokens.
+func TestCostOfEmbeddings(t *testing.T) {
+	ps, err := ParsePrices([]byte(`{"models":{"e":{"input":0.02}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := ParsePrice("e=0.02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ps.ByModel["e"], p; got != want {
+		t.Errorf("prices file %+v, --price %+v: want them equal", got, want)
+	}
+	u := Usage{Known: true, PromptTokens: 2_000_000, TotalTokens: 2_000_000}
+	if got, ok := ps.Cost("e", u); !ok || math.Abs(got-0.04) > 1e-12 {
+		t.Errorf("cost = %v, %v; want 0.04", got, ok)
 	}
 }
