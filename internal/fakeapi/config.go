@@ -93,8 +93,9 @@ type Call struct {
 	// Body is the raw request body; it must not be modified.
 	Body []byte
 	// CustomKey identifies the request by content: the content of the last
-	// user message (chat) or the prompt (completions; prompts that are not a
-	// single string are given as their compact JSON text).
+	// user message (chat), the prompt (completions) or the input
+	// (embeddings); a prompt or input that is not a single string is given
+	// as its compact JSON text.
 	CustomKey string
 	// Attempt counts the calls with this exact body so far, this one
 	// included, 1-based. Only calls made while a Script is set are counted.

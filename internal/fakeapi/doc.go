@@ -3,9 +3,9 @@
 // of the llmbatch binary, and for benchmarks. It imports only the standard
 // library (and "testing" only in the Start helper).
 //
-// The server answers POST requests whose path ends in "/chat/completions" or
-// "/completions" (any prefix; URL returns a base ending in "/v1"). Answers are
-// deterministic functions of the request body:
+// The server answers POST requests whose path ends in "/chat/completions",
+// "/completions" or "/embeddings" (any prefix; URL returns a base ending in
+// "/v1"). Answers are deterministic functions of the request body:
 //
 //   - chat: one choice per "n" whose content is "echo: " followed by the
 //     content of the last user message; completions: one choice per prompt
@@ -25,6 +25,19 @@
 //     only), a ": keep-alive" comment, reasoning deltas, content deltas, a
 //     finish chunk per choice, a usage chunk with empty choices when
 //     stream_options.include_usage is true, then "data: [DONE]".
+//   - embeddings: {"object":"list","data":[{"object":"embedding","index":i,
+//     "embedding":[...]}],"model":...,"usage":{"prompt_tokens":N,
+//     "total_tokens":N}}, one item per input item (a string, each string
+//     of an array, a token array, each token array of an array of them),
+//     with no id and no "created", so that the same body always gets the
+//     same bytes. Each vector is Vector(text, d): d ("dimensions", default
+//     DefaultDimensions) float32 values in [-1, 1) drawn from a hash of the
+//     item's text (token ids written as numbers separated by spaces); with
+//     "encoding_format": "base64" it is the base64 of those float32s,
+//     little-endian, as OpenAI sends it. N is the number of words of the
+//     input (a token counts as a word), with nothing added. A "stream", an
+//     empty text, "dimensions" outside 1..65536 or another encoding_format
+//     is a 400.
 //
 // Config.Style shapes the same answers as other servers do. StyleDeepSeek
 // (the default) is described above. StyleVLLM puts the reasoning in
@@ -40,7 +53,8 @@
 // takes them where Server.respond shapes its reply with reply.styled.
 //
 // Every response carries "X-Request-Id: req-<N>", N being the 1-based call
-// number, which also appears in the id ("chatcmpl-<N>", "cmpl-<N>"). Errors
+// number, which also appears in the id ("chatcmpl-<N>", "cmpl-<N>"; an
+// embeddings answer has none). Errors
 // have OpenAI's shape {"error":{"message","type","param","code"}}: 400 for a
 // body that is not JSON, empty messages, a missing or malformed prompt, or n
 // outside 1..128; 401 when Config.Key is set and the bearer token differs
@@ -48,9 +62,10 @@
 // methods.
 //
 // Faults are chosen per call: first Config.Script, then the random
-// Config.Faults drawn from Config.Seed and the call number. Stats counts what
-// was really written: only complete 2xx answers (for streams, the [DONE]
-// event) count as served and add to the token usage.
+// Config.Faults drawn from Config.Seed and the call number; an embeddings
+// call meets them as a plain chat call does (the stream faults aside).
+// Stats counts what was really written: only complete 2xx answers (for
+// streams, the [DONE] event) count as served and add to the token usage.
 //
 // A typical test:
 //

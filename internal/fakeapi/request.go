@@ -14,6 +14,7 @@ type endpoint int
 const (
 	chatEndpoint endpoint = iota + 1
 	completionsEndpoint
+	embeddingsEndpoint
 )
 
 // route finds the endpoint by path suffix, so any base path prefix works.
@@ -23,6 +24,8 @@ func route(path string) (endpoint, bool) {
 		return chatEndpoint, true
 	case strings.HasSuffix(path, "/completions"):
 		return completionsEndpoint, true
+	case strings.HasSuffix(path, "/embeddings"):
+		return embeddingsEndpoint, true
 	}
 	return 0, false
 }
@@ -46,6 +49,7 @@ type request struct {
 	ServiceTier json.RawMessage `json:"service_tier"`
 
 	chat         bool
+	emb          *embeddings // the answer of an embeddings request; nil for the others
 	n            int
 	inputs       []string // what each answer echoes: one for chat, one per prompt
 	key          string   // Call.CustomKey
@@ -70,6 +74,9 @@ func parseRequest(ep endpoint, body []byte) (*request, *apiError) {
 	}
 	if req.n < 1 || req.n > 128 {
 		return nil, badRequest("n", "n must be between 1 and 128")
+	}
+	if ep == embeddingsEndpoint {
+		return &req, req.parseEmbeddings(body)
 	}
 	if req.chat {
 		return &req, req.parseMessages()
@@ -130,14 +137,34 @@ func contentText(raw json.RawMessage) string {
 // parsePrompt accepts a string, an array of strings, an array of tokens or
 // an array of token arrays, as OpenAI does.
 func (req *request) parsePrompt() *apiError {
-	raw := bytes.TrimSpace(req.Prompt)
+	t, err := parseTexts("prompt", req.Prompt)
+	if err != nil {
+		return err
+	}
+	req.inputs, req.key, req.promptTokens = t.items, t.key, t.words+3
+	return nil
+}
+
+// texts are the items of a prompt or an embeddings input: each one's text
+// (token ids written as numbers separated by spaces), the key Call.CustomKey
+// and Stats.ServedByKey name them by (a string itself, an array its compact
+// JSON), and their words (a token counts as a word).
+type texts struct {
+	items []string
+	key   string
+	words int
+}
+
+// parseTexts reads field as a string, an array of strings, an array of
+// tokens or an array of token arrays.
+func parseTexts(field string, raw json.RawMessage) (texts, *apiError) {
+	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return badRequest("prompt", "prompt is required")
+		return texts{}, badRequest(field, field+" is required")
 	}
 	var one string
 	if json.Unmarshal(raw, &one) == nil {
-		req.setPrompts([]string{one}, one, countWords(one))
-		return nil
+		return texts{[]string{one}, one, countWords(one)}, nil
 	}
 	var compact bytes.Buffer
 	_ = json.Compact(&compact, raw)
@@ -148,29 +175,22 @@ func (req *request) parsePrompt() *apiError {
 		for _, p := range many {
 			words += countWords(p)
 		}
-		req.setPrompts(many, key, words)
-		return nil
+		return texts{many, key, words}, nil
 	}
 	var tokens []int
 	if json.Unmarshal(raw, &tokens) == nil && len(tokens) > 0 {
-		req.setPrompts([]string{tokenText(tokens)}, key, len(tokens))
-		return nil
+		return texts{[]string{tokenText(tokens)}, key, len(tokens)}, nil
 	}
 	var tokenLists [][]int
 	if json.Unmarshal(raw, &tokenLists) == nil && len(tokenLists) > 0 {
-		prompts, words := make([]string, len(tokenLists)), 0
+		items, words := make([]string, len(tokenLists)), 0
 		for i, t := range tokenLists {
-			prompts[i] = tokenText(t)
+			items[i] = tokenText(t)
 			words += len(t)
 		}
-		req.setPrompts(prompts, key, words)
-		return nil
+		return texts{items, key, words}, nil
 	}
-	return badRequest("prompt", "prompt must be a string, an array of strings, an array of tokens or an array of token arrays")
-}
-
-func (req *request) setPrompts(prompts []string, key string, words int) {
-	req.inputs, req.key, req.promptTokens = prompts, key, words+3
+	return texts{}, badRequest(field, field+" must be a string, an array of strings, an array of tokens or an array of token arrays")
 }
 
 func tokenText(tokens []int) string {

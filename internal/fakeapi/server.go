@@ -52,7 +52,7 @@ func New(cfg Config) *Server {
 }
 
 // URL is the base URL of the API, ending in "/v1": requests go to
-// URL()+"/chat/completions" and URL()+"/completions".
+// URL()+"/chat/completions", URL()+"/completions" and URL()+"/embeddings".
 func (s *Server) URL() string { return s.ts.URL + "/v1" }
 
 // Close stops the server: it ends every pending wait and stream, then waits
@@ -169,6 +169,10 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, cfg *Config, n 
 		s.wait(r.Context(), time.Duration(1<<63-1))
 		return
 	}
+	if req.emb != nil {
+		s.plain(w, req.key, req.emb.body(cfg.FloatUsage), req.emb.served(), f)
+		return
+	}
 	now := time.Now
 	if cfg.Now != nil {
 		now = cfg.Now
@@ -178,7 +182,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, cfg *Config, n 
 		s.stream(w, r, cfg, req, rep, f)
 		return
 	}
-	s.plain(w, req, rep, f)
+	s.plain(w, req.key, rep.body(), rep.served(), f)
 }
 
 func isReasoning(cfg *Config, model string) bool {
@@ -190,9 +194,9 @@ func isReasoning(cfg *Config, model string) bool {
 	return false
 }
 
-// plain writes a non-streamed answer, whole or damaged as f says.
-func (s *Server) plain(w http.ResponseWriter, req *request, rep *reply, f Fault) {
-	body := rep.body()
+// plain writes a non-streamed answer, whole or damaged as f says; a whole
+// one is counted as served under key with usage u.
+func (s *Server) plain(w http.ResponseWriter, key string, body []byte, u Usage, f Fault) {
 	status := http.StatusOK
 	if f.Status != 0 {
 		status = f.Status
@@ -215,7 +219,7 @@ func (s *Server) plain(w http.ResponseWriter, req *request, rep *reply, f Fault)
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		s.writeHead(w, status)
 		if _, err := w.Write(body); err == nil {
-			s.stats.serve(req.key, rep.served())
+			s.stats.serve(key, u)
 		}
 	}
 }
