@@ -122,7 +122,7 @@ func (c *Client) CallQuota(ctx context.Context, req *jobs.Request) (*jobs.Result
 
 func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.Result, error) {
 	start := c.now()
-	body, stream, err := prepareBody(req.Body, c.stream)
+	body, stream, err := c.prepare(req)
 	if err != nil {
 		return nil, c.fail(jobs.ClassInvalidRequest, 0, "stored body is not a JSON object: "+err.Error(), nil)
 	}
@@ -169,6 +169,17 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 	return res, err
 }
 
+// prepare returns the body to send and whether it asks for a stream. An
+// embeddings request is sent as stored and never streamed, --stream or
+// not: the endpoint has no stream (and the import refuses a "stream" in
+// its body).
+func (c *Client) prepare(req *jobs.Request) ([]byte, bool, error) {
+	if req.Endpoint == jobs.EndpointEmbeddings {
+		return req.Body, false, nil
+	}
+	return prepareBody(req.Body, c.stream)
+}
+
 // answer reads the answer whose headers resp holds.
 func (c *Client) answer(ctx, actx context.Context, cancel context.CancelCauseFunc, req *jobs.Request,
 	resp *http.Response, stream bool, start time.Time) (*jobs.Result, error) {
@@ -183,17 +194,27 @@ func (c *Client) answer(ctx, actx context.Context, cancel context.CancelCauseFun
 	if !ok {
 		return nil, c.statusError(resp, body)
 	}
+	if req.Endpoint == jobs.EndpointEmbeddings {
+		return c.resultOf(parseEmbeddings, body, resp, start)
+	}
 	return c.result(body, resp, start)
 }
 
-// result turns a 2xx body (plain, or assembled from a stream) into a
-// Result. The body is kept byte for byte, whatever it holds: redaction is
-// for what we write about an answer (messages, logs, error bodies), and a
-// short key such as vLLM's "EMPTY" would otherwise change every answer
-// that contains the word. A body that is no answer is an error body and is
-// redacted like one.
+// result turns a 2xx completion body (plain, or assembled from a stream)
+// into a Result.
 func (c *Client) result(body []byte, resp *http.Response, start time.Time) (*jobs.Result, error) {
-	res, cerr := parseResponse(body)
+	return c.resultOf(parseResponse, body, resp, start)
+}
+
+// resultOf turns a 2xx body into a Result with parse, the reader of its
+// endpoint's answers. The body is kept byte for byte, whatever it holds:
+// redaction is for what we write about an answer (messages, logs, error
+// bodies), and a short key such as vLLM's "EMPTY" would otherwise change
+// every answer that contains the word. A body that is no answer is an
+// error body and is redacted like one.
+func (c *Client) resultOf(parse func([]byte) (*jobs.Result, *CallError), body []byte, resp *http.Response,
+	start time.Time) (*jobs.Result, error) {
+	res, cerr := parse(body)
 	if cerr != nil {
 		return nil, c.fail(cerr.Class, cerr.StatusCode, cerr.Message, cerr.Body)
 	}

@@ -94,22 +94,28 @@ func EstimateTokens(body []byte) int64 {
 // parts: prompt, the JSON text of its messages (chat) or prompt
 // (completions) at four bytes a token, rounded up; and completion, the
 // worst case max_tokens (else max_completion_tokens, else
-// DefaultMaxTokens) times n. The JSON text overcounts a little (keys,
-// quotes, escapes), which errs on the safe side; a run reconciles the
-// estimate with the usage reported. A body that is not a JSON object
+// DefaultMaxTokens) times n. An embeddings body (one with "input" and
+// neither "messages" nor "prompt", as the import tells them apart) has its
+// input as prompt and no completion. The JSON text overcounts a little
+// (keys, quotes, escapes), which errs on the safe side; a run reconciles
+// the estimate with the usage reported. A body that is not a JSON object
 // counts whole as prompt.
 func EstimateParts(body []byte) (prompt, completion int64) {
 	ms, err := jobs.Members(body)
 	if err != nil {
 		return (int64(len(body)) + 3) / 4, DefaultMaxTokens
 	}
-	var text, maxTokens, maxCompletion int64
+	var text, input, maxTokens, maxCompletion int64
 	n := int64(1)
+	completions := false // a "messages" or "prompt": not an embeddings body
 	for _, m := range ms {
 		v := body[m.ValueStart:m.End]
 		switch m.Key {
 		case "messages", "prompt":
 			text += int64(len(v))
+			completions = true
+		case "input":
+			input = int64(len(v))
 		case "max_tokens":
 			maxTokens = positiveInt(v)
 		case "max_completion_tokens":
@@ -117,6 +123,9 @@ func EstimateParts(body []byte) (prompt, completion int64) {
 		case "n":
 			n = max(1, positiveInt(v))
 		}
+	}
+	if !completions && input > 0 {
+		return (input + 3) / 4, 0
 	}
 	completion = int64(DefaultMaxTokens)
 	if maxTokens > 0 {
