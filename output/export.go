@@ -2,8 +2,10 @@ package output
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -20,16 +22,41 @@ const (
 	// FormatMerged is the request's dataset record with the answer added
 	// (see MergedFields).
 	FormatMerged Format = "merged"
+	// FormatCSV is one row per request with typed columns (see Columns),
+	// as RFC 4180 comma-separated values with a header row.
+	FormatCSV Format = "csv"
+	// FormatParquet is the same rows and columns as FormatCSV in an Apache
+	// Parquet file.
+	FormatParquet Format = "parquet"
 )
+
+// Formats lists the export formats, the default first.
+var Formats = []Format{FormatOpenAI, FormatFlat, FormatMerged, FormatCSV, FormatParquet}
 
 // ParseFormat returns the format named s, or an error naming the formats
 // there are.
 func ParseFormat(s string) (Format, error) {
-	switch f := Format(s); f {
-	case FormatOpenAI, FormatFlat, FormatMerged:
+	if f := Format(s); slices.Contains(Formats, f) {
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want openai, flat or merged)", s)
+	return "", fmt.Errorf("unknown format %q (want openai, flat, merged, csv or parquet)", s)
+}
+
+// tabular reports whether f writes rows of columns rather than JSON lines.
+func (f Format) tabular() bool { return f == FormatCSV || f == FormatParquet }
+
+// ExportOptions say what an Exporter writes beyond its format's defaults.
+type ExportOptions struct {
+	// WithRequest adds the request as sent (flat, merged, csv, parquet):
+	// its body, and the text of its prompt. The records must carry their
+	// bodies (jobs.RecordOptions.Bodies).
+	WithRequest bool
+	// Samples is the job's --samples K. Above 1, csv and parquet split
+	// each custom_id "ID#i" into custom_id ID and sample i.
+	Samples int
+	// Dataset are the columns of the job's dataset, which csv and parquet
+	// write beside the answer; nil for a job made from a file of requests.
+	Dataset *DatasetColumns
 }
 
 // ExportCounts says how many requests an Exporter wrote, by status, and how
@@ -53,7 +80,9 @@ const cancelledMessage = "job was cancelled before this request was sent"
 const maxKeptBuffer = 1 << 20
 
 // Exporter writes records in one format. It buffers its output: call Flush
-// when done. It is not safe for concurrent use.
+// when done, which also ends a csv or parquet file (a parquet file's footer
+// is written then, so nothing can be written after it). It is not safe for
+// concurrent use.
 type Exporter struct {
 	format  Format
 	jobName string
@@ -63,7 +92,25 @@ type Exporter struct {
 	raw     rawAppender
 	counts  ExportCounts
 	merged  *MergedFields // FormatMerged's names; nil: DefaultMergedFields
+	opts    ExportOptions
+	floats  []float32 // a base64 vector, decoded
+	// csv and parquet: the row being written, and where rows go (for out
+	// and for errs), made at the first Write.
+	row              *exportRow
+	outRows, errRows rowSink
+	ended            bool
 }
+
+// rowSink writes the rows of csv or parquet to one file.
+type rowSink interface {
+	write(t *exportRow) error
+	// end ends the file; it writes nothing to the underlying writer
+	// after.
+	end() error
+}
+
+// SetOptions sets what the export adds; call it before the first Write.
+func (e *Exporter) SetOptions(o ExportOptions) { e.opts = o }
 
 // NewExporter returns an Exporter that writes finished requests of the job
 // named jobName to out. When errs is non-nil, failed and cancelled requests
@@ -97,6 +144,9 @@ func (e *Exporter) Write(rec jobs.Record) error {
 	w, counter, err := e.route(rec)
 	if err != nil || w == nil {
 		return err
+	}
+	if e.format.tabular() {
+		return e.writeRow(w, counter, rec)
 	}
 	line, err := e.appendLine(e.line[:0], rec)
 	if err != nil {
@@ -154,13 +204,83 @@ func (e *Exporter) appendLine(b []byte, rec jobs.Record) ([]byte, error) {
 	}
 }
 
-// Flush writes out whatever is buffered, to both writers.
+// writeRow writes rec as a csv or parquet row to the file of w.
+func (e *Exporter) writeRow(w *bufio.Writer, counter *int, rec jobs.Record) error {
+	if e.ended {
+		return errors.New("export: written after Flush")
+	}
+	if err := e.start(); err != nil {
+		return err
+	}
+	if err := e.row.fill(rec); err != nil {
+		return fmt.Errorf("export request %q: %w", rec.Request.CustomID, err)
+	}
+	sink := e.outRows
+	if w != e.out {
+		sink = e.errRows
+	}
+	if err := sink.write(e.row); err != nil {
+		return fmt.Errorf("export request %q: %w", rec.Request.CustomID, err)
+	}
+	*counter++
+	return nil
+}
+
+// start makes the row and the sinks of csv and parquet, once.
+func (e *Exporter) start() error {
+	if e.row != nil {
+		return nil
+	}
+	t, err := newExportRow(e.opts)
+	if err != nil {
+		return err
+	}
+	e.row = t
+	e.outRows, err = e.newSink(e.out)
+	if err == nil && e.errs != nil {
+		e.errRows, err = e.newSink(e.errs)
+	}
+	return err
+}
+
+func (e *Exporter) newSink(w *bufio.Writer) (rowSink, error) {
+	if e.format == FormatCSV {
+		return newCSVSink(w, e.row.cols), nil
+	}
+	return newParquetSink(w, e.row.cols)
+}
+
+// Flush writes out whatever is buffered, to both writers. For csv and
+// parquet it ends the files: a file without rows still gets its header
+// (csv) or its schema (parquet).
 func (e *Exporter) Flush() error {
+	if e.format.tabular() && !e.ended {
+		if err := e.endRows(); err != nil {
+			return err
+		}
+	}
 	if err := e.out.Flush(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	if e.errs != nil {
 		if err := e.errs.Flush(); err != nil {
+			return fmt.Errorf("export errors: %w", err)
+		}
+	}
+	return nil
+}
+
+// endRows ends the csv or parquet files.
+func (e *Exporter) endRows() error {
+	if err := e.start(); err != nil {
+		return err
+	}
+	e.ended = true
+	if err := e.outRows.end(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if e.errRows != nil {
+		if err := e.errRows.end(); err != nil {
 			return fmt.Errorf("export errors: %w", err)
 		}
 	}

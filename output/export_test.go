@@ -282,13 +282,13 @@ func TestExportWriterError(t *testing.T) {
 }
 
 func TestParseFormat(t *testing.T) {
-	for _, s := range []string{"openai", "flat", "merged"} {
+	for _, s := range []string{"openai", "flat", "merged", "csv", "parquet"} {
 		if f, err := ParseFormat(s); err != nil || string(f) != s {
 			t.Errorf("ParseFormat(%q) = %q, %v", s, f, err)
 		}
 	}
-	for _, s := range []string{"", "csv", "OpenAI"} {
-		want := fmt.Sprintf("unknown format %q (want openai, flat or merged)", s)
+	for _, s := range []string{"", "tsv", "OpenAI", "Parquet"} {
+		want := fmt.Sprintf("unknown format %q (want openai, flat, merged, csv or parquet)", s)
 		if _, err := ParseFormat(s); err == nil || err.Error() != want {
 			t.Errorf("ParseFormat(%q) error = %v, want %s", s, err, want)
 		}
@@ -301,6 +301,14 @@ func BenchmarkExportOpenAI(b *testing.B) {
 
 func BenchmarkExportFlat(b *testing.B) {
 	benchmarkExport(b, FormatFlat)
+}
+
+func BenchmarkExportCSV(b *testing.B) {
+	benchmarkExport(b, FormatCSV)
+}
+
+func BenchmarkExportParquet(b *testing.B) {
+	benchmarkExport(b, FormatParquet)
 }
 
 func benchmarkExport(b *testing.B, f Format) {

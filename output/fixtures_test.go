@@ -117,3 +117,62 @@ func fixtureStats(knownUsage bool) jobs.Stats {
 	}
 	return s
 }
+
+const embeddingRaw = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.0023064255, -0.009327292,1.5e-3]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":5,"total_tokens":5}}`
+
+// embeddingBase64Raw holds the float32s 1, -2.5 and 0.1, little-endian.
+const embeddingBase64Raw = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AACAPwAAIMDNzMw9"}],"model":"text-embedding-3-small","usage":{"prompt_tokens":3,"total_tokens":3}}`
+
+// embeddingRecords are embeddings requests: a vector as numbers, one in
+// base64, a failure and an answer without a vector.
+func embeddingRecords() []jobs.Record {
+	emb := func(id int64, customID string, st jobs.Status, body string) jobs.Request {
+		r := req(id, customID, st)
+		r.Endpoint, r.Model, r.Body = jobs.EndpointEmbeddings, "text-embedding-3-small", []byte(body)
+		return r
+	}
+	result := func(id int64, raw string, tokens int64) *jobs.Result {
+		return &jobs.Result{RequestID: id, StatusCode: 200, Model: "text-embedding-3-small", Raw: json.RawMessage(raw),
+			Usage: jobs.Usage{Known: true, PromptTokens: tokens, TotalTokens: tokens}, Latency: 40 * time.Millisecond}
+	}
+	return []jobs.Record{
+		{Request: emb(21, "emb-floats", jobs.StatusSucceeded, `{"model":"text-embedding-3-small","input":"The food was delicious"}`),
+			Result: result(21, embeddingRaw, 5)},
+		{Request: emb(22, "emb-base64", jobs.StatusSucceeded, `{"input":["one"],"model":"text-embedding-3-small","encoding_format":"base64"}`),
+			Result: result(22, embeddingBase64Raw, 3)},
+		{Request: emb(23, "emb-failed", jobs.StatusFailed, `{"model":"text-embedding-3-small","input":[[1,2],[3]]}`),
+			Failure: &jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400, Message: "input is too long"}},
+		{Request: emb(24, "emb-no-vector", jobs.StatusSucceeded, `{"model":"text-embedding-3-small","input":""}`),
+			Result: result(24, `{"object":"list","data":[]}`, 0)},
+	}
+}
+
+// datasetRecords are the records of a template job made with --samples 2:
+// two dataset records sent twice each (one sample failed, one cancelled),
+// and a record kept invalid at import, which has no sample.
+func datasetRecords() []jobs.Record {
+	const meta1 = `{"id": 1, "question": "What is 2 + 2?", "tags": ["math"], "score": 0.5, "ok": true, "status": "draft"}`
+	const meta2 = `{"id": 2, "question": "Name a prime, \"quoted\"", "score": 1, "ok": false, "note": null}`
+	const body1 = `{"model":"deepseek/deepseek-v3","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is 2 + 2?"}]}`
+	const body2 = `{"model":"deepseek/deepseek-v3","messages":[{"role":"user","content":[{"type":"text","text":"Name a prime,"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"\"quoted\""}]}]}`
+	sample := func(id int64, customID string, st jobs.Status, meta, body string) jobs.Request {
+		r := req(id, customID, st)
+		r.Model, r.Metadata, r.Body = "deepseek/deepseek-v3", json.RawMessage(meta), []byte(body)
+		return r
+	}
+	answer := func(id int64, content string) *jobs.Result {
+		return &jobs.Result{RequestID: id, StatusCode: 200, Model: "deepseek/deepseek-v3", Raw: json.RawMessage(`{}`),
+			Content: content, FinishReason: "stop", Latency: 1500 * time.Millisecond,
+			Usage: jobs.Usage{Known: true, PromptTokens: 9, CompletionTokens: 1, TotalTokens: 10}}
+	}
+	invalid := sample(5, "line-3", jobs.StatusFailed, `{"id": 3}`, `{"id": 3}`)
+	invalid.Attempts = 0
+	return []jobs.Record{
+		{Request: sample(1, "q1#0", jobs.StatusSucceeded, meta1, body1), Result: answer(1, "4")},
+		{Request: sample(2, "q1#1", jobs.StatusSucceeded, meta1, body1), Result: answer(2, "Four.")},
+		{Request: sample(3, "q2#0", jobs.StatusFailed, meta2, body2),
+			Failure: &jobs.Failure{Class: jobs.ClassRateLimited, StatusCode: 429, Message: "Rate limit reached, retry later"}},
+		{Request: sample(4, "q2#1", jobs.StatusCancelled, meta2, body2)},
+		{Request: invalid, Failure: &jobs.Failure{Class: jobs.ClassInvalidInput, Message: "data.jsonl:3: no field question"}},
+	}
+}

@@ -22,23 +22,45 @@ type MergedFields struct {
 	Usage string
 	// Status is the request's status: succeeded, failed or cancelled.
 	Status string
+	// Embedding is an embeddings answer's vector as a JSON array, or null
+	// without a result; only embeddings requests have it.
+	Embedding string
+	// Request is the request's body as sent and Prompt the text of its
+	// prompt (see ExportOptions.WithRequest); only with --with-request.
+	Request, Prompt string
 }
 
 // DefaultMergedFields are the names the merged format uses unless told
 // otherwise.
-var DefaultMergedFields = MergedFields{Answer: "answer", Reasoning: "reasoning", Usage: "usage", Status: "status"}
+var DefaultMergedFields = MergedFields{Answer: "answer", Reasoning: "reasoning", Usage: "usage", Status: "status",
+	Embedding: "embedding", Request: "request", Prompt: "prompt"}
+
+// mergedMember is a member the merged format may add: its name and the
+// flag that renames it.
+type mergedMember struct{ name, what, flag string }
+
+// members lists the members f names, in the order they are added.
+func (f MergedFields) members() []mergedMember {
+	return []mergedMember{
+		{f.Answer, "answer", "--answer-field"}, {f.Reasoning, "reasoning", "--reasoning-field"},
+		{f.Embedding, "embedding", "--embedding-field"}, {f.Usage, "usage", "--usage-field"},
+		{f.Status, "status", "--status-field"}, {f.Request, "request", "--request-field"},
+		{f.Prompt, "prompt", "--prompt-field"},
+	}
+}
 
 // Validate refuses two members of the same name.
 func (f MergedFields) Validate() error {
 	seen := map[string]bool{}
-	for _, n := range []string{f.Answer, f.Reasoning, f.Usage, f.Status} {
-		if n == "" {
+	for _, m := range f.members() {
+		if m.name == "" {
 			continue
 		}
-		if seen[n] {
-			return fmt.Errorf("field name %q is used twice (see --answer-field, --reasoning-field, --usage-field, --status-field)", n)
+		if seen[m.name] {
+			return fmt.Errorf("field name %q is used twice (see --answer-field, --reasoning-field, --embedding-field, "+
+				"--usage-field, --status-field, --request-field, --prompt-field)", m.name)
 		}
-		seen[n] = true
+		seen[m.name] = true
 	}
 	return nil
 }
@@ -60,6 +82,12 @@ func (e *Exporter) appendMerged(b []byte, rec jobs.Record) ([]byte, error) {
 	if e.merged != nil {
 		f = *e.merged
 	}
+	if rec.Request.Endpoint != jobs.EndpointEmbeddings {
+		f.Embedding = ""
+	}
+	if !e.opts.WithRequest {
+		f.Request, f.Prompt = "", ""
+	}
 	start := len(b)
 	b, err := e.appendRecord(b, rec)
 	if err != nil {
@@ -71,8 +99,8 @@ func (e *Exporter) appendMerged(b []byte, rec jobs.Record) ([]byte, error) {
 		return b, fmt.Errorf("metadata: %w", err)
 	}
 	for _, m := range ms {
-		if name, flag := f.collides(m.Key); name != "" {
-			return b, fmt.Errorf("the record already has a field %q; give the %s another name with %s", m.Key, name, flag)
+		if what, flag := f.collides(m.Key); what != "" {
+			return b, fmt.Errorf("the record already has a field %q; give the %s another name with %s", m.Key, what, flag)
 		}
 	}
 	// Drop the closing brace (and any white space before it) and append
@@ -80,36 +108,49 @@ func (e *Exporter) appendMerged(b []byte, rec jobs.Record) ([]byte, error) {
 	end := bytes.LastIndexByte(obj, '}')
 	b = b[:start+end]
 	sep := len(ms) > 0
-	member := func(name string) {
+	for _, m := range f.members() {
+		if m.name == "" {
+			continue
+		}
 		if sep {
 			b = append(b, ',')
 		}
 		sep = true
-		b = appendString(b, name)
+		b = appendString(b, m.name)
 		b = append(b, ':')
-	}
-	ok := rec.Request.Status == jobs.StatusSucceeded
-	if f.Answer != "" {
-		member(f.Answer)
-		b = appendStringOrNull(b, ok, func() string { return rec.Result.Content })
-	}
-	if f.Reasoning != "" {
-		member(f.Reasoning)
-		b = appendStringOrNull(b, ok, func() string { return rec.Result.ReasoningContent })
-	}
-	if f.Usage != "" {
-		member(f.Usage)
-		if ok {
-			b = appendUsage(b, rec.Result.Usage)
-		} else {
-			b = append(b, "null"...)
+		if b, err = e.appendMergedValue(b, m.what, rec); err != nil {
+			return b, err
 		}
 	}
-	if f.Status != "" {
-		member(f.Status)
-		b = appendString(b, string(rec.Request.Status))
-	}
 	return append(b, '}'), nil
+}
+
+// appendMergedValue appends the value of the member what (as
+// MergedFields.members names it) for rec.
+func (e *Exporter) appendMergedValue(b []byte, what string, rec jobs.Record) ([]byte, error) {
+	ok := rec.Request.Status == jobs.StatusSucceeded
+	switch what {
+	case "status":
+		return appendString(b, string(rec.Request.Status)), nil
+	case "request":
+		return e.appendRequest(b, rec.Request), nil
+	case "prompt":
+		return appendPrompt(b, rec.Request), nil
+	}
+	text := what == "answer" || what == "reasoning"
+	if !ok || text && rec.Request.Endpoint == jobs.EndpointEmbeddings { // a vector has no text
+		return append(b, "null"...), nil
+	}
+	switch what {
+	case "answer":
+		return appendString(b, rec.Result.Content), nil
+	case "reasoning":
+		return appendString(b, rec.Result.ReasoningContent), nil
+	case "embedding":
+		return e.appendEmbedding(b, rec.Result.Raw)
+	default: // usage
+		return appendUsage(b, rec.Result.Usage), nil
+	}
 }
 
 // appendRecord appends the record the answer is merged into.
@@ -135,25 +176,11 @@ func (e *Exporter) appendRecord(b []byte, rec jobs.Record) ([]byte, error) {
 }
 
 // collides names the member (and its flag) that key would duplicate.
-func (f MergedFields) collides(key string) (name, flag string) {
-	switch key {
-	case "":
-		return "", ""
-	case f.Answer:
-		return "answer", "--answer-field"
-	case f.Reasoning:
-		return "reasoning", "--reasoning-field"
-	case f.Usage:
-		return "usage", "--usage-field"
-	case f.Status:
-		return "status", "--status-field"
+func (f MergedFields) collides(key string) (what, flag string) {
+	for _, m := range f.members() {
+		if m.name != "" && m.name == key {
+			return m.what, m.flag
+		}
 	}
 	return "", ""
-}
-
-func appendStringOrNull(b []byte, ok bool, s func() string) []byte {
-	if !ok {
-		return append(b, "null"...)
-	}
-	return appendString(b, s())
 }
