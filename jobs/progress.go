@@ -16,6 +16,21 @@ type Progress struct {
 	Usage map[string]Usage
 	// Tokens is the total tokens reported, all models together.
 	Tokens int64
+	// Errors tallies this run's failed attempts by class, each counted as
+	// it ends, whatever becomes of its request (retried, failed, held in
+	// an outage, or the run stopped). A reader diffs two snapshots to
+	// tell what failed in between.
+	Errors map[ErrorClass]ErrorTally
 	// State is the run's pacing now: effective concurrency and in flight.
 	State RunState
+}
+
+// ErrorTally is how many attempts of a run failed with one error class,
+// with an example.
+type ErrorTally struct {
+	Count int64
+	// First and Last are the first and the latest of these failures,
+	// without their Body (the message says what happened; the bodies are
+	// kept with the results).
+	First, Last Failure
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"maps"
 	"sync"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -19,6 +20,10 @@ func (g *progress) add(o jobs.Outcome) {
 	defer g.mu.Unlock()
 	if g.retrying == nil {
 		g.retrying, g.p.Usage = map[int64]struct{}{}, map[string]jobs.Usage{}
+		g.p.Errors = map[jobs.ErrorClass]jobs.ErrorTally{}
+	}
+	if o.Failure != nil && o.Attempt != nil {
+		g.tally(*o.Failure)
 	}
 	id := o.Request.ID
 	switch {
@@ -46,6 +51,19 @@ func (g *progress) add(o jobs.Outcome) {
 	}
 }
 
+// tally counts a failed attempt under its class. The body is left out:
+// the tally keeps only what a message about it shows.
+func (g *progress) tally(f jobs.Failure) {
+	f.Body = nil
+	t := g.p.Errors[f.Class]
+	if t.Count == 0 {
+		t.First = f
+	}
+	t.Count++
+	t.Last = f
+	g.p.Errors[f.Class] = t
+}
+
 // Progress returns a snapshot of what the run has done so far. Safe to
 // call from any goroutine, before, during and after Run.
 func (r *Runner) Progress() jobs.Progress {
@@ -64,5 +82,6 @@ func (g *progress) snapshot() jobs.Progress {
 	for m, u := range g.p.Usage {
 		p.Usage[m] = u
 	}
+	p.Errors = maps.Clone(g.p.Errors)
 	return p
 }

@@ -48,7 +48,13 @@ type Options struct {
 	// StateEvery is how often a run whose queue is a jobs.RunStateStore
 	// saves its RunState (default every second).
 	StateEvery time.Duration
-	Now        func() time.Time
+	// OnFailure, if not nil, is called with the outcome of every attempt
+	// that failed, as it ends, before it is recorded (run --verbose prints
+	// them). It runs on the worker goroutine that made the attempt, so it
+	// must be quick, safe for concurrent use, and must not keep or change
+	// the outcome's pointers past its return.
+	OnFailure func(jobs.Outcome)
+	Now       func() time.Time
 }
 
 // Runner works one job until no request is left pending, it is stopped, or
@@ -194,6 +200,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.budget.settle(t.reserved, t.req.Model, &o)
 				r.progress.add(o)
 				r.calling.Add(-1)
+				if o.Failure != nil && r.opts.OnFailure != nil {
+					r.opts.OnFailure(o)
+				}
 				r.w.submit(o)
 				// The next task: one the dispatcher admitted, else one this
 				// worker admits itself from the claimed requests, so that a
