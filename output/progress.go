@@ -5,8 +5,9 @@ package output
 // every second and fitted to the terminal's width; off a terminal (nohup,
 // CI, a pipe) or on one that reports no size, one plain log line with the
 // same figures every --log-interval. Both end with the final figures, and
-// both say why dispatch is paused during an outage. --quiet shows neither;
-// NO_COLOR takes the colour out of the bar.
+// both say why dispatch is paused during an outage. Both tell the errors as
+// they happen (progress_errors.go). --quiet shows none of it; NO_COLOR
+// takes the colour out of the bar.
 
 import (
 	"context"
@@ -203,7 +204,8 @@ func (f progressFigures) pauseTiming() string {
 
 // ProgressOptions say how the progress is shown.
 type ProgressOptions struct {
-	// LogInterval is how often a line is logged off a terminal.
+	// LogInterval is how often a line is logged off a terminal, and how
+	// often the failures since the last count are counted.
 	LogInterval time.Duration
 	// NoColor takes the colour out of the bar ($NO_COLOR).
 	NoColor bool
@@ -300,7 +302,10 @@ func barWidth(w io.Writer) (int, bool) {
 // StartProgress shows the run's progress on w until the returned function
 // is called: on a terminal a bar redrawn every second, else a log line
 // every o.LogInterval. snap reads the runner's counters (Runner.Progress).
-// Stopping shows the final figures once more.
+// Beside it, the first failure of each error class is told within a
+// second, and every o.LogInterval (on a terminal too) how many failures
+// of each class there were since (progress_errors.go). Stopping tells the
+// failures not yet told, then shows the final figures once more.
 func StartProgress(ctx context.Context, m *ProgressMeter, snap func() jobs.Progress, o ProgressOptions, w io.Writer) (stop func()) {
 	first, now := snap(), time.Now()
 	m.begin(first, now)
@@ -310,6 +315,16 @@ func StartProgress(ctx context.Context, m *ProgressMeter, snap func() jobs.Progr
 		bar.show(m.measure(first, now)) // the bar from the start, at 0 if new
 		o.Messages.attach(bar)
 	}
+	errs := newErrorReport(m.name, now)
+	var msgs io.Writer = w
+	if o.Messages != nil {
+		msgs = o.Messages // above the bar while it is drawn
+	}
+	say := func(lines []string) {
+		for _, l := range lines {
+			fmt.Fprintln(msgs, l)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -317,29 +332,35 @@ func StartProgress(ctx context.Context, m *ProgressMeter, snap func() jobs.Progr
 		defer wg.Done()
 		sample := time.NewTicker(sampleEvery)
 		defer sample.Stop()
-		var logTick <-chan time.Time // nil, never ready, under a bar
-		if bar == nil {
-			t := time.NewTicker(o.LogInterval)
-			defer t.Stop()
-			logTick = t.C
-		}
+		logTick := time.NewTicker(o.LogInterval)
+		defer logTick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-sample.C:
-				if f := m.measure(snap(), now); bar != nil {
+				p := snap()
+				if f := m.measure(p, now); bar != nil {
 					bar.show(f)
 				}
-			case now := <-logTick:
-				fmt.Fprintln(w, m.measure(snap(), now).logLine())
+				say(errs.firsts(p))
+			case now := <-logTick.C:
+				p := snap()
+				say(errs.firsts(p))
+				say(errs.counts(p, now))
+				if f := m.measure(p, now); bar == nil {
+					fmt.Fprintln(w, f.logLine())
+				}
 			}
 		}
 	}()
 	return func() {
 		cancel()
 		wg.Wait()
-		f := m.measure(snap(), time.Now())
+		p, now := snap(), time.Now()
+		say(errs.firsts(p))
+		say(errs.counts(p, now))
+		f := m.measure(p, now)
 		if bar != nil {
 			o.Messages.attach(nil) // a finished bar prints nothing more
 			bar.finish(f)
