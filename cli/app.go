@@ -129,6 +129,7 @@ func newApp(env func(string) string, stdin io.Reader, stdout, stderr io.Writer) 
 		Name:  "llmbatch",
 		Usage: "run large batches of LLM prompts against OpenAI-compatible APIs, durably",
 		Description: `Example:
+   llmbatch demo                                              # try it first: no key, no network
    export OPENAI_API_KEY=...
    llmbatch run --model deepseek/deepseek-v3 prompts.jsonl    # Ctrl-C, then run again to resume
    llmbatch status prompts
@@ -152,6 +153,7 @@ Shell completion: source <(llmbatch completion bash)   (or zsh, fish)`,
 				Usage: "SQLite database `PATH` holding jobs and results"},
 		},
 		Commands: []*urfave.Command{
+			demoCommand(env, stdout, stderr),
 			runCommand(env, stdin, stdout, stderr),
 			importCommand(env, stdin, stdout, stderr),
 			statusCommand(env, stdout),

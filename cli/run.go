@@ -42,9 +42,12 @@ type runOptions struct {
 	Stream            bool
 	StallTimeout      time.Duration
 	// LogInterval is how often the progress line is logged when stderr is
-	// not a terminal; Quiet silences it (progress.go).
+	// not a terminal, and how often the errors since the last count are
+	// counted; Quiet silences both, and the first error of each class.
 	LogInterval time.Duration
 	Quiet       bool
+	// Verbose prints every failed attempt as it ends, --quiet or not.
+	Verbose bool
 	// NoColor ($NO_COLOR set, not empty) takes the colour out of the bar.
 	NoColor bool
 	// MaxTokens and MaxCost are the job's budgets, 0 for none; MaxCost is
@@ -59,6 +62,10 @@ type runOptions struct {
 	PricesGiven bool
 	// Cache shapes the cache pass (hidden flags, for tests).
 	Cache cacheOptions
+	// Resume, if not empty, is the command that continues the job, for
+	// the messages of how a run ended: the demo's own, which restarts its
+	// stand-in for the provider. Else `llmbatch run JOB`.
+	Resume string
 }
 
 func (o runOptions) Validate() error {
@@ -160,10 +167,11 @@ func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writ
 			&urfave.Int64Flag{Name: "max-response-bytes", Value: worker.DefaultMaxResponseBytes, Usage: "largest response body read"},
 			&urfave.BoolFlag{Name: "stream", Usage: `send every request as a stream ("stream": true, with usage); stored with the job; lines may also set "stream": true themselves`},
 			&urfave.DurationFlag{Name: "stall-timeout", Value: worker.DefaultStallTimeout, Usage: "retry a stream that sends no token for this long (keep-alives do not count)"},
-			&urfave.DurationFlag{Name: "log-interval", Value: 30 * time.Second, Usage: "when stderr is not a terminal, log a progress line this often (on a terminal the line is redrawn every second)"},
+			&urfave.DurationFlag{Name: "log-interval", Value: 30 * time.Second, Usage: "when stderr is not a terminal, log a progress line this often (on a terminal the bar is redrawn every second); on both, count the failed attempts of each error class this often (the first of each is printed at once)"},
 			&urfave.Int64Flag{Name: "max-tokens", Usage: "token budget of the job, `N` tokens over all its runs (0: none); a request is sent only if its worst case (estimated prompt + max_tokens × n) fits, else the run finishes what is in flight and exits 5"},
 			&urfave.Float64Flag{Name: "max-cost", Usage: "cost budget of the job, `AMOUNT` in the prices' currency over all its runs (0: none; needs --price or --prices for every model); a request is sent only if its worst case fits, else the run finishes what is in flight and exits 5"},
-			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress line"},
+			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no error counts"},
+			&urfave.BoolFlag{Name: "verbose", Usage: "print every failed attempt as it ends: custom_id, attempt, status code, class, message, and what becomes of the request (even with --quiet)"},
 			&urfave.DurationFlag{Name: "cache-lead", Value: defaultCacheOptions.Lead, Hidden: true},
 			&urfave.IntFlag{Name: "cache-chunk", Value: defaultCacheOptions.Chunk, Hidden: true},
 		),
@@ -202,6 +210,7 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 		StallTimeout:      c.Duration("stall-timeout"),
 		LogInterval:       c.Duration("log-interval"),
 		Quiet:             c.Bool("quiet"),
+		Verbose:           c.Bool("verbose"),
 		NoColor:           env("NO_COLOR") != "",
 		MaxTokens:         c.Int64("max-tokens"),
 		MaxCost:           c.Float64("max-cost"),
@@ -304,7 +313,7 @@ func runLocked(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions
 	if err := cache.stop(stderr); err != nil && runErr == nil {
 		runErr = err
 	}
-	return finish(ctx, st, job, opts.importOptions, runErr, stderr)
+	return finish(ctx, st, job, opts.importOptions, opts.resume(job), runErr, stderr)
 }
 
 // sayWaits says when the first request is due, when every pending one
@@ -363,13 +372,20 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	// An endpoint that answered this job before is not a wrong URL: a
 	// run that meets no answer at first pauses as in an outage.
 	reached := !send.URLChanged && sum.Counts().Counts[jobs.StatusSucceeded] > 0
-	runner := worker.New(st, job.ID, client, worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
+	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
+	wopts := worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
 		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
 		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
-		Budget: budget, BaseURL: send.BaseURL, Reached: reached})
+		Budget: budget, BaseURL: send.BaseURL, Reached: reached}
+	closeAttempts := func() {}
+	if opts.Verbose {
+		attempts := output.NewAttemptLog(msgs, job.Name)
+		closeAttempts, wopts.OnFailure = sync.OnceFunc(attempts.Close), attempts.Add
+		defer closeAttempts()
+	}
+	runner := worker.New(st, job.ID, client, wopts)
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
 	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, msgs)
 	defer stopSignals()
 	lost := make(chan error, 1)
@@ -393,6 +409,7 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 		defer stopProgress()
 	}
 	err = runner.Run(hard)
+	closeAttempts() // before the progress stops, so that its lines are above the bar's last frame
 	select {
 	case lerr := <-lost:
 		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
@@ -453,9 +470,17 @@ func afterward(before func() (jobs.Stats, error), start func(jobs.Stats) (stop f
 	}
 }
 
+// resume is the command that continues job after a run that stopped.
+func (o runOptions) resume(job jobs.Job) string {
+	if o.Resume != "" {
+		return o.Resume
+	}
+	return command(o.importOptions, "run", job.Name)
+}
+
 // finish prints the run's summary, stores how the run ended, and turns its
-// end into the exit code.
-func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, runErr error, stderr io.Writer) error {
+// end into the exit code; resume is the command that continues the job.
+func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, resume string, runErr error, stderr io.Writer) error {
 	ctx = context.WithoutCancel(ctx)
 	cancelled := false
 	if cur, err := st.Job(ctx, job.Name); err == nil && cur.State == jobs.JobCancelled {
@@ -474,7 +499,7 @@ func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, r
 	fmt.Fprintf(stderr, "llmbatch: job %s: %d succeeded, %d failed, %d cancelled, %d pending of %d; %s; tokens %s\n",
 		job.Name, c[jobs.StatusSucceeded], c[jobs.StatusFailed], c[jobs.StatusCancelled],
 		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, output.Plural(stats.Attempts, "attempt"), tokenSummary(stats))
-	end, err := runEnd(job, o, runErr, cancelled, c)
+	end, err := runEnd(job, o, resume, runErr, cancelled, c)
 	if serr := st.EndRun(ctx, job.ID, end, endMessage(err), time.Now()); serr != nil && err == nil {
 		err = cannotWrite(o, job, serr)
 	}
@@ -483,8 +508,7 @@ func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, r
 
 // runEnd says how the run ended, and the error that exit code and message
 // come from (nil when every request succeeded).
-func runEnd(job jobs.Job, o importOptions, runErr error, cancelled bool, c map[jobs.Status]int) (jobs.RunEnd, error) {
-	resume := command(o, "run", job.Name)
+func runEnd(job jobs.Job, o importOptions, resume string, runErr error, cancelled bool, c map[jobs.Status]int) (jobs.RunEnd, error) {
 	var fe *worker.FatalError
 	var be *worker.BudgetError
 	var ue *worker.UnreachableError
