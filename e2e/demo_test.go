@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// offline returns the command that runs the binary with args in a network
+// namespace of its own, where only loopback is up, when this machine lets
+// a test make one (unshare(1) and ip(8), as root or with user
+// namespaces); else the binary as it is.
+func offline(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	bin := binary(t)
+	if err := exec.Command("unshare", "-rn", "sh", "-c", "ip link set lo up").Run(); err != nil {
+		t.Logf("no network namespace here (%v): the demo runs with the machine's network, its base URL env pointing nowhere", err)
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("unshare", append([]string{"-rn", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, bin}, args...)...)
+}
+
+// `llmbatch demo` in an empty folder, with no key, no network (where a
+// namespace can cut it off) and LLMBATCH_DB and OPENAI_BASE_URL set to
+// places it must not use: it runs its job to the end in well under a
+// minute, says the answers are not from a model, names the commands to
+// try next, and status, export and report work on its database.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	cmd := offline(t, "demo")
+	cmd.Dir = dir
+	cmd.Env = binEnv(dir, "OPENAI_API_KEY=", "OPENAI_BASE_URL=http://127.0.0.1:1/v1", "LLMBATCH_DB="+filepath.Join(dir, "mine.db"))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("demo: %v (after %s)\nstdout:\n%s\nstderr:\n%s", err, took, stdout.String(), stderr.String())
+	}
+	if took > 30*time.Second {
+		t.Errorf("the demo took %s, want well under a minute", took)
+	}
+	out, errs := stdout.String(), stderr.String()
+	intro, outro, ok := strings.Cut(out, "llmbatch demo: done.")
+	if !ok || !strings.Contains(intro, "NOT from a model") || !strings.Contains(outro, "not from a model") {
+		t.Errorf("the demo should say before and after that the answers are not from a model:\n%s", out)
+	}
+	bin := binary(t)
+	for _, want := range []string{bin + " --db llmbatch-demo.db status demo ", bin + " --db llmbatch-demo.db export demo ",
+		bin + " --db llmbatch-demo.db report demo ", bin + " --db llmbatch-demo.db demo ", "Ctrl-C",
+		"OPENAI_API_KEY=sk-... " + bin + " run examples/chat.jsonl "} {
+		if !strings.Contains(outro, want) {
+			t.Errorf("the commands to try next lack %q:\n%s", want, outro)
+		}
+	}
+	for _, want := range []string{"llmbatch: job demo: imported 24 requests", "llmbatch: job demo: 429 rate_limited: ",
+		" done (", "llmbatch: job demo: 24 succeeded, 0 failed, 0 cancelled, 0 pending of 24"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("the run's messages lack %q:\n%s", want, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mine.db")); err == nil {
+		t.Errorf("the demo wrote to the database LLMBATCH_DB names")
+	}
+	db := filepath.Join(dir, "llmbatch-demo.db")
+	if n := count(t, statusJSON(t, db, "demo"), "succeeded"); n != 24 {
+		t.Errorf("status: %d succeeded, want 24", n)
+	}
+	if lines := exportJSONL(t, db, "demo", "openai"); len(lines) != 24 {
+		t.Errorf("export: %d lines, want 24", len(lines))
+	}
+	if res := runCLI(t, nil, "--db", db, "report", "demo", "-o", filepath.Join(dir, "report.html")); res.Code != 0 {
+		t.Errorf("report: exit %d\n%s", res.Code, res.Stderr)
+	}
+}
