@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -214,5 +215,51 @@ func TestForeignKeyCheck(t *testing.T) {
 	err = foreignKeyCheck(ctx, tx)
 	if err == nil || !strings.Contains(err.Error(), "of attempts refers to a missing row of") {
 		t.Errorf("foreignKeyCheck = %v, want a broken reference of attempts", err)
+	}
+}
+
+// BenchmarkMigrationEmbeddings times opening a database of 100,000
+// requests (300-byte bodies), each with an attempt and a 1 KB result, as
+// llmbatch left it before 0006: the rebuild of requests that 0006 is. Each
+// iteration opens a fresh copy, made outside the timer.
+func BenchmarkMigrationEmbeddings(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	dir := b.TempDir()
+	old := filepath.Join(dir, "old.db")
+	s, err := openMigrated(ctx, old, beforeEmbeddings)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mustImport(b, s, "big", benchRequests(n))
+	raw := `'{"id":"x","choices":[{"message":{"content":"` + strings.Repeat("y", 1000) + `"}}]}'`
+	mustExec(b, s, `INSERT INTO attempts (job_id, request_id, number, started_at, duration_ms, status_code)
+		SELECT job_id, id, 1, 0, 700, 200 FROM requests`)
+	mustExec(b, s, `INSERT INTO results (request_id, job_id, status_code, raw, latency_ms, created_at)
+		SELECT id, job_id, 200, `+raw+`, 700, 0 FROM requests`)
+	mustExec(b, s, `UPDATE requests SET status = 'succeeded', attempts = 1`)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(old)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		path := filepath.Join(dir, fmt.Sprintf("copy-%d.db", i))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		s, err := Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		os.Remove(path)
+		b.StartTimer()
 	}
 }
