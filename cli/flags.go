@@ -26,7 +26,7 @@ type priceOptions struct {
 // flag shared by several runs of the app in one process starts empty.
 func priceFlags() []urfave.Flag {
 	return []urfave.Flag{
-		repeatedFlag{&urfave.StringFlag{Name: "price", Usage: "price of a model per million tokens, `MODEL=IN:OUT[:CACHED]` (repeatable)"}},
+		repeatedFlag{&urfave.StringFlag{Name: "price", Usage: "price of a model per million tokens, `MODEL=IN:OUT[:CACHED]`, or MODEL=IN for a model that bills no output (embeddings) (repeatable)"}},
 		&urfave.StringFlag{Name: "prices", Usage: `prices ` + "`FILE`" + ` (JSON: {"currency": "USD", "models": {"MODEL": {"input": 0.55, "output": 2.19, "cached": 0.14}}})`},
 		&urfave.StringFlag{Name: "currency", Usage: "currency `LABEL` shown with costs (overrides the prices file's)"},
 	}
@@ -81,7 +81,7 @@ var datasetFlags = []urfave.Flag{
 	&urfave.StringFlag{Name: "input-format", Usage: "`FORMAT` of FILE: jsonl, csv (with a header row) or text (one prompt per line) (default: by extension: .csv, .txt, else jsonl)"},
 	&urfave.StringFlag{Name: "system", Usage: "system message `TEXT` put before each dataset prompt"},
 	repeatedFlag{&urfave.StringFlag{Name: "param", Usage: "a body field `KEY=VALUE` of each dataset request, repeatable, in order; VALUE is JSON when it parses (temperature=0.7, stop=[\"x\"]), else a string"}},
-	&urfave.StringFlag{Name: "endpoint", Usage: "`ENDPOINT` a rendered text goes to: chat (as the user message; default) or completions (as the prompt)"},
+	&urfave.StringFlag{Name: "endpoint", Usage: "`ENDPOINT` a rendered text goes to: chat (as the user message; default), completions (as the prompt) or embeddings (as the input)"},
 	&urfave.StringFlag{Name: "id-field", Usage: "record field `NAME` whose value is the custom_id (default line-N; row-N for CSV)"},
 	&urfave.IntFlag{Name: "samples", Value: 1, Usage: "`K` independent completions of every request, with custom_ids ID#0 … ID#K-1"},
 	&urfave.BoolFlag{Name: "no-cache", Usage: "run: send every request, even one an identical earlier request (of any job in this database) was answered for"},

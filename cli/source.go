@@ -24,7 +24,7 @@ type datasetOptions struct {
 	InputFormat string // jsonl, csv, text; "" by extension
 	System      string
 	Params      []string // KEY=VALUE, in flag order
-	Endpoint    string   // chat, completions; "" is chat
+	Endpoint    string   // chat, completions, embeddings; "" is chat
 	IDField     string
 	Samples     int
 	NoCache     bool
@@ -70,8 +70,10 @@ func (o importOptions) dataset() (opts input.DatasetOptions, isDataset bool, err
 	case "", "chat":
 	case "completions":
 		opts.Endpoint = jobs.EndpointCompletions
+	case "embeddings":
+		opts.Endpoint = jobs.EndpointEmbeddings
 	default:
-		return opts, true, fmt.Errorf("--endpoint %q: want chat or completions", d.Endpoint)
+		return opts, true, fmt.Errorf("--endpoint %q: want chat, completions or embeddings", d.Endpoint)
 	}
 	for _, s := range d.Params {
 		p, err := input.ParseParam(s)

@@ -172,7 +172,7 @@ func TestDatasetTemplateErrors(t *testing.T) {
 		{[]string{"--model", "m", data}, "d.jsonl:1: no \"messages\""},
 		{[]string{"--param", "temperature=0.5", "--model", "m", data}, "--system, --param, --endpoint and --id-field shape requests made from a dataset"},
 		{[]string{"--template", missing, "--param", "temperature=9", data}, `--param temperature=9: "temperature" must be a number from 0 to 2, got 9`},
-		{[]string{"--template", missing, "--endpoint", "embeddings", data}, `--endpoint "embeddings": want chat or completions`},
+		{[]string{"--template", missing, "--endpoint", "images", data}, `--endpoint "images": want chat, completions or embeddings`},
 		{[]string{"--samples", "0", data}, "--samples must be at least 1"},
 		{[]string{"--input-format", "xml", data}, `unknown input format "xml"`},
 		{[]string{"--input-format", "csv", data}, "a csv dataset needs --template"},

@@ -265,3 +265,24 @@ func TestEmbeddingsCache(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddingsFromText: a text file of one input per line becomes
+// embeddings requests with --endpoint embeddings.
+func TestEmbeddingsFromText(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey, RecordBodies: true})
+	file := writeFile(t, dir, "lines.txt", "the cat sat\non the mat\n")
+	db := filepath.Join(dir, "t.db")
+	res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "text-embedding-3-small", "--endpoint", "embeddings", "-q", file)...)
+	if res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
+	}
+	bodies := srv.Bodies()
+	if len(bodies) != 2 || !strings.Contains(string(bodies[0])+string(bodies[1]), `"input":"the cat sat"`) {
+		t.Errorf("sent %q, want two embeddings bodies with the lines as input", bodies)
+	}
+	st := statusJSON(t, db, "lines")
+	if count(t, st, "succeeded") != 2 {
+		t.Errorf("counts %v, want 2 succeeded", st["counts"])
+	}
+}
