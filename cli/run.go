@@ -377,12 +377,9 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
 		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
 		Budget: budget, BaseURL: send.BaseURL, Reached: reached}
-	closeAttempts := func() {}
-	if opts.Verbose {
-		attempts := output.NewAttemptLog(msgs, job.Name)
-		closeAttempts, wopts.OnFailure = sync.OnceFunc(attempts.Close), attempts.Add
-		defer closeAttempts()
-	}
+	var closeAttempts func()
+	wopts.OnFailure, closeAttempts = attemptLog(opts, job, msgs)
+	defer closeAttempts()
 	runner := worker.New(st, job.ID, client, wopts)
 	hard, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -416,6 +413,17 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	default:
 		return err
 	}
+}
+
+// attemptLog starts run --verbose's line for each failed attempt, to msgs:
+// the runner's callback, and the function that writes the lines queued and
+// stops (safe to call twice). Without --verbose, nothing.
+func attemptLog(opts runOptions, job jobs.Job, msgs io.Writer) (onFailure func(jobs.Outcome), stop func()) {
+	if !opts.Verbose {
+		return nil, func() {}
+	}
+	l := output.NewAttemptLog(msgs, job.Name)
+	return l.Add, sync.OnceFunc(l.Close)
 }
 
 // runBudget is the run's budget: the limits, and what the job spent before
