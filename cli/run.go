@@ -104,7 +104,7 @@ func (o runOptions) checkSending(base string) error {
 		return fmt.Errorf("no API key for %s: set OPENAI_API_KEY or pass --api-key-file (a server on loopback needs none)", base)
 	}
 	if o.MaxCost > 0 && len(o.Prices.ByModel) == 0 {
-		return errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT or --prices FILE")
+		return errors.New("--max-cost needs the price of every model the job asks for: give --price MODEL=IN:OUT (MODEL=IN for embeddings) or --prices FILE")
 	}
 	return nil
 }
