@@ -9,15 +9,17 @@
 //
 // # Export formats
 //
-// Both formats write one JSON object per request, "\n"-terminated, in the
-// order the records are given (input order, as the store yields them).
-// Pending and running requests are not written; Exporter.Counts reports how
-// many were skipped. Raw JSON from the provider or the input (a response
-// body, an error body, the line's metadata) is embedded byte for byte, so key
-// order and number spelling survive; only insignificant white space is
-// removed when the raw text spans several lines, so that every record stays
-// on one line. Strings are escaped as encoding/json does, except that <, >
-// and & are left as they are.
+// FormatOpenAI, FormatFlat and FormatMerged write one JSON object per
+// request, "\n"-terminated; FormatCSV and FormatParquet one row per request
+// with typed columns (see Columns). All write the records in the order they
+// are given (input order, as the store yields them). Pending and running
+// requests are not written; Exporter.Counts reports how many were skipped.
+// Raw JSON from the provider or the input (a response body, an error body,
+// the line's metadata) is embedded byte for byte, so key order and number
+// spelling survive; only insignificant white space is removed when the raw
+// text spans several lines, so that every record stays on one line.
+// Strings are escaped as encoding/json does, except that <, > and & are
+// left as they are.
 //
 // FormatOpenAI writes the OpenAI Batch output line:
 //
@@ -33,7 +35,9 @@
 // error:{"code":<error class>,"message":...}; a cancelled request too,
 // with the error code "cancelled". When the input
 // line had metadata, "metadata" follows as the last member; it is absent
-// otherwise, so such lines have exactly OpenAI's shape.
+// otherwise, so such lines have exactly OpenAI's shape. An embeddings
+// answer's body is kept as it is too, its vectors as the provider sent
+// them.
 //
 // FormatFlat writes the text and the numbers without the envelope:
 //
@@ -47,5 +51,17 @@
 // and error is {"code":...,"message":...,"status_code":...}, with status_code
 // null when no HTTP answer arrived. model is the model that answered, or the
 // model the request asked for when there was no answer. metadata is the
-// line's metadata, or null.
+// line's metadata, or null. An embeddings request has "embedding" after
+// finish_reason: the first vector of its answer as a JSON array (the
+// provider's numbers as spelled, a base64 vector decoded to float32s), or
+// null; its content, reasoning_content and finish_reason are null. With
+// ExportOptions.WithRequest, "request" (the body as sent) and "prompt" (the
+// text of its prompt, or null) follow metadata.
+//
+// FormatCSV and FormatParquet write the same columns: custom_id, status,
+// model, the text, the usage's counts, latency_ms, attempts, the error's
+// code and message, metadata as JSON text and the embedding (a list of
+// float32s in parquet, a JSON array in csv); sample with --samples K, the
+// request and its prompt with WithRequest, and a dataset job's fields.
+// A value that is missing (no result, no usage) is null.
 package output

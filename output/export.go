@@ -99,6 +99,8 @@ type Exporter struct {
 	row              *exportRow
 	outRows, errRows rowSink
 	ended            bool
+	rowGroupBytes    int // parquet: rowGroupBytes, less in tests
+
 }
 
 // rowSink writes the rows of csv or parquet to one file.
@@ -122,6 +124,8 @@ func NewExporter(f Format, jobName string, out, errs io.Writer) *Exporter {
 		jobName: jobName,
 		out:     bufio.NewWriterSize(out, 64<<10),
 		line:    make([]byte, 0, 4<<10),
+
+		rowGroupBytes: rowGroupBytes,
 	}
 	if errs != nil {
 		e.errs = bufio.NewWriterSize(errs, 16<<10)
@@ -247,7 +251,7 @@ func (e *Exporter) newSink(w *bufio.Writer) (rowSink, error) {
 	if e.format == FormatCSV {
 		return newCSVSink(w, e.row.cols), nil
 	}
-	return newParquetSink(w, e.row.cols)
+	return newParquetSink(w, e.row.cols, e.rowGroupBytes)
 }
 
 // Flush writes out whatever is buffered, to both writers. For csv and

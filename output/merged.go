@@ -12,10 +12,10 @@ import (
 // name leaves that member out.
 type MergedFields struct {
 	// Answer is the answer's text (the first choice's content), or null
-	// for a request without a result.
+	// for a request without a result or an embeddings request.
 	Answer string
 	// Reasoning is the reasoning text ("" when the model gave none), or
-	// null without a result.
+	// null without a result or for an embeddings request.
 	Reasoning string
 	// Usage is the token usage as the flat format writes it, or null when
 	// unknown or without a result.

@@ -18,7 +18,7 @@ import (
 // so this bounds the export's memory whatever the job's size.
 const rowGroupBytes = 32 << 20
 
-// parquetSink writes rows to a Parquet file: zstd-compressed, data pages
+// parquetSink writes rows to a Parquet file: zstd-compressed (zstdCodec), data pages
 // of version 1 (which every reader reads), dictionary-encoded where a
 // column repeats a few values.
 type parquetSink struct {
@@ -28,16 +28,17 @@ type parquetSink struct {
 	rows    []parquet.Row
 	floats  []float32
 	pending int // bytes of row data in the row group being built
+	group   int // the bytes of row data after which a row group is written
 }
 
-func newParquetSink(w *bufio.Writer, cols []column) (*parquetSink, error) {
+func newParquetSink(w *bufio.Writer, cols []column, groupBytes int) (*parquetSink, error) {
 	schema := parquet.NewSchema("llmbatch", newOrderedGroup(cols))
 	pw := parquet.NewWriter(w, schema,
-		parquet.Compression(&parquet.Zstd),
+		parquet.Compression(&zstdCodec{}),
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy("llmbatch", "", ""),
 	)
-	return &parquetSink{w: pw, cols: cols, rows: make([]parquet.Row, 1)}, nil
+	return &parquetSink{w: pw, cols: cols, rows: make([]parquet.Row, 1), group: groupBytes}, nil
 }
 
 // orderedGroup is the schema's root: the columns in our order, where
@@ -105,7 +106,7 @@ func (s *parquetSink) write(t *exportRow) error {
 		return err
 	}
 	s.pending += 8 * len(row)
-	if s.pending >= rowGroupBytes {
+	if s.pending >= s.group {
 		s.pending = 0
 		return s.w.Flush()
 	}

@@ -247,24 +247,32 @@ func TestExportTabularEmpty(t *testing.T) {
 // TestExportParquetRowGroups: a large export is written in several row
 // groups, so that its memory stays bounded.
 func TestExportParquetRowGroups(t *testing.T) {
+	const group = 1 << 20
 	base := fixtureRecords()[0]
-	base.Result.Content = strings.Repeat("x", 256<<10)
-	var recs []jobs.Record
-	for i := range 2 * rowGroupBytes / len(base.Result.Content) {
+	base.Result.Content = strings.Repeat("x", 16<<10)
+	var out bytes.Buffer
+	x := NewExporter(FormatParquet, "j", &out, nil)
+	x.rowGroupBytes = group
+	n := 3 * group / len(base.Result.Content)
+	for i := range n {
 		r := base
 		r.Request.ID, r.Request.CustomID = int64(i+1), fmt.Sprintf("r%d", i)
-		recs = append(recs, r)
+		if err := x.Write(r); err != nil {
+			t.Fatal(err)
+		}
 	}
-	out, _ := exportWith(t, FormatParquet, ExportOptions{}, recs, false)
-	f, err := parquet.OpenFile(bytes.NewReader(out), int64(len(out)))
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(out.Bytes()), int64(out.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.RowGroups()); n < 2 {
-		t.Errorf("%d row groups for %d MiB of rows, want at least 2", n, 2*rowGroupBytes>>20)
+	if got := len(f.RowGroups()); got < 3 {
+		t.Errorf("%d row groups for 3 MiB of rows in groups of 1 MiB, want at least 3", got)
 	}
-	if got := readParquet(t, out).ids(); len(got) != len(recs) || got[len(got)-1] != recs[len(recs)-1].Request.CustomID {
-		t.Errorf("read back %d rows, want %d in order", len(got), len(recs))
+	if got := readParquet(t, out.Bytes()).ids(); len(got) != n || got[n-1] != fmt.Sprintf("r%d", n-1) {
+		t.Errorf("read back %d rows, want %d in order", len(got), n)
 	}
 }
 
@@ -471,4 +479,22 @@ func sameCSVCell(t *testing.T, got, want string) bool {
 		return false
 	}
 	return slices.EqualFunc(g, w, func(a, b float32) bool { return a == b || math.IsNaN(float64(a)) && math.IsNaN(float64(b)) })
+}
+
+// TestZstdCodec: what the small-window encoder writes, zstd as every
+// reader has it (parquet-go's own codec) reads back, and so does ours.
+func TestZstdCodec(t *testing.T) {
+	src := bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog, "), 1<<14)
+	var c zstdCodec
+	enc, err := c.Encode(nil, src)
+	if err != nil || len(enc) >= len(src)/10 {
+		t.Fatalf("Encode: %d bytes from %d, %v", len(enc), len(src), err)
+	}
+	for _, dec := range []interface {
+		Decode(dst, src []byte) ([]byte, error)
+	}{&parquet.Zstd, &c} {
+		if got, err := dec.Decode(nil, enc); err != nil || !bytes.Equal(got, src) {
+			t.Errorf("%T.Decode: %d bytes, %v; want the %d bytes encoded", dec, len(got), err, len(src))
+		}
+	}
 }
