@@ -135,7 +135,10 @@ func (o exportOptions) Validate() error {
 	if o.Output != "" && o.Output != "-" && o.Output == o.Errors {
 		return usagef("--output and --errors name the same file %s", o.Output)
 	}
-	return o.Merged.Validate()
+	if err := o.Merged.Validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 // runExport writes the job's finished requests in input order.

@@ -264,3 +264,47 @@ func parquetRow(names []string, row parquet.Row) map[string]any {
 	})
 	return m
 }
+
+// TestExportTabularOfTextDataset: a text file's lines are a dataset of one
+// field, text, which csv and parquet give as a column.
+func TestExportTabularOfTextDataset(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
+	data := writeFile(t, dir, "lines.txt", "first prompt\nsecond, \"quoted\"\n")
+	db := filepath.Join(dir, "t.db")
+	if res := runCLI(t, keyEnv(), runArgs(db, srv, "--model", "deepseek/deepseek-v3", data)...); res.Code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.Code, res.Stderr)
+	}
+	out := filepath.Join(dir, "lines.csv")
+	mustCLI(t, nil, "--db", db, "export", "--format", "csv", "-o", out, "lines")
+	rows := readTabular(t, "csv", out)
+	if got := column(rows, "text"); !slices.Equal(got, []string{"first prompt", `second, "quoted"`}) {
+		t.Errorf("text column %q", got)
+	}
+}
+
+func TestExportUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	db, job, _ := tabularRun(t, dir, 5)
+	for _, args := range [][]string{
+		{"--format", "xlsx"},
+		{"--with-request"}, // openai keeps OpenAI's shape
+		{"--format", "csv", "-o", filepath.Join(dir, "a.csv"), "--errors", filepath.Join(dir, "a.csv")},
+		{"--format", "merged", "--prompt-field", "answer"},
+	} {
+		res := runCLI(t, nil, append(append([]string{"--db", db, "export"}, args...), job)...)
+		if res.Code != exitUsage {
+			t.Errorf("export %q: exit %d, want %d\n%s", args, res.Code, exitUsage, res.Stderr)
+		}
+		if res.Stdout != "" {
+			t.Errorf("export %q wrote %q", args, res.Stdout)
+		}
+	}
+	help := mustCLI(t, nil, "export", "--help")
+	for _, want := range []string{"openai", "flat", "merged", "csv", "parquet", "custom_id string", "prompt_tokens int64",
+		"embedding list<float>", "--with-request", "read_parquet", "duckdb -c"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("export --help lacks %q", want)
+		}
+	}
+}
