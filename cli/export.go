@@ -50,7 +50,7 @@ func exportCommand(env func(string) string, stdout, stderr io.Writer) *urfave.Co
 func exportDescription() string {
 	var cols []string
 	for _, c := range output.Columns(output.ExportOptions{Samples: 2, WithRequest: true}) {
-		cols = append(cols, c[0]+" "+c[1])
+		cols = append(cols, c.Name+" "+c.Type)
 	}
 	return `Example:
    llmbatch export prompts -o results.jsonl --errors errors.jsonl

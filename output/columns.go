@@ -104,16 +104,19 @@ func (o ExportOptions) has(f field) bool {
 	return true
 }
 
-// Columns lists the names and types of the columns csv and parquet write
-// with o, in order.
-func Columns(o ExportOptions) [][2]string {
+// Column is a column of the csv and parquet formats: its name and its
+// parquet type (string, int64, double, boolean, list<float>).
+type Column struct{ Name, Type string }
+
+// Columns lists the columns csv and parquet write with o, in order.
+func Columns(o ExportOptions) []Column {
 	t, err := newExportRow(o)
 	if err != nil {
 		return nil
 	}
-	out := make([][2]string, len(t.cols))
+	out := make([]Column, len(t.cols))
 	for i, c := range t.cols {
-		out[i] = [2]string{c.name, c.kind.String()}
+		out[i] = Column{c.name, c.kind.String()}
 	}
 	return out
 }
@@ -126,9 +129,9 @@ type cell struct {
 	fnum float64 // colFloat
 }
 
-// exportRow is the row being written: its columns and the cells of the current
-// record. Text cells point into arena or into the record, so a row is
-// valid until the next fill.
+// exportRow is the row being written: its columns and the cells of the
+// current record. Text cells point into arena or into the record, so a row
+// is valid until the next fill.
 type exportRow struct {
 	cols  []column
 	cells []cell
@@ -150,27 +153,32 @@ func newExportRow(o ExportOptions) (*exportRow, error) {
 			t.cols = append(t.cols, fields[f])
 		}
 	}
-	if d := o.Dataset; d != nil {
-		taken := map[string]bool{}
-		for _, c := range t.cols {
-			taken[c.name] = true
-		}
-		for i, name := range d.names {
-			// A dataset's field named like one of ours keeps its values
-			// under a prefix rather than hiding ours.
-			for name == "" || taken[name] {
-				name = "dataset_" + name
-			}
-			taken[name] = true
-			t.ds = append(t.ds, len(t.cols))
-			t.cols = append(t.cols, column{name: name, kind: d.kinds[i].colKind()})
-		}
+	if o.Dataset != nil {
+		t.addDataset(o.Dataset)
 	}
 	if len(t.cols) > maxColumns {
 		return nil, fmt.Errorf("%d columns are too many (at most %d)", len(t.cols), maxColumns)
 	}
 	t.cells = make([]cell, len(t.cols))
 	return t, nil
+}
+
+// addDataset adds a column for each field of the dataset, after ours.
+func (t *exportRow) addDataset(d *DatasetColumns) {
+	taken := map[string]bool{}
+	for _, c := range t.cols {
+		taken[c.name] = true
+	}
+	for i, name := range d.names {
+		// A dataset's field named like one of ours keeps its values
+		// under a prefix rather than hiding ours.
+		for name == "" || taken[name] {
+			name = "dataset_" + name
+		}
+		taken[name] = true
+		t.ds = append(t.ds, len(t.cols))
+		t.cols = append(t.cols, column{name: name, kind: d.kinds[i].colKind()})
+	}
 }
 
 // maxColumns bounds the columns of a row, and so a dataset's fields; the

@@ -240,16 +240,16 @@ func (e *Exporter) start() error {
 		return err
 	}
 	e.row = t
-	e.outRows, err = e.newSink(e.out)
-	if err == nil && e.errs != nil {
-		e.errRows, err = e.newSink(e.errs)
+	e.outRows = e.newSink(e.out)
+	if e.errs != nil {
+		e.errRows = e.newSink(e.errs)
 	}
-	return err
+	return nil
 }
 
-func (e *Exporter) newSink(w *bufio.Writer) (rowSink, error) {
+func (e *Exporter) newSink(w *bufio.Writer) rowSink {
 	if e.format == FormatCSV {
-		return newCSVSink(w, e.row.cols), nil
+		return newCSVSink(w, e.row.cols)
 	}
 	return newParquetSink(w, e.row.cols, e.rowGroupBytes)
 }

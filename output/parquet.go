@@ -31,14 +31,14 @@ type parquetSink struct {
 	group   int // the bytes of row data after which a row group is written
 }
 
-func newParquetSink(w *bufio.Writer, cols []column, groupBytes int) (*parquetSink, error) {
+func newParquetSink(w *bufio.Writer, cols []column, groupBytes int) *parquetSink {
 	schema := parquet.NewSchema("llmbatch", newOrderedGroup(cols))
 	pw := parquet.NewWriter(w, schema,
 		parquet.Compression(&zstdCodec{}),
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy("llmbatch", "", ""),
 	)
-	return &parquetSink{w: pw, cols: cols, rows: make([]parquet.Row, 1), group: groupBytes}, nil
+	return &parquetSink{w: pw, cols: cols, rows: make([]parquet.Row, 1), group: groupBytes}
 }
 
 // orderedGroup is the schema's root: the columns in our order, where
