@@ -1,7 +1,9 @@
 // Package output turns a job's records into export files and its figures
 // into every view people read: the progress bar and log lines of a run
-// (drawn with mpb), the dry run's plan, the status report and the job
-// list, and the HTML report.
+// (drawn with mpb) with its errors as they happen and, for run --verbose,
+// a line per failed attempt (AttemptLog); the dry run's plan, the status
+// report and the job list, and the HTML report. The exports are JSONL
+// (openai, flat, merged) and tabular (csv, parquet, with parquet-go).
 //
 // It imports jobs, the standard library and mpb, never worker or store,
 // and it never prints on its own: every function writes to an io.Writer it

@@ -1,6 +1,8 @@
 // Package fakeapi is a fake OpenAI-compatible API server on loopback, with
 // fault injection, for the tests of several packages, for end-to-end tests
-// of the llmbatch binary, and for benchmarks. It imports only the standard
+// of the llmbatch binary, for benchmarks, and as the stand-in provider of
+// `llmbatch demo` (cli/demo.go), so it must stay free of test-only
+// dependencies but for Start. It imports only the standard
 // library (and "testing" only in the Start helper).
 //
 // The server answers POST requests whose path ends in "/chat/completions",
