@@ -11,7 +11,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -97,9 +99,9 @@ func NewClient(opts ClientOptions) *Client {
 type CallError struct {
 	jobs.Failure
 	RetryAfter time.Duration
-	// NoConnection says no connection to a server could be made (refused,
-	// an unknown host, no route, a refused certificate): nothing reached
-	// a server, which a wrong base URL gives.
+	// NoConnection says the request was never written to a server (a
+	// refused dial, an unknown host, a refused or failed TLS handshake):
+	// nothing reached a server, which a wrong base URL gives.
 	NoConnection bool
 }
 
@@ -153,9 +155,10 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 	if c.key != "" {
 		hreq.Header.Set("Authorization", "Bearer "+c.key)
 	}
+	sent := traceSent(hreq)
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		return nil, c.transportError(ctx, err)
+		return nil, c.unsentError(c.transportError(ctx, err), sent)
 	}
 	defer resp.Body.Close()
 	if hasQuota(resp.Header) {
@@ -267,24 +270,36 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return c.fail(jobs.ClassTimeout, 0, fmt.Sprintf("no complete answer within %s", c.timeout), nil)
 	case isCertificateError(err):
-		e := c.fail(jobs.ClassTLS, 0, "the server's TLS certificate was refused ("+err.Error()+
+		return c.fail(jobs.ClassTLS, 0, "the server's TLS certificate was refused ("+err.Error()+
 			"); TLS verification is always on", nil)
-		e.NoConnection = true
-		return e
 	default:
-		e := c.fail(jobs.ClassNetwork, 0, err.Error(), nil)
-		e.NoConnection = isDialError(err)
-		return e
+		return c.fail(jobs.ClassNetwork, 0, err.Error(), nil)
 	}
 }
 
-// isDialError says whether err happened before a connection was made: a
-// refused or unroutable dial, or a name that does not resolve. An error on
-// a connection made (a reset, a body cut short) is not.
-func isDialError(err error) bool {
-	var op *net.OpError
-	var dns *net.DNSError
-	return errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial")
+// traceSent sets a trace on req that says whether the request was written
+// whole to a connection: a failure before that (a refused dial, an unknown
+// host, a TLS handshake refused or spoken to a plain-HTTP server, a proxy
+// that would not connect) never reached a server, which a wrong base URL
+// gives; a failure after it is the server's.
+func traceSent(req *http.Request) *atomic.Bool {
+	sent := new(atomic.Bool)
+	trace := &httptrace.ClientTrace{WroteRequest: func(w httptrace.WroteRequestInfo) {
+		if w.Err == nil {
+			sent.Store(true)
+		}
+	}}
+	*req = *req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return sent
+}
+
+// unsentError marks a failure as one where no request reached a server.
+func (c *Client) unsentError(err error, sent *atomic.Bool) error {
+	var ce *CallError
+	if errors.As(err, &ce) && !sent.Load() {
+		ce.NoConnection = true
+	}
+	return err
 }
 
 // isCertificateError says whether err is a refused server certificate

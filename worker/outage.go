@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -80,6 +82,10 @@ type outage struct {
 	reason      string
 	probing     bool
 	probes      int
+	// gen numbers the pauses: a probe carries the pause it was admitted
+	// in, so that one still out when a pause ended and another began does
+	// not count for the new one.
+	gen int
 	host        string
 	unreachable *UnreachableError
 }
@@ -93,31 +99,39 @@ func newOutage(baseURL string, concurrency int, reached bool, now func() time.Ti
 }
 
 // admit says whether a request may be sent now, and whether it goes as
-// the probe; when it may not, how long until it may.
-func (o *outage) admit() (probe bool, wait time.Duration) {
+// the probe (the pause's number; 0 for no probe); when it may not, how
+// long until it may.
+func (o *outage) admit() (probe int, wait time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.paused {
-		return false, 0
+		return 0, 0
 	}
 	if o.probing {
-		return false, waitForCall
+		return 0, waitForCall
 	}
 	if d := o.next.Sub(o.now()); d > 0 {
-		return false, d
+		return 0, d
 	}
 	o.probing = true
-	return true, 0
+	return o.gen, 0
 }
 
 // unsent hands back a probe admitted but never sent.
-func (o *outage) unsent(probe bool) {
-	if !probe {
-		return
-	}
+func (o *outage) unsent(probe int) {
 	o.mu.Lock()
-	o.probing = false
+	o.ownProbe(probe)
 	o.mu.Unlock()
+}
+
+// ownProbe reports whether probe is the current pause's probe, and if so
+// takes it back.
+func (o *outage) ownProbe(probe int) bool {
+	if probe == 0 || !o.paused || probe != o.gen {
+		return false
+	}
+	o.probing = false
+	return true
 }
 
 // verdict is what outage makes of the end of one call.
@@ -133,12 +147,10 @@ type verdict struct {
 
 // done learns from the end of a call for request id (a result, or a
 // failure) and says what becomes of a failure.
-func (o *outage) done(id int64, probe bool, res *jobs.Result, ce *CallError, endpoint string) verdict {
+func (o *outage) done(id int64, probeOf int, res *jobs.Result, ce *CallError, endpoint string) verdict {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if probe {
-		o.probing = false
-	}
+	probe := o.ownProbe(probeOf)
 	switch {
 	case res != nil:
 		o.reached = true
@@ -151,11 +163,16 @@ func (o *outage) done(id int64, probe bool, res *jobs.Result, ce *CallError, end
 	if !o.reached && neverReached(ce) {
 		return o.unreached(probe, ce, endpoint)
 	}
-	if ce.StatusCode != 0 {
+	answered := ce.StatusCode != 0 || ce.Class == jobs.ClassBadResponse
+	if answered {
 		o.reached = true
 	}
 	if !outageClass(ce) {
+		// An answer, if not one the job can use: the endpoint is there.
 		o.endStreak()
+		if answered {
+			o.resume()
+		}
 		return verdict{counts: true}
 	}
 	wasPaused := o.paused
@@ -203,7 +220,8 @@ func (o *outage) unreached(probe bool, ce *CallError, endpoint string) verdict {
 
 func (o *outage) pause(ce *CallError, wait time.Duration) {
 	now := o.now()
-	o.paused, o.since, o.wait, o.probes = true, now, wait, 0
+	o.gen++
+	o.paused, o.probing, o.since, o.wait, o.probes = true, false, now, wait, 0
 	o.next = now.Add(wait)
 	o.reason = o.describe(ce)
 }
@@ -258,12 +276,28 @@ func (o *outage) describe(ce *CallError) string {
 }
 
 // neverReached reports whether ce is what a wrong base URL or a server
-// that is not there gives: no connection (refused, an unknown host, a
-// refused certificate), or a 404. An error on a connection made (a reset,
-// a body cut short, a timeout) is not: something answered, and a server
-// too busy or broken to answer well is an outage.
+// that is not there gives: no request written to a server (refused, an
+// unknown host, a refused or failed TLS handshake), a 404, or another 4xx
+// that is no API's JSON error (a web server's "Client sent an HTTP request
+// to an HTTPS server", a 405 of another service). An error on a request
+// sent (a reset, a body cut short, a timeout) is not: something answered,
+// and a server too busy or broken to answer well is an outage.
 func neverReached(ce *CallError) bool {
-	return ce.NoConnection || ce.StatusCode == 404
+	switch code := ce.StatusCode; {
+	case ce.NoConnection || code == 404:
+		return true
+	case code < 400 || code > 499:
+		return false
+	case code == 401 || code == 402 || code == 403 || code == 408 || code == 409 || code == 429:
+		return false
+	}
+	return !isJSONObject(ce.Body)
+}
+
+// isJSONObject reports whether b is a JSON object, as an API's error is.
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // outageClass reports whether ce is a failure without an answer the job

@@ -23,7 +23,7 @@ var (
 		NoConnection: true}
 	unavailable = &CallError{Failure: jobs.Failure{Class: jobs.ClassServer, StatusCode: 503, Message: "busy"}}
 	notFound    = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 404, Message: "no route"}}
-	badRequest  = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400, Message: "bad"}}
+	badRequest  = &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400, Message: "bad", Body: []byte(`{"error":{"message":"bad"}}`)}}
 	answered    = &jobs.Result{StatusCode: 200}
 )
 
@@ -31,23 +31,23 @@ func TestOutagePausesAfterFailuresInARow(t *testing.T) {
 	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	o := newOutage("http://127.0.0.1:1/v1", 16, true, clock.Now)
 	for i := 1; i < outageAfter; i++ {
-		if v := o.done(nextID(), false, nil, refused, ""); !v.counts || v.hold {
+		if v := o.done(nextID(), 0, nil, refused, ""); !v.counts || v.hold {
 			t.Fatalf("failure %d before the pause: %+v, want it to count", i, v)
 		}
 	}
 	if _, d := o.admit(); d != 0 {
 		t.Fatalf("paused after %d failures, want %d", outageAfter-1, outageAfter)
 	}
-	o.done(nextID(), false, nil, refused, "") // the eighth in a row pauses
+	o.done(nextID(), 0, nil, refused, "") // the eighth in a row pauses
 	var s jobs.RunState
 	o.state(&s)
 	if want := "127.0.0.1:1 unreachable (connection refused)"; s.Outage != want {
 		t.Errorf("Outage = %q, want %q", s.Outage, want)
 	}
-	if v := o.done(nextID(), false, nil, refused, ""); v.counts {
+	if v := o.done(nextID(), 0, nil, refused, ""); v.counts {
 		t.Error("a failure while paused used an attempt")
 	}
-	if probe, d := o.admit(); probe || d != firstProbe {
+	if probe, d := o.admit(); probe != 0 || d != firstProbe {
 		t.Fatalf("admit while paused = %v, %v; want no probe for %v", probe, d, firstProbe)
 	}
 	// The probes: the interval doubles on each failure, up to a minute.
@@ -55,13 +55,13 @@ func TestOutagePausesAfterFailuresInARow(t *testing.T) {
 	for range 8 {
 		clock.Advance(time.Hour)
 		probe, d := o.admit()
-		if !probe || d != 0 {
+		if probe == 0 || d != 0 {
 			t.Fatalf("admit at probe time = %v, %v; want the probe", probe, d)
 		}
 		if _, d := o.admit(); d != waitForCall {
 			t.Fatalf("a second request while the probe is out: wait %v, want %v", d, waitForCall)
 		}
-		if v := o.done(nextID(), true, nil, unavailable, ""); v.counts {
+		if v := o.done(nextID(), probe, nil, unavailable, ""); v.counts {
 			t.Fatal("a failed probe used an attempt")
 		}
 		_, d = o.admit()
@@ -80,7 +80,7 @@ func TestOutagePausesAfterFailuresInARow(t *testing.T) {
 	clock.Advance(time.Hour)
 	probe, _ := o.admit()
 	o.done(nextID(), probe, answered, nil, "")
-	if probe, d := o.admit(); probe || d != 0 {
+	if probe, d := o.admit(); probe != 0 || d != 0 {
 		t.Fatalf("after a probe succeeded: %v, %v; want dispatch as usual", probe, d)
 	}
 	if err := o.gaveUp(); err != nil {
@@ -92,20 +92,20 @@ func TestOutageScatteredFailuresDoNotPause(t *testing.T) {
 	o := newOutage("https://api.example.com/v1", 32, true, time.Now)
 	for i := range 10_000 {
 		if i%5 == 0 {
-			o.done(nextID(), false, answered, nil, "")
+			o.done(nextID(), 0, answered, nil, "")
 			continue
 		}
-		if v := o.done(nextID(), false, nil, unavailable, ""); !v.counts {
+		if v := o.done(nextID(), 0, nil, unavailable, ""); !v.counts {
 			t.Fatalf("call %d: a failure with successes in between did not count", i)
 		}
 	}
 	// A permanent error is an answer: it ends a streak too.
-	o.done(nextID(), false, answered, nil, "")
+	o.done(nextID(), 0, answered, nil, "")
 	for range outageAfter - 1 {
-		o.done(nextID(), false, nil, refused, "")
+		o.done(nextID(), 0, nil, refused, "")
 	}
-	o.done(nextID(), false, nil, badRequest, "")
-	o.done(nextID(), false, nil, refused, "")
+	o.done(nextID(), 0, nil, badRequest, "")
+	o.done(nextID(), 0, nil, refused, "")
 	if _, d := o.admit(); d != 0 {
 		t.Errorf("paused though no %d failures came in a row", outageAfter)
 	}
@@ -114,15 +114,15 @@ func TestOutageScatteredFailuresDoNotPause(t *testing.T) {
 func TestOutageOneRequestFailingIsNoOutage(t *testing.T) {
 	o := newOutage("https://api.example.com/v1", 16, true, time.Now)
 	for i := range 20 {
-		if v := o.done(7, false, nil, unavailable, ""); !v.counts {
+		if v := o.done(7, 0, nil, unavailable, ""); !v.counts {
 			t.Fatalf("failure %d of one request: %+v, want it to count (its attempts run out)", i+1, v)
 		}
 	}
-	o.done(8, false, nil, unavailable, "")
+	o.done(8, 0, nil, unavailable, "")
 	if _, d := o.admit(); d != 0 {
 		t.Error("paused for the failures of two requests")
 	}
-	o.done(9, false, nil, unavailable, "")
+	o.done(9, 0, nil, unavailable, "")
 	if _, d := o.admit(); d == 0 {
 		t.Errorf("not paused after %d failures in a row of three requests", 22)
 	}
@@ -141,7 +141,7 @@ func TestOutageNeverReached(t *testing.T) {
 			clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			o := newOutage("http://127.0.0.1:1/v1", 4, false, clock.Now)
 			url := "http://127.0.0.1:1/v1/chat/completions"
-			if v := o.done(nextID(), false, nil, tt.err, url); !v.hold || v.counts {
+			if v := o.done(nextID(), 0, nil, tt.err, url); !v.hold || v.counts {
 				t.Fatalf("first failure: %+v, want it held back without an attempt", v)
 			}
 			for i := range unreachedProbes {
@@ -150,10 +150,10 @@ func TestOutageNeverReached(t *testing.T) {
 				}
 				clock.Advance(time.Minute)
 				probe, _ := o.admit()
-				if !probe {
+				if probe == 0 {
 					t.Fatal("no probe")
 				}
-				o.done(nextID(), true, nil, tt.err, url)
+				o.done(nextID(), probe, nil, tt.err, url)
 			}
 			var ue *UnreachableError
 			if err := o.gaveUp(); !errors.As(err, &ue) || ue.URL != url || ue.Reason != tt.want {
@@ -165,7 +165,7 @@ func TestOutageNeverReached(t *testing.T) {
 		// A refused certificate is refused every time: no probe.
 		o := newOutage("https://127.0.0.1:1/v1", 4, false, time.Now)
 		tlsErr := &CallError{Failure: jobs.Failure{Class: jobs.ClassTLS, Message: "x509: certificate signed by unknown authority"}, NoConnection: true}
-		if v := o.done(nextID(), false, nil, tlsErr, "u"); !v.hold {
+		if v := o.done(nextID(), 0, nil, tlsErr, "u"); !v.hold {
 			t.Fatalf("%+v, want the request held back", v)
 		}
 		var ue *UnreachableError
@@ -176,22 +176,35 @@ func TestOutageNeverReached(t *testing.T) {
 	t.Run("TimeoutIsAnOutage", func(t *testing.T) {
 		o := newOutage("https://127.0.0.1:1/v1", 4, false, time.Now)
 		timeout := &CallError{Failure: jobs.Failure{Class: jobs.ClassTimeout, Message: "no complete answer within 2s"}}
-		if v := o.done(nextID(), false, nil, timeout, "u"); v.hold || !v.counts {
+		if v := o.done(nextID(), 0, nil, timeout, "u"); v.hold || !v.counts {
 			t.Errorf("a timeout before any answer: %+v, want it to count (a server that accepts but is busy)", v)
 		}
 	})
 	t.Run("ResetIsAnOutage", func(t *testing.T) {
 		o := newOutage("http://127.0.0.1:1/v1", 4, false, time.Now)
 		reset := &CallError{Failure: jobs.Failure{Class: jobs.ClassNetwork, Message: "read: connection reset by peer"}}
-		if v := o.done(nextID(), false, nil, reset, "u"); v.hold || !v.counts {
+		if v := o.done(nextID(), 0, nil, reset, "u"); v.hold || !v.counts {
 			t.Errorf("a reset on a connection made: %+v, want it to count", v)
+		}
+	})
+	t.Run("PlainHTTPAnswerToTLSPort", func(t *testing.T) {
+		// http:// to an HTTPS port: the web server's 400 is no API's
+		// answer, and must not fail the requests.
+		o := newOutage("http://127.0.0.1:8443/v1", 4, false, time.Now)
+		e := &CallError{Failure: jobs.Failure{Class: jobs.ClassInvalidRequest, StatusCode: 400,
+			Message: "Client sent an HTTP request to an HTTPS server.", Body: []byte("Client sent an HTTP request to an HTTPS server.\n")}}
+		if v := o.done(nextID(), 0, nil, e, "u"); !v.hold || v.counts {
+			t.Errorf("a 400 that is no JSON before any answer: %+v, want it held", v)
+		}
+		if v := o.done(nextID(), 0, nil, badRequest, "u"); v.hold {
+			t.Errorf("an API's JSON 400 was held: %+v", v)
 		}
 	})
 	t.Run("AnswerEndsIt", func(t *testing.T) {
 		o := newOutage("http://127.0.0.1:1/v1", 4, false, time.Now)
-		o.done(nextID(), false, nil, notFound, "") // one request's own 404, say
-		o.done(nextID(), false, answered, nil, "")
-		if v := o.done(nextID(), false, nil, notFound, ""); v.hold || !v.counts {
+		o.done(nextID(), 0, nil, notFound, "") // one request's own 404, say
+		o.done(nextID(), 0, answered, nil, "")
+		if v := o.done(nextID(), 0, nil, notFound, ""); v.hold || !v.counts {
 			t.Errorf("a 404 after an answer: %+v, want it to count (and fail the request)", v)
 		}
 		if _, d := o.admit(); d != 0 {
@@ -310,4 +323,61 @@ func TestClientTellsNoConnection(t *testing.T) {
 			t.Errorf("Call = %v, want a network error on a connection made", err)
 		}
 	})
+}
+
+func TestOutageAnswerEndsThePause(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o := newOutage("https://api.example.com/v1", 8, true, clock.Now)
+	for range outageAfter {
+		o.done(nextID(), 0, nil, unavailable, "")
+	}
+	clock.Advance(time.Minute)
+	probe, _ := o.admit()
+	if probe == 0 {
+		t.Fatal("no probe")
+	}
+	// The probe gets an answer, though not one the job can use (a 400):
+	// the endpoint is there again, and dispatch goes on as usual.
+	if v := o.done(nextID(), probe, nil, badRequest, ""); !v.counts {
+		t.Errorf("a probe's 400: %+v, want it to count", v)
+	}
+	if p, d := o.admit(); p != 0 || d != 0 {
+		t.Errorf("after a probe answered 400: probe %d, wait %v; want dispatch as usual", p, d)
+	}
+}
+
+func TestOutageStaleProbe(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o := newOutage("https://api.example.com/v1", 8, true, clock.Now)
+	pause := func() {
+		for range outageAfter {
+			o.done(nextID(), 0, nil, unavailable, "")
+		}
+	}
+	pause()
+	clock.Advance(time.Minute)
+	stale, _ := o.admit()
+	o.done(nextID(), 0, answered, nil, "") // another call's answer ends the pause
+	pause()                                // and a new one begins
+	clock.Advance(time.Minute)
+	if p, _ := o.admit(); p == 0 || p == stale {
+		t.Fatalf("the new pause's probe = %d (the stale one %d): want a new probe", p, stale)
+	}
+	o.done(nextID(), stale, nil, unavailable, "") // the stale probe's failure
+	if _, d := o.admit(); d != waitForCall {
+		t.Errorf("the stale probe's end freed the new pause's probe: wait %v, want %v", d, waitForCall)
+	}
+}
+
+// TestClientHTTPSToPlainHTTP: https:// to a server that speaks plain HTTP
+// fails the TLS handshake: no request reached a server.
+func TestClientHTTPSToPlainHTTP(t *testing.T) {
+	fake := fakeapi.Start(t, fakeapi.Config{Key: testKey})
+	base := strings.Replace(fake.URL(), "http://", "https://", 1)
+	req := chatRequests(1)[0]
+	_, err := newTestClient(base, ClientOptions{}).Call(context.Background(), &req)
+	var ce *CallError
+	if !errors.As(err, &ce) || !ce.NoConnection {
+		t.Errorf("Call = %v, want a failure marked NoConnection", err)
+	}
 }

@@ -166,8 +166,9 @@ type task struct {
 	// reserved is the worst case reserved from the budget (zero without
 	// one).
 	reserved reservation
-	// probe says the request tests an endpoint the run paused for.
-	probe bool
+	// probe, when not 0, says the request tests an endpoint the run paused
+	// for: the pause's number.
+	probe int
 }
 
 // Stop makes the run stop claiming; requests in flight finish and are
