@@ -85,7 +85,7 @@ type outage struct {
 	// gen numbers the pauses: a probe carries the pause it was admitted
 	// in, so that one still out when a pause ended and another began does
 	// not count for the new one.
-	gen int
+	gen         int
 	host        string
 	unreachable *UnreachableError
 }
