@@ -72,9 +72,29 @@ func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, ch 
 		}
 		fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), ch.what)
 		if ch.live && job.Lock.Token != "" {
-			fmt.Fprintf(stdout, "job %s: the run working it (pid %d on %s) stops claiming within %s; the requests it has in flight finish, and what they leave pending is cancelled\n",
-				job.Name, job.Lock.PID, job.Lock.Host, lockBeat)
+			return cancelLive(ctx, st, job, stdout)
 		}
 		return nil
 	})
+}
+
+// cancelLive tells what becomes of the run holding a cancelled job: a live
+// one stops claiming and drains; one that is gone (killed) left requests
+// running, which are cancelled now.
+func cancelLive(ctx context.Context, st jobs.Store, job jobs.Job, stdout io.Writer) error {
+	owner := newOwner()
+	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
+		fmt.Fprintf(stdout, "job %s: the run working it (pid %d on %s) stops claiming within %s; the requests it has in flight finish, and what they leave pending is cancelled\n",
+			job.Name, job.Lock.PID, job.Lock.Host, lockBeat)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer st.Unlock(context.WithoutCancel(ctx), job.ID, owner)
+	n, err := st.CancelLeftovers(ctx, job.ID)
+	if err == nil && n > 0 {
+		fmt.Fprintf(stdout, "job %s: the run that held it (pid %d on %s) is gone; the %s it left running are cancelled too\n",
+			job.Name, job.Lock.PID, job.Lock.Host, output.Plural(n, "request"))
+	}
+	return err
 }

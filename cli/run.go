@@ -371,7 +371,9 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	}
 	// An endpoint that answered this job before is not a wrong URL: a
 	// run that meets no answer at first pauses as in an outage.
-	reached := !send.URLChanged && sum.Counts().Counts[jobs.StatusSucceeded] > 0
+	// (Answers copied from the cache say nothing of the endpoint.)
+	counts := sum.Counts()
+	reached := !send.URLChanged && counts.Counts[jobs.StatusSucceeded] > counts.Cached
 	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
 	wopts := worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
 		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,

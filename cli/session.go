@@ -58,10 +58,12 @@ func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.
 
 // heartbeat renews the run's lock until ctx ends. A lost lock stops the
 // run (lost says why); a cancelled job stops its claiming, and the run ends
-// once what is in flight is recorded.
+// once what is in flight is recorded; the lock is renewed meanwhile, so
+// that nothing takes the job over from a run still draining.
 func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
 	t := time.NewTicker(lockBeat)
 	defer t.Stop()
+	cancelled := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -73,10 +75,10 @@ func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockO
 			lost <- err
 			runner.Stop()
 			return
-		case errors.Is(err, jobs.ErrCancelled):
+		case errors.Is(err, jobs.ErrCancelled) && !cancelled:
+			cancelled = true
 			fmt.Fprintln(msgs, "llmbatch: the job was cancelled: no new requests; those in flight finish")
 			runner.Stop()
-			return
 		}
 	}
 }

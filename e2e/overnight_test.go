@@ -450,3 +450,19 @@ func TestImportThenRunStreams(t *testing.T) {
 		t.Errorf("a later run with --stream=false: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
+
+// TestWrongURLAfterCacheAnswers: answers copied from the cache say nothing
+// of an endpoint: a job the cache partly answered, run against a base URL
+// nothing listens on, still stops with exit 1 within seconds.
+func TestWrongURLAfterCacheAnswers(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
+	db := filepath.Join(dir, "c.db")
+	a := writeLines(t, dir, "a.jsonl", chatLines(20)...)
+	mustCLI(t, keyEnv(), runArgs(db, srv, "-q", a)...)
+	b := writeLines(t, dir, "b.jsonl", chatLines(25)...) // 20 the cache answers, 5 new
+	res := runCLI(t, keyEnv(), "--db", db, "run", "--base-url", "http://127.0.0.1:1/v1", "-q", b)
+	if res.Code != exitError || !strings.Contains(res.Stderr, "no answer from http://127.0.0.1:1/v1/chat/completions") {
+		t.Errorf("exit %d, want %d and the URL never reached\n%s", res.Code, exitError, res.Stderr)
+	}
+}

@@ -130,7 +130,8 @@ type Summaries interface {
 
 // Summary is a job's counts and usage as they stood at one moment.
 type Summary interface {
-	// Counts is the job and its counts by status; no usage yet.
+	// Counts is the job, its counts by status and how many were answered
+	// from the cache (Stats.Cached); no usage yet.
 	Counts() Stats
 	// Finish adds the usage per model and ends the summary.
 	Finish(ctx context.Context) (Stats, error)

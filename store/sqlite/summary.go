@@ -46,10 +46,15 @@ func (s *Store) beginSummary(ctx context.Context, jobID int64) (*Summary, error)
 		tx.Rollback()
 		return nil, err
 	}
+	if sum.stats.Cached, err = s.cachedCount(ctx, tx, jobID); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
 	return sum, nil
 }
 
-// Counts is what BeginSummary read: the job and its counts; no usage yet.
+// Counts is what BeginSummary read: the job, its counts and how many were
+// answered from the cache; no usage yet.
 func (sum *Summary) Counts() jobs.Stats { return sum.stats }
 
 // Finish adds the usage per model and in all, with the results that

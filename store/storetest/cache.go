@@ -56,6 +56,13 @@ func testCacheAnswers(t *testing.T, st jobs.Store) {
 	}
 	checkCachedStats(t, mustStats(t, st, b.ID), mustStats(t, st, a.ID))
 	checkCachedReport(t, st, b.ID)
+	if sum, err := st.BeginSummary(t.Context(), b.ID); err != nil {
+		t.Fatalf("BeginSummary: %v", err)
+	} else if got := sum.Counts().Cached; got != 2 {
+		t.Errorf("Summary.Counts().Cached = %d, want the 2 answered from the cache", got)
+	} else {
+		sum.Close()
+	}
 	if n := runPass(t, st, b.ID, 100); n != 0 {
 		t.Errorf("a second pass answered %d, want 0", n)
 	}
