@@ -21,6 +21,14 @@ func runDryRun(opts importOptions, prices priceOptions, limits output.PlanLimits
 	if err := opts.Validate(); err != nil {
 		return err
 	}
+	if opts.Input == "-" && opts.Job == "" {
+		opts.Job = "-" // a dry run makes no job: standard input needs no name
+	}
+	opts, cleanup, err := spoolStdin(opts)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	ps, err := prices.load()
 	if err != nil {
 		return err
@@ -29,7 +37,7 @@ func runDryRun(opts importOptions, prices priceOptions, limits output.PlanLimits
 	if err != nil {
 		return err
 	}
-	return output.WritePlan(stdout, opts.Input, rows, ps, limits)
+	return output.WritePlan(stdout, opts.source(), rows, ps, limits)
 }
 
 // planOf reads the whole input, rejecting a custom_id used twice as the
@@ -67,7 +75,7 @@ func planOf(opts importOptions) ([]output.PlanRow, error) {
 	}
 	var ve *jobs.ValidationError
 	if err := src.Err(); errors.As(err, &ve) {
-		return nil, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w", opts.Input, err)
+		return nil, fmt.Errorf("%s is invalid; nothing was imported or sent:\n%w", opts.source(), err)
 	} else if err != nil {
 		return nil, err
 	}

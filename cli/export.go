@@ -241,5 +241,8 @@ func isDatasetJob(job jobs.Job) bool {
 	if _, ok := job.Settings.Shape["template"]; ok {
 		return true
 	}
+	if f, ok := job.Settings.Shape["input-format"]; ok {
+		return len(f) == 1 && f[0] != "jsonl"
+	}
 	return input.FormatOf(job.Source) != input.FormatJSONL
 }

@@ -234,9 +234,6 @@ func importFile(ctx context.Context, st jobs.Store, name string, opts importOpti
 	}
 	maps.Copy(set.Shape, opts.Shape)
 	job, err := st.Import(ctx, jobs.Job{Name: name, Source: opts.source(), DefaultModel: opts.Model, Settings: set}, r)
-	if opts.SourceName != "" {
-		renameInput(err, opts.Input, opts.SourceName)
-	}
 	var fe *input.FileError
 	var ve *jobs.ValidationError
 	if errors.As(err, &fe) {
@@ -255,19 +252,6 @@ func importFile(ctx context.Context, st jobs.Store, name string, opts importOpti
 	return job, reportSkipped(ctx, st, job, opts.Warn)
 }
 
-// renameInput names the input as the user gave it in the line errors of
-// err, where they name the file it was spooled to.
-func renameInput(err error, path, name string) {
-	var ve *jobs.ValidationError
-	if !errors.As(err, &ve) {
-		return
-	}
-	for i := range ve.Errors {
-		if ve.Errors[i].File == path {
-			ve.Errors[i].File = name
-		}
-	}
-}
 
 // shownSkipped is how many of the lines --skip-invalid kept an import lists.
 const shownSkipped = 10

@@ -178,7 +178,7 @@ func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writ
 		Action: func(c *urfave.Context) error {
 			if c.Bool("dry-run") {
 				limits := output.PlanLimits{RPM: c.Int("rpm"), TPM: c.Int("tpm"), Concurrency: c.Int("concurrency")}
-				return runDryRun(importOptionsFrom(c, env), priceOptionsFrom(c), limits, stdout)
+				return runDryRun(withStdin(importOptionsFrom(c, env), stdin), priceOptionsFrom(c), limits, stdout)
 			}
 			opts, err := runOptionsFrom(c, env)
 			if err != nil {

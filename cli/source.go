@@ -87,7 +87,7 @@ func (o importOptions) dataset() (opts input.DatasetOptions, isDataset bool, err
 			return opts, true, err
 		}
 	}
-	return opts, true, opts.Validate(o.Input)
+	return opts, true, opts.Validate(o.source())
 }
 
 // source is what an import reads requests from.
@@ -105,10 +105,11 @@ func openSource(opts importOptions) (source, error) {
 	}
 	var src source
 	if isDataset {
-		ds.SkipInvalid = opts.SkipInvalid
+		ds.SkipInvalid, ds.Name = opts.SkipInvalid, opts.SourceName
 		src, err = input.OpenDataset(opts.Input, ds)
 	} else {
-		src, err = input.Open(opts.Input, input.Options{DefaultModel: opts.Model, SkipInvalid: opts.SkipInvalid})
+		src, err = input.Open(opts.Input, input.Options{DefaultModel: opts.Model, SkipInvalid: opts.SkipInvalid,
+			Name: opts.SourceName})
 	}
 	if err != nil {
 		return nil, err
@@ -205,6 +206,12 @@ func shapeFlags(c *urfave.Context) map[string][]string {
 		}
 	}
 	return given
+}
+
+// withStdin is o reading stdin when its input is "-".
+func withStdin(o importOptions, stdin io.Reader) importOptions {
+	o.Stdin = stdin
+	return o
 }
 
 // source names the input in messages: the file, or "-" for standard input.

@@ -466,3 +466,28 @@ func TestWrongURLAfterCacheAnswers(t *testing.T) {
 		t.Errorf("exit %d, want %d and the URL never reached\n%s", res.Code, exitError, res.Stderr)
 	}
 }
+
+// TestStandardInputNamesItself: requests read from standard input are
+// named "-" in every message and stored error, also by --dry-run and
+// --skip-invalid, never by the temporary file they were copied to.
+func TestStandardInputNamesItself(t *testing.T) {
+	binary(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "in.db")
+	lines := []byte("{not json\n" + `{"model":"m","messages":[{"role":"user","content":"hi"}]}` + "\n")
+	res := runBinaryInput(t, dir, binEnv(dir), lines, "--db", db, "run", "--dry-run", "-")
+	if res.Code != exitError || !strings.Contains(res.Stderr, "-:1: ") || strings.Contains(res.Stderr, "llmbatch-stdin") {
+		t.Errorf("run --dry-run -: exit %d, want the invalid line named -:1\n%s", res.Code, res.Stderr)
+	}
+	res = runBinaryInput(t, dir, binEnv(dir), lines[10:], "--db", db, "import", "--dry-run", "-")
+	if res.Code != 0 || !strings.Contains(res.Stdout, "dry run: - is valid") {
+		t.Errorf("import --dry-run - of a valid line: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	res = runBinaryInput(t, dir, binEnv(dir), lines, "--db", db, "import", "--job", "sk", "--skip-invalid", "-")
+	if res.Code != 0 || strings.Contains(res.Stderr, "llmbatch-stdin") {
+		t.Fatalf("import --skip-invalid -: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if out := mustCLI(t, nil, "--db", db, "export", "sk", "--format", "flat"); !strings.Contains(out, `"-:1: `) || strings.Contains(out, "llmbatch-stdin") {
+		t.Errorf("the stored error does not name the input -:\n%s", out)
+	}
+}

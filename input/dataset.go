@@ -3,6 +3,7 @@ package input
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,6 +40,9 @@ type DatasetOptions struct {
 	// SkipInvalid hands out each invalid record as a request with Invalid
 	// set, as Options.SkipInvalid does for a file of requests.
 	SkipInvalid bool
+	// Name names the input in messages when it is not the path, as
+	// Options.Name does.
+	Name string
 }
 
 // Validate checks the options that do not depend on the file.
@@ -134,7 +138,7 @@ var (
 
 // OpenDataset opens the dataset at path. Errors name the path, as Open's do.
 func OpenDataset(path string, opts DatasetOptions) (*Dataset, error) {
-	if err := opts.Validate(path); err != nil {
+	if err := opts.Validate(cmp.Or(opts.Name, path)); err != nil {
 		return nil, err
 	}
 	f, err := openFile(path)
@@ -145,7 +149,7 @@ func OpenDataset(path string, opts DatasetOptions) (*Dataset, error) {
 	src := io.TeeReader(f, h)
 	format := opts.format(path)
 	return &Dataset{
-		path:   path,
+		path:   cmp.Or(opts.Name, path),
 		format: format,
 		opts:   opts,
 		f:      f,

@@ -3,6 +3,7 @@ package input
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -28,6 +29,9 @@ type Options struct {
 	// refuses it. It does not change the fingerprint: the flag decides
 	// how a file becomes a job, not which job it is.
 	SkipInvalid bool
+	// Name names the input in messages (NAME:LINE: reason) when it is not
+	// the path: "-" for standard input copied to a file.
+	Name string
 }
 
 // maxInvalidBody is how much of an invalid line is kept as the body of
@@ -76,7 +80,7 @@ func Open(path string, opts Options) (*Reader, error) {
 	}
 	h := sha256.New()
 	return &Reader{
-		path: path,
+		path: cmp.Or(opts.Name, path),
 		opts: opts,
 		f:    f,
 		hash: h,

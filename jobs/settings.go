@@ -27,7 +27,11 @@ type Settings struct {
 
 // ShapeFlags are the flags that shape what is sent, in the order a
 // refusal names them.
-var ShapeFlags = []string{"model", "stream", "template", "system", "param", "samples", "id-field"}
+var ShapeFlags = []string{"model", "stream", "template", "system", "param", "samples", "id-field", "endpoint", "input-format"}
+
+// shapeDefaults are the values a shape flag has when it is not given: a
+// flag given with its default is no change from a job that stored none.
+var shapeDefaults = map[string]string{"stream": "false", "samples": "1", "endpoint": "chat"}
 
 // ShapeDiff names each flag of given whose values differ from what s
 // stored, as "--flag: stored → given", in ShapeFlags order. A flag absent
@@ -40,7 +44,11 @@ func (s Settings) ShapeDiff(given map[string][]string) []string {
 		if !ok {
 			continue
 		}
-		if old := s.Shape[name]; !slices.Equal(old, v) {
+		old := s.Shape[name]
+		if len(old) == 0 && len(v) == 1 && v[0] == shapeDefaults[name] && v[0] != "" {
+			continue
+		}
+		if !slices.Equal(old, v) {
 			out = append(out, fmt.Sprintf("--%s: %s → %s", name, flagValues(old), flagValues(v)))
 		}
 	}
