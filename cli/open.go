@@ -252,7 +252,6 @@ func importFile(ctx context.Context, st jobs.Store, name string, opts importOpti
 	return job, reportSkipped(ctx, st, job, opts.Warn)
 }
 
-
 // shownSkipped is how many of the lines --skip-invalid kept an import lists.
 const shownSkipped = 10
 
