@@ -168,8 +168,26 @@ Shell completion: source <(llmbatch completion bash)   (or zsh, fish)`,
 	completeFlagsOnly(app.Commands)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
+		cmd.Before = oneArgument(cmd)
 	}
 	return app
+}
+
+// oneArgument refuses more arguments than cmd takes (one, or none for a
+// command without ArgsUsage): a forgotten -o would otherwise leave its file
+// name unread, and the results on stdout.
+func oneArgument(cmd *urfave.Command) urfave.BeforeFunc {
+	most := 1
+	if cmd.ArgsUsage == "" {
+		most = 0
+	}
+	return func(c *urfave.Context) error {
+		if c.NArg() > most {
+			return usagef("%s takes %s, not %q (flags may come before or after it)",
+				cmd.Name, map[int]string{0: "no argument", 1: "one " + cmd.ArgsUsage}[most], c.Args().Slice())
+		}
+		return nil
+	}
 }
 
 // onUsageError makes what urfave/cli finds wrong in the command line, past

@@ -146,13 +146,22 @@ func demoRun(o demoOptions, name, file, baseURL string, stderr io.Writer) runOpt
 		Timeout: 30 * time.Second, DrainTimeout: 10 * time.Second, RetryDelay: o.RetryDelay, MaxRetryDelay: 5 * time.Second,
 		MaxResponseBytes: worker.DefaultMaxResponseBytes, Stream: true, StallTimeout: worker.DefaultStallTimeout,
 		LogInterval: o.LogInterval, NoColor: o.NoColor, Verbose: o.Verbose, Cache: defaultCacheOptions,
-		Resume: o.Program + " " + demoFlags(o) + "demo"}
+		Resume: o.Program + " " + demoResumeFlags(o) + "demo"}
 }
 
 // demoFlags is the --db flag the demo's commands need ("" for the
 // default database of commands, which the demo's is not), with a space.
 func demoFlags(o demoOptions) string {
 	if o.DB == defaultDB {
+		return ""
+	}
+	return "--db " + shellQuote(o.DB) + " "
+}
+
+// demoResumeFlags is the --db flag `demo` needs to resume ("" for its
+// own default database), with a space.
+func demoResumeFlags(o demoOptions) string {
+	if o.DB == demoDB {
 		return ""
 	}
 	return "--db " + shellQuote(o.DB) + " "
@@ -275,7 +284,7 @@ func demoOutro(o demoOptions, name string, stopped bool) string {
 	p, db := o.Program, demoFlags(o)
 	var b strings.Builder
 	if stopped {
-		fmt.Fprintf(&b, "\nllmbatch demo: stopped; nothing is lost: `%s %sdemo` resumes job %s where it stopped.\n", p, db, name)
+		fmt.Fprintf(&b, "\nllmbatch demo: stopped; nothing is lost: `%s %sdemo` resumes job %s where it stopped.\n", p, demoResumeFlags(o), name)
 	} else {
 		fmt.Fprintf(&b, "\nllmbatch demo: done. The answers came from the built-in stand-in, not from a model.\n")
 	}
@@ -288,7 +297,11 @@ func demoOutro(o demoOptions, name string, stopped bool) string {
 		{"report " + name + " -o report.html", "an HTML report"},
 		{"demo", "again: press Ctrl-C while the bar moves, then run it once more to resume"},
 	} {
-		fmt.Fprintf(w, "  %s %s%s\t# %s\n", p, db, l[0], l[1])
+		flags := db
+		if l[0] == "demo" {
+			flags = demoResumeFlags(o)
+		}
+		fmt.Fprintf(w, "  %s %s%s\t# %s\n", p, flags, l[0], l[1])
 	}
 	fmt.Fprintf(w, "  OPENAI_API_KEY=sk-... %s run examples/chat.jsonl\t# the real thing, with your key\n", p)
 	w.Flush()

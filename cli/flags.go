@@ -40,6 +40,9 @@ func priceOptionsFrom(c *urfave.Context) priceOptions {
 	return o
 }
 
+// given reports whether the command line gave a price flag.
+func (o priceOptions) given() bool { return len(o.Prices) > 0 || o.File != "" || o.Currency != "" }
+
 // load reads the prices file, then applies each --price and the
 // --currency label on top of it.
 func (o priceOptions) load() (jobs.Prices, error) {

@@ -23,8 +23,16 @@ func importCommand(env func(string) string, stdin io.Reader, stdout, stderr io.W
 			if c.Bool("dry-run") {
 				return runDryRun(withStdin(importOptionsFrom(c, env), stdin), priceOptionsFrom(c), output.PlanLimits{}, stdout)
 			}
-			opts := importOptionsFrom(c, env)
-			opts.Stdin = stdin
+			opts := withStdin(importOptionsFrom(c, env), stdin)
+			if po := priceOptionsFrom(c); po.given() {
+				// Stored with the job, as run stores them: status and
+				// report price with them.
+				prices, err := po.load()
+				if err != nil {
+					return err
+				}
+				opts.Settings.Prices = &prices
+			}
 			return runImport(c.Context, opts, stdout)
 		},
 	}

@@ -217,8 +217,8 @@ func sameContent(job jobs.Job, opts importOptions) error {
 		return nil
 	}
 	return fmt.Errorf("job %q was imported from different content (file %s, default model %q); "+
-		"to keep both, pass --job NEWNAME; to continue the stored job unchanged, run `llmbatch run %s` with no file",
-		job.Name, job.Source, job.DefaultModel, job.Name)
+		"to keep both, pass --job NEWNAME; to continue the stored job unchanged, run `%s` with no file",
+		job.Name, job.Source, job.DefaultModel, command(opts, "run", job.Name))
 }
 
 func importFile(ctx context.Context, st jobs.Store, name string, opts importOptions) (jobs.Job, error) {

@@ -54,6 +54,9 @@ type runOptions struct {
 	// in the prices' currency and needs a price for every model.
 	MaxTokens int64
 	MaxCost   float64
+	// MaxTokensGiven and MaxCostGiven say the command line gave them; a
+	// run that gives none keeps the job's stored budgets.
+	MaxTokensGiven, MaxCostGiven bool
 	// Prices price the cost in the progress line and the cost budget,
 	// merged over the job's stored prices; empty means none shown.
 	// PricesGiven says the command line gave some (--price, --prices or
@@ -214,6 +217,8 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 		NoColor:           env("NO_COLOR") != "",
 		MaxTokens:         c.Int64("max-tokens"),
 		MaxCost:           c.Float64("max-cost"),
+		MaxTokensGiven:    c.IsSet("max-tokens"),
+		MaxCostGiven:      c.IsSet("max-cost"),
 		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency"),
 		Cache:             cacheOptions{Lead: c.Duration("cache-lead"), Chunk: max(1, c.Int("cache-chunk"))},
 	}
@@ -271,7 +276,7 @@ func sendJob(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions, 
 	if err != nil {
 		return err
 	}
-	opts.Prices = send.Prices
+	opts.Prices, opts.MaxTokens, opts.MaxCost = send.Prices, send.MaxTokens, send.MaxCost
 	if err := opts.checkSending(send.BaseURL); err != nil {
 		return err
 	}

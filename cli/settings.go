@@ -21,6 +21,9 @@ import (
 // sending is how a run sends its job's requests, once resolved.
 type sending struct {
 	BaseURL string
+	// MaxTokens and MaxCost are the run's budgets: given, else stored.
+	MaxTokens int64
+	MaxCost   float64
 	// URLChanged says --base-url named another URL than the job's stored
 	// one (which the run then replaced).
 	URLChanged bool
@@ -29,7 +32,7 @@ type sending struct {
 }
 
 // newSettings is what a job the run creates stores: the base URL it
-// resolves to, whether it streams, and the prices given.
+// resolves to, whether it streams, the prices and the budgets given.
 func (o runOptions) newSettings() jobs.Settings {
 	set := jobs.Settings{BaseURL: firstOf(o.BaseURL, o.BaseURLEnv, DefaultBaseURL),
 		Shape: map[string][]string{"stream": {strconv.FormatBool(o.Stream)}}}
@@ -37,6 +40,7 @@ func (o runOptions) newSettings() jobs.Settings {
 		p := o.Prices
 		set.Prices = &p
 	}
+	set.MaxTokens, set.MaxCost = o.MaxTokens, o.MaxCost
 	return set
 }
 
@@ -82,6 +86,13 @@ func resolveSending(ctx context.Context, st jobs.Store, job *jobs.Job, o runOpti
 	if o.PricesGiven {
 		p := s.Prices
 		set.Prices, changed = &p, true
+	}
+	s.MaxTokens, s.MaxCost = set.MaxTokens, set.MaxCost
+	if o.MaxTokensGiven {
+		s.MaxTokens, set.MaxTokens, changed = o.MaxTokens, o.MaxTokens, true
+	}
+	if o.MaxCostGiven {
+		s.MaxCost, set.MaxCost, changed = o.MaxCost, o.MaxCost, true
 	}
 	if !changed {
 		return s, nil

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,6 +48,17 @@ func TestTokenBudgetReachesItsLimit(t *testing.T) {
 	succeeded, pending := count(t, st, "succeeded"), count(t, st, "pending")
 	if succeeded+pending != 600 || count(t, st, "failed")+count(t, st, "running") != 0 {
 		t.Errorf("after the budget stop: %d succeeded, %d pending of 600, want the rest pending", succeeded, pending)
+	}
+	// The budget is the job's: a resume as the hint prints it keeps it.
+	m := regexp.MustCompile("run `llmbatch (?:--db \\S+ )?run (\\S+)` again to continue").FindStringSubmatch(res.Stderr)
+	if m == nil {
+		t.Fatalf("no resume hint:\n%s", res.Stderr)
+	}
+	before := settled(t, srv).Calls
+	res = runCLI(t, keyEnv(), runArgs(db, srv, "-q", m[1])...)
+	if res.Code != exitBudget || settled(t, srv).Calls != before {
+		t.Errorf("a resume without --max-tokens: exit %d and %d more calls, want %d and none (the stored budget)\n%s",
+			res.Code, settled(t, srv).Calls-before, exitBudget, res.Stderr)
 	}
 	res = runCLI(t, keyEnv(), append(runArgs(db, srv, file), "--max-tokens", "1000000", "-q")...)
 	if res.Code != 0 {

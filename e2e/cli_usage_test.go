@@ -38,6 +38,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"IntOutOfRange", []string{"run", "--max-attempts", "99999999999999999999", "p.jsonl"}, `invalid value "99999999999999999999" for --max-attempts: out of range`},
 		{"NotABool", []string{"run", "--stream=maybe", "p.jsonl"}, `invalid value "maybe" for --stream: want true or false`},
 		{"MissingValue", []string{"export", "j", "-o"}, "flag -o needs a value"},
+		{"TwoArguments", []string{"--db", db, "export", "j", "results.jsonl"}, `export takes one JOB, not ["j" "results.jsonl"] (flags may come before or after it)`},
+		{"ArgumentToJobs", []string{"--db", db, "jobs", "j"}, `jobs takes no argument, not ["j"] (flags may come before or after it)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -491,3 +491,17 @@ func TestStandardInputNamesItself(t *testing.T) {
 		t.Errorf("the stored error does not name the input -:\n%s", out)
 	}
 }
+
+// TestImportStoresPrices: prices given to import are the job's, as those
+// given to run are.
+func TestImportStoresPrices(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeapi.Start(t, fakeapi.Config{Key: testKey})
+	file := writeLines(t, dir, "ip.jsonl", chatLines(5)...)
+	db := filepath.Join(dir, "ip.db")
+	mustCLI(t, nil, "--db", db, "import", file, "--price", "deepseek/deepseek-v3=1000:2000", "--currency", "EUR")
+	mustCLI(t, keyEnv(), runArgs(db, srv, "-q", "ip")...)
+	if st := mustCLI(t, nil, "--db", db, "status", "ip"); !strings.Contains(st, "0.0400 EUR") {
+		t.Errorf("status does not price with the prices given to import (want 0.0400 EUR):\n%s", st)
+	}
+}

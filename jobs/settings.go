@@ -23,6 +23,11 @@ type Settings struct {
 	// (--price, --prices, --currency); status and report use them when not
 	// given prices of their own.
 	Prices *Prices `json:"prices,omitempty"`
+	// MaxTokens and MaxCost are the budgets the last run gave (--max-tokens,
+	// --max-cost; 0 for none): a budget is the job's, over all its runs, so
+	// a run that gives none keeps them.
+	MaxTokens int64   `json:"max_tokens,omitempty"`
+	MaxCost   float64 `json:"max_cost,omitempty"`
 }
 
 // ShapeFlags are the flags that shape what is sent, in the order a
