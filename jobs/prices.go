@@ -9,12 +9,16 @@ import (
 )
 
 // Price is what a model costs per million tokens. Cached prompt tokens cost
-// Cached when the user gave a cached price, else Input.
+// Cached when the user gave a cached price, else Input. NoOutput marks a
+// price given without an output price (MODEL=IN, meant for embeddings
+// models): output tokens then have no known cost, rather than a cost of 0,
+// so a chat model priced that way by mistake is not taken for free.
 type Price struct {
 	Input     float64 `json:"input"`
 	Output    float64 `json:"output"`
 	Cached    float64 `json:"cached"`
 	HasCached bool    `json:"has_cached,omitempty"`
+	NoOutput  bool    `json:"no_output,omitempty"`
 }
 
 // Prices maps models to prices. Currency is only a label the user picks:
@@ -29,7 +33,7 @@ const priceForms = "want MODEL=IN:OUT, MODEL=IN:OUT:CACHED or, for a model with 
 
 // ParsePrice reads "MODEL=IN:OUT" or "MODEL=IN:OUT:CACHED", prices per
 // million tokens, or "MODEL=IN" for a model that bills no output tokens
-// (embeddings): its output price is 0.
+// (embeddings): it has no output price (Price.NoOutput).
 func ParsePrice(spec string) (string, Price, error) {
 	eq := strings.LastIndex(spec, "=")
 	if eq <= 0 {
@@ -47,7 +51,7 @@ func ParsePrice(spec string) (string, Price, error) {
 		}
 		v[i] = f
 	}
-	return model, Price{Input: v[0], Output: v[1], Cached: v[2], HasCached: len(parts) == 3}, nil
+	return model, Price{Input: v[0], Output: v[1], Cached: v[2], HasCached: len(parts) == 3, NoOutput: len(parts) == 1}, nil
 }
 
 // ParsePrices reads a prices file:
@@ -55,8 +59,8 @@ func ParsePrice(spec string) (string, Price, error) {
 //	{"currency": "USD", "models": {"deepseek/deepseek-r1": {"input": 0.55, "output": 2.19, "cached": 0.14},
 //	  "text-embedding-3-small": {"input": 0.02}}}
 //
-// where "cached" is optional, and so is "output", which is 0 when left out
-// (a model with no output tokens, such as an embeddings model).
+// where "cached" is optional, and so is "output", left out for a model
+// with no output tokens, such as an embeddings model (Price.NoOutput).
 func ParsePrices(data []byte) (Prices, error) {
 	var f struct {
 		Currency string `json:"currency"`
@@ -74,7 +78,7 @@ func ParsePrices(data []byte) (Prices, error) {
 		if m.Input == nil || *m.Input < 0 || (m.Output != nil && *m.Output < 0) || (m.Cached != nil && *m.Cached < 0) {
 			return Prices{}, fmt.Errorf("prices file: model %q needs an \"input\" price (and, but for embeddings models, an \"output\" price) of at least 0", model)
 		}
-		p := Price{Input: *m.Input}
+		p := Price{Input: *m.Input, NoOutput: m.Output == nil}
 		if m.Output != nil {
 			p.Output = *m.Output
 		}
@@ -95,24 +99,28 @@ func (ps *Prices) Set(model string, p Price) {
 }
 
 // Cost returns what usage u of model cost, and false when the model has no
-// price or the usage is unknown.
+// price, the usage is unknown or the price cannot cost it (Price.Cost).
 func (ps Prices) Cost(model string, u Usage) (float64, bool) {
 	p, ok := ps.ByModel[model]
 	if !ok || !u.Known {
 		return 0, false
 	}
-	return p.Cost(u.PromptTokens, u.CachedTokens, u.CompletionTokens), true
+	return p.Cost(u.PromptTokens, u.CachedTokens, u.CompletionTokens)
 }
 
 // Cost returns the price of prompt tokens (cached of them from the cache)
-// and completion tokens.
-func (p Price) Cost(prompt, cached, completion int64) float64 {
+// and completion tokens, and false when there are completion tokens but
+// the price has no output price (NoOutput).
+func (p Price) Cost(prompt, cached, completion int64) (float64, bool) {
+	if p.NoOutput && completion > 0 {
+		return 0, false
+	}
 	cachedPrice := p.Input
 	if p.HasCached {
 		cachedPrice = p.Cached
 	}
 	cached = min(cached, prompt)
-	return (float64(prompt-cached)*p.Input + float64(cached)*cachedPrice + float64(completion)*p.Output) / 1e6
+	return (float64(prompt-cached)*p.Input + float64(cached)*cachedPrice + float64(completion)*p.Output) / 1e6, true
 }
 
 // FormatCost renders an amount with the currency label, or "unknown".

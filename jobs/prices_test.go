@@ -15,7 +15,7 @@ func TestParsePrice(t *testing.T) {
 		{spec: "deepseek/deepseek-r1=0.55:2.19", model: "deepseek/deepseek-r1", want: Price{Input: 0.55, Output: 2.19}},
 		{spec: "m=1:2:0.25", model: "m", want: Price{Input: 1, Output: 2, Cached: 0.25, HasCached: true}},
 		{spec: "a=b=1:2", model: "a=b", want: Price{Input: 1, Output: 2}},
-		{spec: "text-embedding-3-small=0.02", model: "text-embedding-3-small", want: Price{Input: 0.02}},
+		{spec: "text-embedding-3-small=0.02", model: "text-embedding-3-small", want: Price{Input: 0.02, NoOutput: true}},
 		{spec: "m=", wantErr: true},
 		{spec: "m=x", wantErr: true},
 		{spec: "m=-1", wantErr: true},
@@ -88,5 +88,14 @@ func TestCostOfEmbeddings(t *testing.T) {
 	u := Usage{Known: true, PromptTokens: 2_000_000, TotalTokens: 2_000_000}
 	if got, ok := ps.Cost("e", u); !ok || math.Abs(got-0.04) > 1e-12 {
 		t.Errorf("cost = %v, %v; want 0.04", got, ok)
+	}
+	// Output tokens of a model priced by input only have no known cost: a
+	// chat model given MODEL=IN by mistake is not free.
+	u.CompletionTokens, u.TotalTokens = 10, 2_000_010
+	if got, ok := ps.Cost("e", u); ok {
+		t.Errorf("cost of output without an output price = %v, want unknown", got)
+	}
+	if got, ok := (Price{Input: 1, Output: 0}).Cost(1_000_000, 0, 10); !ok || got != 1 {
+		t.Errorf("an output price of 0 given: cost %v, %v; want 1, known", got, ok)
 	}
 }

@@ -62,13 +62,13 @@ func WritePlan(w io.Writer, input string, rows []PlanRow, ps jobs.Prices, limits
 }
 
 // planCost is the worst-case cost of a row, and false without a price for
-// its model.
+// its model (or without an output price for a model with output).
 func planCost(ps jobs.Prices, r PlanRow) (float64, bool) {
 	p, ok := ps.ByModel[r.Model]
 	if !ok {
 		return 0, false
 	}
-	return p.Cost(r.Prompt, 0, r.Completion), true
+	return p.Cost(r.Prompt, 0, r.Completion)
 }
 
 // planDuration is max(requests/rpm, tokens/tpm) minutes, tokens being the

@@ -27,12 +27,16 @@ type BudgetError struct {
 	NeedTokens int64
 	NeedCost   float64
 	// NoPrice, when not empty, is a model the request that stopped the run
-	// asked for and --max-cost has no price of.
-	NoPrice string
+	// asked for and --max-cost has no price of; NoOutputPrice is true when
+	// its price has no output price (MODEL=IN) but the request has output.
+	NoPrice       string
+	NoOutputPrice bool
 }
 
 func (e *BudgetError) Error() string {
 	switch {
+	case e.NoPrice != "" && e.NoOutputPrice:
+		return fmt.Sprintf("budget: model %q has only an input price (MODEL=IN is for embeddings models), so the cost of its output cannot be kept within --max-cost (give MODEL=IN:OUT with --price or an \"output\" price with --prices)", e.NoPrice)
 	case e.NoPrice != "":
 		return fmt.Sprintf("budget: no price for model %q, so the cost of its requests cannot be kept within --max-cost (give one with --price or --prices)", e.NoPrice)
 	case e.Flag == "--max-cost":
@@ -98,11 +102,13 @@ type budget struct {
 	inFlight int
 	// reached is the flag of the limit the next request would have crossed
 	// with nothing in flight ("" while none was), blocked the request and
-	// its worst case, noPrice a model without a price.
-	reached string
-	blocked string
-	need    reservation
-	noPrice string
+	// its worst case, noPrice a model without a price (noOutput: without
+	// an output price, for a request with output).
+	reached  string
+	blocked  string
+	need     reservation
+	noPrice  string
+	noOutput bool
 }
 
 // reservation is what one request holds of the budget.
@@ -141,11 +147,13 @@ func (b *budget) reserve(id, model string, body []byte) (reservation, budgetFit)
 	defer b.mu.Unlock()
 	if b.MaxCost > 0 {
 		p, ok := b.Prices.ByModel[model]
+		if ok {
+			r.cost, ok = p.Cost(prompt, 0, completion)
+		}
 		if !ok {
-			b.reached, b.noPrice = "--max-cost", model
+			b.reached, b.noPrice, b.noOutput = "--max-cost", model, p.NoOutput
 			return reservation{}, budgetReached
 		}
-		r.cost = p.Cost(prompt, 0, completion)
 	}
 	flag := b.crosses(r)
 	switch {
@@ -192,6 +200,8 @@ func (b *budget) settle(r reservation, model string, o *jobs.Outcome) {
 		b.SpentTokens += o.Result.Usage.TotalTokens
 		if cost, ok := b.Prices.Cost(model, o.Result.Usage); ok {
 			b.SpentCost += cost
+		} else {
+			b.SpentCost += r.cost // the safe side, as for unknown usage
 		}
 	default:
 		b.SpentTokens += r.tokens
@@ -207,7 +217,7 @@ func (b *budget) err() error {
 		return nil
 	}
 	if b.noPrice != "" {
-		return &BudgetError{Flag: b.reached, NoPrice: b.noPrice, Currency: b.Prices.Currency}
+		return &BudgetError{Flag: b.reached, NoPrice: b.noPrice, NoOutputPrice: b.noOutput, Currency: b.Prices.Currency}
 	}
 	return &BudgetError{Flag: b.reached, Spent: b.SpentTokens, Limit: b.MaxTokens,
 		SpentCost: b.SpentCost, LimitCost: b.MaxCost, Currency: b.Prices.Currency,

@@ -100,6 +100,29 @@ func TestBudgetCost(t *testing.T) {
 			t.Errorf("err: %v", err)
 		}
 	})
+	t.Run("NoOutputPrice", func(t *testing.T) {
+		// MODEL=IN prices an embeddings model; a chat request of that model
+		// has output whose cost is unknown, not free.
+		_, p, err := jobs.ParsePrice("m=1000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBudget(Budget{MaxCost: 1, Prices: jobs.Prices{ByModel: map[string]jobs.Price{"m": p}}})
+		if _, fit := b.reserve("req-1", "m", budgetBody); fit != budgetReached {
+			t.Fatalf("a chat request of a model with only an input price: %v, want budgetReached", fit)
+		}
+		if err := b.err(); err == nil || !strings.Contains(err.Error(), `model "m" has only an input price`) {
+			t.Errorf("err: %v", err)
+		}
+		b = newBudget(Budget{MaxCost: 1, Prices: jobs.Prices{ByModel: map[string]jobs.Price{"m": p}}})
+		r, fit := b.reserve("emb-1", "m", []byte(`{"model":"m","input":"123456"}`))
+		if fit != budgetFits {
+			t.Fatalf("an embeddings request of a model with only an input price: %v, want it to fit", fit)
+		}
+		if r.cost < 0.00199 || r.cost > 0.00201 {
+			t.Errorf("an embeddings request of 2 tokens at 1000 per million reserved %v, want 0.002", r.cost)
+		}
+	})
 	t.Run("NoBudget", func(t *testing.T) {
 		b := newBudget(Budget{})
 		if r, fit := b.reserve("req-1", "other", budgetBody); fit != budgetFits || r != (reservation{}) {
