@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store/sqlite/migrations"
 )
 
 // beforeEmbeddings is the last migration of a database that refuses
@@ -261,5 +263,32 @@ func BenchmarkMigrationEmbeddings(b *testing.B) {
 		s.Close()
 		os.Remove(path)
 		b.StartTimer()
+	}
+}
+
+// TestForeignKeysOffMarker: the marker is found whatever an editor did to
+// its line's end or the file's start, and only on the first line.
+func TestForeignKeysOffMarker(t *testing.T) {
+	for text, want := range map[string]bool{
+		"-- migrate: foreign_keys off\nCREATE TABLE t (x);":       true,
+		"-- migrate: foreign_keys off\r\nCREATE TABLE t (x);":     true,
+		"\ufeff-- migrate: foreign_keys off\nCREATE TABLE t (x);": true,
+		"-- migrate: foreign_keys off":                            true,
+		"-- migrate: foreign_keys off \n":                         true,
+		"CREATE TABLE t (x);\n-- migrate: foreign_keys off\n":     false,
+		"-- migrate: foreign_keys offline\n":                      false,
+		"":                                                        false,
+	} {
+		if got := wantsForeignKeysOff(text); got != want {
+			t.Errorf("wantsForeignKeysOff(%q) = %v, want %v", text, got, want)
+		}
+	}
+	// Every embedded migration that rebuilds a table says so.
+	text, err := fs.ReadFile(migrations.FS, "0006_embeddings.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wantsForeignKeysOff(string(text)) {
+		t.Error("0006_embeddings.sql rebuilds requests but does not turn foreign keys off")
 	}
 }

@@ -163,7 +163,17 @@ func (s *Store) migrate(ctx context.Context, last string) error {
 // otherwise delete, through ON DELETE CASCADE, every row that refers to the
 // table it drops. PRAGMA foreign_keys does nothing inside a transaction, so
 // the runner sets it on the migration's connection before and after.
-const foreignKeysOff = "-- migrate: foreign_keys off\n"
+const foreignKeysOff = "-- migrate: foreign_keys off"
+
+// wantsForeignKeysOff reports whether the first line of a migration is
+// foreignKeysOff, whatever the editor that saved it did to the line's end
+// (CRLF) or the file's start (a byte-order mark): missing the marker would
+// run a table rebuild with foreign keys on, and cascade away its rows.
+func wantsForeignKeysOff(text string) bool {
+	text = strings.TrimPrefix(text, "\ufeff")
+	first, _, _ := strings.Cut(text, "\n")
+	return strings.TrimRight(first, " \t\r") == foreignKeysOff
+}
 
 func (s *Store) migrateFile(ctx context.Context, name string) error {
 	text, err := fs.ReadFile(migrations.FS, name)
@@ -175,7 +185,7 @@ func (s *Store) migrateFile(ctx context.Context, name string) error {
 		return err
 	}
 	defer conn.Close()
-	if !strings.HasPrefix(string(text), foreignKeysOff) {
+	if !wantsForeignKeysOff(string(text)) {
 		return s.applyMigration(ctx, conn, name, string(text), false)
 	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
