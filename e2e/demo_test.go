@@ -51,7 +51,7 @@ func TestDemo(t *testing.T) {
 	}
 	bin := binary(t)
 	for _, want := range []string{bin + " --db llmbatch-demo.db status demo ", bin + " --db llmbatch-demo.db export demo ",
-		bin + " --db llmbatch-demo.db report demo ", bin + " --db llmbatch-demo.db demo ", "Ctrl-C",
+		bin + " --db llmbatch-demo.db report demo ", bin + " demo ", "Ctrl-C",
 		"OPENAI_API_KEY=sk-... " + bin + " run examples/chat.jsonl "} {
 		if !strings.Contains(outro, want) {
 			t.Errorf("the commands to try next lack %q:\n%s", want, outro)

@@ -105,6 +105,17 @@ func (u Usage) Add(v Usage) Usage {
 	}
 }
 
+// Totalled returns u with TotalTokens, when a server left it out (or gave
+// 0) beside prompt or completion tokens, the sum of the two: the budget,
+// the pacer and the totals count total tokens, and a local server that
+// reports only the parts must not be taken for free.
+func (u Usage) Totalled() Usage {
+	if u.TotalTokens == 0 {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	return u
+}
+
 // Result is the successful answer to a request. A request has at most one.
 type Result struct {
 	RequestID int64

@@ -89,3 +89,16 @@ func TestValidationErrorCapsList(t *testing.T) {
 		t.Errorf("file-level error = %q", got)
 	}
 }
+
+func TestUsageTotalled(t *testing.T) {
+	tests := []struct{ in, want Usage }{
+		{Usage{Known: true, PromptTokens: 5, CompletionTokens: 2}, Usage{Known: true, PromptTokens: 5, CompletionTokens: 2, TotalTokens: 7}},
+		{Usage{Known: true, PromptTokens: 5, CompletionTokens: 2, TotalTokens: 9}, Usage{Known: true, PromptTokens: 5, CompletionTokens: 2, TotalTokens: 9}},
+		{Usage{}, Usage{}},
+	}
+	for _, tt := range tests {
+		if got := tt.in.Totalled(); got != tt.want {
+			t.Errorf("%+v.Totalled() = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}

@@ -387,6 +387,7 @@ func (p *picked) result(body []byte) (*jobs.Result, bool) {
 		if p.cached > 0 {
 			res.Usage.CachedTokens = p.cached
 		}
+		res.Usage = res.Usage.Totalled()
 	}
 	return res, true
 }

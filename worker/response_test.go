@@ -55,7 +55,17 @@ func TestParseResponse(t *testing.T) {
 			name: "ZeroCachedDetailsKeepCacheHit",
 			body: `{"id":"e","choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":9,"prompt_cache_hit_tokens":8,` +
 				`"prompt_tokens_details":{"cached_tokens":0}}}`,
-			want: jobs.Result{ResponseID: "e", Content: "x", Usage: jobs.Usage{Known: true, PromptTokens: 9, CachedTokens: 8}},
+			want: jobs.Result{ResponseID: "e", Content: "x", Usage: jobs.Usage{Known: true, PromptTokens: 9, CachedTokens: 8, TotalTokens: 9}},
+		},
+		{
+			name: "UsageWithoutTotal", // some local servers report only the parts
+			body: `{"id":"p","choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}`,
+			want: jobs.Result{ResponseID: "p", Content: "x", Usage: jobs.Usage{Known: true, PromptTokens: 5, CompletionTokens: 2, TotalTokens: 7}},
+		},
+		{
+			name: "UsageZeroTotal",
+			body: `{"id":"p","choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":0}}`,
+			want: jobs.Result{ResponseID: "p", Content: "x", Usage: jobs.Usage{Known: true, PromptTokens: 5, CompletionTokens: 2, TotalTokens: 7}},
 		},
 		{
 			name: "NoUsage",
@@ -95,6 +105,14 @@ func TestParseResponse(t *testing.T) {
 			got.Raw = nil
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("parseResponse =\n%+v\nwant\n%+v", *got, tt.want)
+			}
+			slow, cerr := decodeResponse([]byte(tt.body))
+			if cerr != nil {
+				t.Fatalf("decodeResponse: %v", cerr)
+			}
+			slow.Raw = nil
+			if !reflect.DeepEqual(*slow, tt.want) {
+				t.Errorf("decodeResponse =\n%+v\nwant\n%+v", *slow, tt.want)
 			}
 		})
 	}
@@ -184,7 +202,7 @@ func TestParseResponseKeepsEveryAnswer(t *testing.T) {
 	}{
 		{"FloatCounts", `{` + choice + `,"usage":{"prompt_tokens":20.0,"completion_tokens":2e1,"total_tokens":4.0E1}}`, known(20, 20, 40), "", false},
 		{"FloatZero", `{` + choice + `,"usage":{"prompt_tokens":-0.0,"completion_tokens":0e5}}`, known(0, 0, 0), "", false},
-		{"LargestCount", `{` + choice + `,"usage":{"prompt_tokens":1099511627776}}`, known(1<<40, 0, 0), "", true},
+		{"LargestCount", `{` + choice + `,"usage":{"prompt_tokens":1099511627776}}`, known(1<<40, 0, 1<<40), "", true},
 		{"StringCount", `{` + choice + `,"usage":{"prompt_tokens":"20","completion_tokens":3}}`, jobs.Usage{}, "", false},
 		{"Fraction", `{` + choice + `,"usage":{"prompt_tokens":20.5}}`, jobs.Usage{}, "", false},
 		{"Negative", `{` + choice + `,"usage":{"prompt_tokens":-1}}`, jobs.Usage{}, "", false},
@@ -192,7 +210,7 @@ func TestParseResponseKeepsEveryAnswer(t *testing.T) {
 		{"Overflow", `{` + choice + `,"usage":{"prompt_tokens":1e400}}`, jobs.Usage{}, "", false},
 		{"DetailsNotObject", `{` + choice + `,"usage":{"prompt_tokens":1,"completion_tokens_details":3}}`, jobs.Usage{}, "", false},
 		{"UsageNotObject", `{` + choice + `,"usage":[1]}`, jobs.Usage{}, "", false},
-		{"CountsNotReadIgnored", `{` + choice + `,"usage":{"prompt_tokens":1,"cost":"free","prompt_tokens_details":{"audio_tokens":-1}}}`, known(1, 0, 0), "", true},
+		{"CountsNotReadIgnored", `{` + choice + `,"usage":{"prompt_tokens":1,"cost":"free","prompt_tokens_details":{"audio_tokens":-1}}}`, known(1, 0, 1), "", true},
 		{"VLLMReasoning", `{"choices":[{"message":{"content":"x","reasoning":"think"},"finish_reason":"stop","stop_reason":null}]}`, jobs.Usage{}, "think", true},
 		{"ReasoningContentWins", `{"choices":[{"message":{"content":"x","reasoning":"b","reasoning_content":"a"},"finish_reason":"stop"}]}`, jobs.Usage{}, "a", true},
 		{"EmptyReasoningContent", `{"choices":[{"message":{"content":"x","reasoning_content":"","reasoning":"b"},"finish_reason":"stop"}]}`, jobs.Usage{}, "b", true},

@@ -122,5 +122,5 @@ func (u *usage) read() jobs.Usage {
 	if c := u.PromptTokensDetails.CachedTokens.n; c > 0 {
 		r.CachedTokens = c
 	}
-	return r
+	return r.Totalled()
 }
