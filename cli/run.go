@@ -539,7 +539,7 @@ func runEnd(job jobs.Job, o importOptions, resume string, runErr error, cancelle
 			job.Name, ue, fatalHint(jobs.ClassTLS), resume)
 	case errors.As(runErr, &ue):
 		return jobs.EndUnreachable, fmt.Errorf("job %s: %w; nothing was used up: check --base-url "+
-			"(requests go to BASE/chat/completions and BASE/completions; the job stores the URL it was given) and that the server runs, then run `%s`",
+			"(requests go to BASE/chat/completions, BASE/completions or BASE/embeddings; the job stores the URL it was given) and that the server runs, then run `%s`",
 			job.Name, ue, resume)
 	case cancelled:
 		return jobs.EndCancelled, someFailedError{fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",

@@ -24,9 +24,12 @@ type RetryPolicy struct {
 
 // Delay returns the wait before attempt number failed+1, given that failed
 // attempts have been made: the server's Retry-After when it sent one (up
-// to an hour), as the OpenAI SDK does, else the backoff. A Retry-After is
-// the server's own word on when it can answer; the adaptive controller and
-// the outage pause keep a server that says "now" too often from a storm.
+// to an hour), else the backoff. The OpenAI SDK honours only waits of up
+// to a minute and backs off otherwise; an unattended batch job can afford
+// to wait as long as the server asks, and a request sent sooner would only
+// be refused again. A Retry-After is the server's own word on when it can
+// answer; the adaptive controller and the outage pause keep a server that
+// says "now" too often from a storm.
 func (p RetryPolicy) Delay(failed int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, maxRetryAfter)
