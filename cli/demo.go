@@ -142,7 +142,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 func demoRun(o demoOptions, name, file, baseURL string, stderr io.Writer) runOptions {
 	in := importOptions{DB: o.DB, Input: file, Job: name, SourceName: demoSource, Warn: stderr,
 		Dataset: datasetOptions{Samples: 1, NoCache: true}, Shape: map[string][]string{"stream": {"true"}}}
-	return runOptions{importOptions: in, BaseURL: baseURL, Concurrency: o.Concurrency, MaxAttempts: 8,
+	return runOptions{importOptions: in, BaseURL: baseURL, StandIn: true, Concurrency: o.Concurrency, MaxAttempts: 8,
 		Timeout: 30 * time.Second, DrainTimeout: 10 * time.Second, RetryDelay: o.RetryDelay, MaxRetryDelay: 5 * time.Second,
 		MaxResponseBytes: worker.DefaultMaxResponseBytes, Stream: true, StallTimeout: worker.DefaultStallTimeout,
 		LogInterval: o.LogInterval, NoColor: o.NoColor, Verbose: o.Verbose, Cache: defaultCacheOptions,

@@ -26,7 +26,10 @@ type runOptions struct {
 	// $OPENAI_BASE_URL; the run's URL is resolved with the job's stored one
 	// (see baseURL).
 	BaseURL, BaseURLEnv string
-	APIKey              string
+	// StandIn is set by the demo: its stand-in listens on a new port each
+	// time, so a changed base URL is not news and is not said.
+	StandIn bool
+	APIKey  string
 	// KeyFile is --api-key-file, when the key came from it.
 	KeyFile           string
 	AllowInsecureHTTP bool

@@ -61,7 +61,7 @@ func resolveSending(ctx context.Context, st jobs.Store, job *jobs.Job, o runOpti
 	set := job.Settings
 	s := sending{BaseURL: firstOf(o.BaseURL, set.BaseURL, o.BaseURLEnv, DefaultBaseURL)}
 	s.URLChanged = o.BaseURL != "" && set.BaseURL != "" && o.BaseURL != set.BaseURL
-	if s.URLChanged {
+	if s.URLChanged && !o.StandIn {
 		fmt.Fprintf(stderr, "llmbatch: job %s: base URL changed: %s → %s (stored with the job; later runs use it)\n",
 			job.Name, set.BaseURL, s.BaseURL)
 	}
@@ -104,7 +104,7 @@ func resolveSending(ctx context.Context, st jobs.Store, job *jobs.Job, o runOpti
 	if s.URLChanged {
 		if n, err := st.ClearWaits(ctx, job.ID); err != nil {
 			return s, cannotWrite(o.importOptions, *job, err)
-		} else if n > 0 {
+		} else if n > 0 && !o.StandIn {
 			fmt.Fprintf(stderr, "llmbatch: job %s: %s that waited on a backoff from the old URL can be sent now\n",
 				job.Name, output.Plural(n, "request"))
 		}

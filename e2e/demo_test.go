@@ -77,3 +77,38 @@ func TestDemo(t *testing.T) {
 		t.Errorf("report: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
+
+// A demo interrupted while it runs resumes with `llmbatch demo`, as its
+// hint says, to exactly one answer per request, without telling the user
+// that its stand-in's URL changed (it listens on a new port each time).
+func TestDemoResumes(t *testing.T) {
+	dir := t.TempDir()
+	env := binEnv(dir, "OPENAI_API_KEY=", "OPENAI_BASE_URL=http://127.0.0.1:1/v1")
+	p := startBinary(t, dir, env, "demo")
+	db := filepath.Join(dir, "llmbatch-demo.db")
+	waitUntil(t, time.Minute, "a few demo answers", func() bool {
+		return strings.Contains(p.stderr.String(), "429 rate_limited")
+	})
+	p.signal(os.Interrupt)
+	p.expect(exitInterrupted, time.Minute)
+	if !strings.Contains(p.stderr.String(), "run `"+binary(t)+" demo` to continue") {
+		t.Fatalf("the interrupted demo does not say how to resume:\n%s", p.stderr.String())
+	}
+	done := count(t, statusJSON(t, db, "demo"), "succeeded")
+	if done >= 24 {
+		t.Skipf("the demo finished (%d answers) before it could be interrupted", done)
+	}
+	res := runBinary(t, dir, env, "demo")
+	if res.Code != 0 {
+		t.Fatalf("demo again: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if strings.Contains(res.Stderr, "base URL changed") || strings.Contains(res.Stderr, "old URL") {
+		t.Errorf("the resumed demo talks about its stand-in's URL:\n%s", res.Stderr)
+	}
+	if !strings.Contains(res.Stderr, "llmbatch: job demo: 24 succeeded, 0 failed, 0 cancelled, 0 pending of 24") {
+		t.Errorf("the resumed demo did not finish its own job:\n%s", res.Stderr)
+	}
+	if n := count(t, statusJSON(t, db, "demo"), "succeeded"); n != 24 {
+		t.Errorf("status: %d succeeded, want 24", n)
+	}
+}
