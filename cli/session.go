@@ -4,6 +4,7 @@ package cli
 // renews it, and the two-stage handling of SIGINT and SIGTERM.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -96,6 +98,23 @@ func ownerDead(o jobs.LockOwner) bool {
 	if o.Host != host || o.PID <= 0 {
 		return false
 	}
-	err := syscall.Kill(o.PID, 0)
-	return errors.Is(err, syscall.ESRCH)
+	if err := syscall.Kill(o.PID, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	return zombie(o.PID)
+}
+
+// zombie reports whether pid has ended but not yet been reaped (Linux): a
+// run killed a moment ago is one until its parent, or init, waits for it.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }
