@@ -136,6 +136,9 @@ type Result struct {
 	// TTFT is the time to the first token of a stream; zero when not streamed.
 	TTFT      time.Duration
 	CreatedAt time.Time
+	// ProviderBatch is the local id of the provider batch that answered,
+	// 0 for an online answer: its usage is priced at the batch discount.
+	ProviderBatch int64
 }
 
 // Failure is the last error kept for a request that did not succeed.
@@ -170,6 +173,9 @@ type Attempt struct {
 	// Class is empty for a successful attempt.
 	Class   ErrorClass
 	Message string
+	// ProviderBatch is the local id of the provider batch (ProviderBatch.ID)
+	// that made this attempt; 0 for an online attempt.
+	ProviderBatch int64
 }
 
 // Record is a finished (or unfinished) request with its result or failure,

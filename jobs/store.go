@@ -210,13 +210,20 @@ type ModelUsage struct {
 	// WithoutUsage counts the results whose answer reported no usage the
 	// store could read: Usage is then a lower bound.
 	WithoutUsage int
+	// BatchResults counts the results answered through a provider batch,
+	// and BatchUsage is their part of Usage (priced at the batch discount).
+	BatchResults int
+	BatchUsage   Usage
 }
 
 // Stats describes a job's progress.
 type Stats struct {
 	Job    Job
 	Counts map[Status]int
-	Usage  Usage
+	// InBatches counts the running requests that are in open provider
+	// batches (ProviderBatches), not in flight on this host.
+	InBatches int
+	Usage     Usage
 	// ResultsWithoutUsage counts the results (not from the cache) whose
 	// answer reported no usage the store could read: Usage and any cost are
 	// then lower bounds.
