@@ -461,7 +461,7 @@ func runBudget(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions
 	}
 	b.SpentTokens = stats.Usage.TotalTokens
 	for _, m := range stats.Models {
-		if c, ok := opts.Prices.Cost(m.Model, m.Usage); ok {
+		if c, ok := opts.Prices.ModelCost(m); ok {
 			b.SpentCost += c
 		}
 	}

@@ -31,6 +31,9 @@ const (
 	// authority, wrong host name, expired); fatal for the run, because
 	// every request would meet the same certificate.
 	ClassTLS ErrorClass = "tls"
+	// ClassBatchExpired: a provider batch ended before it answered the
+	// line (its 24 h window passed); the line is sent again.
+	ClassBatchExpired ErrorClass = "batch_expired"
 )
 
 // Disposition is what an error class means for the request and the run.

@@ -105,6 +105,19 @@ func (u Usage) Add(v Usage) Usage {
 	}
 }
 
+// Sub returns u less v, the part of u that v is not (v a part of u); the
+// difference is known if u is.
+func (u Usage) Sub(v Usage) Usage {
+	return Usage{
+		Known:            u.Known,
+		PromptTokens:     u.PromptTokens - v.PromptTokens,
+		CompletionTokens: u.CompletionTokens - v.CompletionTokens,
+		ReasoningTokens:  u.ReasoningTokens - v.ReasoningTokens,
+		CachedTokens:     u.CachedTokens - v.CachedTokens,
+		TotalTokens:      u.TotalTokens - v.TotalTokens,
+	}
+}
+
 // Totalled returns u with TotalTokens, when a server left it out (or gave
 // 0) beside prompt or completion tokens, the sum of the two: the budget,
 // the pacer and the totals count total tokens, and a local server that

@@ -26,6 +26,35 @@ type Price struct {
 type Prices struct {
 	Currency string           `json:"currency,omitempty"`
 	ByModel  map[string]Price `json:"models,omitempty"`
+	// BatchDiscount is the part of the price taken off for tokens answered
+	// through a provider batch (--batch-discount); nil is the providers'
+	// usual half price, DefaultBatchDiscount.
+	BatchDiscount *float64 `json:"batch_discount,omitempty"`
+}
+
+// DefaultBatchDiscount is what OpenAI, Novita/PPIO, Together and Groq take
+// off their prices for the Batch API: half.
+const DefaultBatchDiscount = 0.5
+
+// BatchFactor is what a token answered through a provider batch costs, as
+// a part of its price.
+func (ps Prices) BatchFactor() float64 {
+	if ps.BatchDiscount == nil {
+		return 1 - DefaultBatchDiscount
+	}
+	return 1 - *ps.BatchDiscount
+}
+
+// ModelCost is the cost of a model's results: their online part at the
+// price, their batch part at the batch price; false when the model has no
+// price or the price cannot cover the usage (see Price.Cost).
+func (ps Prices) ModelCost(m ModelUsage) (float64, bool) {
+	online, ok := ps.Cost(m.Model, m.Usage.Sub(m.BatchUsage))
+	if !ok || m.BatchResults == 0 {
+		return online, ok
+	}
+	batch, ok := ps.Cost(m.Model, m.BatchUsage)
+	return online + batch*ps.BatchFactor(), ok
 }
 
 // priceForms is what a price may look like, for the messages of errors.

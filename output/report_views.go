@@ -79,7 +79,7 @@ func costKPI(models []jobs.ModelUsage, prices jobs.Prices) kpi {
 	var missing []string
 	without := 0
 	for _, m := range models {
-		c, ok := prices.Cost(m.Model, m.Usage)
+		c, ok := prices.ModelCost(m)
 		if !ok {
 			missing = append(missing, m.Model)
 		} else {
@@ -116,7 +116,7 @@ func modelsView(s jobs.Stats, prices jobs.Prices) (chartView, []modelRow, modelR
 	results, without := 0, 0
 	for _, m := range s.Models {
 		u := m.Usage
-		c, ok := prices.Cost(m.Model, u)
+		c, ok := prices.ModelCost(m)
 		cost, costKnown, sum = cost+c, costKnown && ok, sum.Add(u)
 		results, without = results+m.Results, without+m.WithoutUsage
 		rows = append(rows, usageRow(m.Model, m.Results, u, m.WithoutUsage, boundedCost(prices, c, ok, m.WithoutUsage)))

@@ -101,7 +101,7 @@ func writeModels(tw *tabwriter.Writer, models []jobs.ModelUsage, prices jobs.Pri
 				cells = append(cells, mark+fmt.Sprint(n))
 			}
 		}
-		cost, ok := prices.Cost(m.Model, m.Usage)
+		cost, ok := prices.ModelCost(m)
 		if ok {
 			cells = append(cells, mark+prices.FormatCost(cost, true))
 		} else {
@@ -130,7 +130,7 @@ type jobCost struct {
 func costOf(s jobs.Stats, prices jobs.Prices) jobCost {
 	c := jobCost{Unpriced: []string{}}
 	for _, m := range s.Models {
-		if v, ok := prices.Cost(m.Model, m.Usage); ok {
+		if v, ok := prices.ModelCost(m); ok {
 			c.Total += v
 			c.LowerBound = c.LowerBound || m.WithoutUsage > 0
 		} else {

@@ -167,7 +167,7 @@ func NewStatusJSON(s jobs.Stats, prices jobs.Prices) StatusJSON {
 	v.Usage, v.ResultsWithoutUsage = newStatusJSONUsage(s.Usage), s.ResultsWithoutUsage
 	v.Models = make([]StatusJSONModel, 0, len(s.Models))
 	for _, m := range s.Models {
-		cost, ok := prices.Cost(m.Model, m.Usage)
+		cost, ok := prices.ModelCost(m)
 		v.Models = append(v.Models, StatusJSONModel{Model: m.Model, Results: m.Results,
 			Usage: newStatusJSONUsage(m.Usage), Cost: costPtr(cost, ok), ResultsWithoutUsage: m.WithoutUsage})
 	}
