@@ -20,6 +20,8 @@ type priceOptions struct {
 	Prices   []string // MODEL=IN:OUT[:CACHED], in flag order
 	File     string
 	Currency string
+	// BatchDiscount is --batch-discount, nil when not given.
+	BatchDiscount *float64
 }
 
 // priceFlags returns the price flags. --price is a repeatedFlag, so that a
@@ -29,11 +31,16 @@ func priceFlags() []urfave.Flag {
 		repeatedFlag{&urfave.StringFlag{Name: "price", Usage: "price of a model per million tokens, `MODEL=IN:OUT[:CACHED]`, or MODEL=IN for a model that bills no output (embeddings) (repeatable)"}},
 		&urfave.StringFlag{Name: "prices", Usage: `prices ` + "`FILE`" + ` (JSON: {"currency": "USD", "models": {"MODEL": {"input": 0.55, "output": 2.19, "cached": 0.14}}})`},
 		&urfave.StringFlag{Name: "currency", Usage: "currency `LABEL` shown with costs (overrides the prices file's)"},
+		&urfave.Float64Flag{Name: "batch-discount", Value: jobs.DefaultBatchDiscount, Usage: "the part of the price taken off what a provider batch answers (--mode batch): 0.5 is half price, 0 full price"},
 	}
 }
 
 func priceOptionsFrom(c *urfave.Context) priceOptions {
 	o := priceOptions{File: c.String("prices"), Currency: c.String("currency")}
+	if c.IsSet("batch-discount") {
+		d := c.Float64("batch-discount")
+		o.BatchDiscount = &d
+	}
 	if l, ok := c.Generic("price").(*stringList); ok {
 		o.Prices = *l
 	}
@@ -41,7 +48,9 @@ func priceOptionsFrom(c *urfave.Context) priceOptions {
 }
 
 // given reports whether the command line gave a price flag.
-func (o priceOptions) given() bool { return len(o.Prices) > 0 || o.File != "" || o.Currency != "" }
+func (o priceOptions) given() bool {
+	return len(o.Prices) > 0 || o.File != "" || o.Currency != "" || o.BatchDiscount != nil
+}
 
 // load reads the prices file, then applies each --price and the
 // --currency label on top of it.
@@ -65,6 +74,12 @@ func (o priceOptions) load() (jobs.Prices, error) {
 	}
 	if o.Currency != "" {
 		ps.Currency = o.Currency
+	}
+	if d := o.BatchDiscount; d != nil {
+		if *d < 0 || *d > 1 || *d != *d {
+			return ps, fmt.Errorf("--batch-discount %v: want a part of the price between 0 and 1 (0.5: half price)", *d)
+		}
+		ps.BatchDiscount = d
 	}
 	return ps, nil
 }

@@ -65,16 +65,32 @@ func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, ch 
 			return err
 		}
 		n, err := ch.change(st, ctx, job.ID)
-		if errors.Is(err, jobs.ErrCancelled) {
+		again := errors.Is(err, jobs.ErrCancelled)
+		switch {
+		case again && ch.live:
+			// A cancelled job's batches may still be cancelling.
+			if open, err := hasOpenBatches(ctx, st, job.ID); err != nil || !open {
+				return errors.Join(err, fmt.Errorf("job %q is cancelled", job.Name))
+			}
+		case again:
 			return fmt.Errorf("job %q is cancelled", job.Name)
-		} else if err != nil {
+		case err != nil:
+			return err
+		default:
+			fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), ch.what)
+		}
+		if !ch.live {
+			return nil
+		}
+		if err := cancelBatches(ctx, st, job, env, dbPath(c, env), stdout); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "job %s: %s %s\n", job.Name, output.Plural(n, "request"), ch.what)
-		if ch.live && job.Lock.Token != "" {
+		if job.Lock.Token != "" {
 			return cancelLive(ctx, st, job, stdout)
 		}
-		return nil
+		// What the cancelled provider batches left went back to pending.
+		_, err = st.CancelLeftovers(ctx, job.ID)
+		return err
 	})
 }
 

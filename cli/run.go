@@ -66,6 +66,8 @@ type runOptions struct {
 	// --currency), which the job then stores.
 	Prices      jobs.Prices
 	PricesGiven bool
+	// Batch is how --mode batch sends the job.
+	Batch batchOptions
 	// Cache shapes the cache pass (hidden flags, for tests).
 	Cache cacheOptions
 	// Resume, if not empty, is the command that continues the job, for
@@ -76,6 +78,9 @@ type runOptions struct {
 
 func (o runOptions) Validate() error {
 	if err := o.importOptions.Validate(); err != nil {
+		return err
+	}
+	if err := o.Batch.Validate(); err != nil {
 		return err
 	}
 	switch {
@@ -156,7 +161,7 @@ func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writ
    llmbatch run prompts          # continue the job named "prompts"
    llmbatch run --dry-run --rpm 500 --price deepseek/deepseek-v3=0.27:1.10 prompts.jsonl
    llmbatch run --price deepseek/deepseek-v3=0.27:1.10 --currency USD --max-cost 20 prompts.jsonl`,
-		Flags: append(append(append([]urfave.Flag{}, importFlags...), priceFlags()...),
+		Flags: append(append(append(append([]urfave.Flag{}, importFlags...), priceFlags()...), batchFlags...),
 			dryRunFlag,
 			&urfave.StringFlag{Name: "base-url", Usage: "OpenAI-compatible API `URL`; stored with the job, which later runs use (default: the job's, else $OPENAI_BASE_URL, else " + DefaultBaseURL + ")"},
 			&urfave.StringFlag{Name: "api-key-file", Usage: "read the API key from `FILE` instead of $OPENAI_API_KEY"},
@@ -222,7 +227,8 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 		MaxCost:           c.Float64("max-cost"),
 		MaxTokensGiven:    c.IsSet("max-tokens"),
 		MaxCostGiven:      c.IsSet("max-cost"),
-		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency"),
+		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency") || c.IsSet("batch-discount"),
+		Batch:             batchOptionsFrom(c),
 		Cache:             cacheOptions{Lead: c.Duration("cache-lead"), Chunk: max(1, c.Int("cache-chunk"))},
 	}
 	prices, err := priceOptionsFrom(c).load()
@@ -383,6 +389,15 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	counts := sum.Counts()
 	reached := !send.URLChanged && counts.Counts[jobs.StatusSucceeded] > counts.Cached
 	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
+	hard, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := &switchStop{}
+	lost := make(chan error, 1)
+	go heartbeat(hard, st, job.ID, owner, stop, lost, msgs)
+	online, err := batchPhase(hard, st, job, client, opts, budget, stop, stderr)
+	if err != nil || !online {
+		return lostOr(job, lost, err)
+	}
 	wopts := worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
 		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
 		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
@@ -391,12 +406,9 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	wopts.OnFailure, closeAttempts = attemptLog(opts, job, msgs)
 	defer closeAttempts()
 	runner := worker.New(st, job.ID, client, wopts)
-	hard, cancel := context.WithCancel(ctx)
-	defer cancel()
+	stop.set(runner.Stop)
 	stopSignals := handleSignals(runner, cancel, opts.DrainTimeout, msgs)
 	defer stopSignals()
-	lost := make(chan error, 1)
-	go heartbeat(hard, st, job.ID, owner, runner, lost, msgs)
 	if opts.Quiet {
 		// Nothing will read the usage: end the read transaction now (one
 		// left open would keep the WAL from being checkpointed all run).
@@ -417,6 +429,11 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	}
 	err = runner.Run(hard)
 	closeAttempts() // before the progress stops, so that its lines are above the bar's last frame
+	return lostOr(job, lost, err)
+}
+
+// lostOr is the run's error: a lost lock if the heartbeat lost it, else err.
+func lostOr(job jobs.Job, lost <-chan error, err error) error {
 	select {
 	case lerr := <-lost:
 		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
@@ -493,7 +510,14 @@ func (o runOptions) resume(job jobs.Job) string {
 	if o.Resume != "" {
 		return o.Resume
 	}
-	return command(o.importOptions, "run", job.Name)
+	args := []string{"run", job.Name}
+	if o.Batch.Mode == modeBatch {
+		args = append(args, "--mode", modeBatch)
+		if o.Batch.OnlineFallback {
+			args = append(args, "--online-fallback")
+		}
+	}
+	return command(o.importOptions, args...)
 }
 
 // finish prints the run's summary, stores how the run ended, and turns its
@@ -517,6 +541,11 @@ func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, r
 	fmt.Fprintf(stderr, "llmbatch: job %s: %d succeeded, %d failed, %d cancelled, %d pending of %d; %s; tokens %s\n",
 		job.Name, c[jobs.StatusSucceeded], c[jobs.StatusFailed], c[jobs.StatusCancelled],
 		c[jobs.StatusPending]+c[jobs.StatusRunning], job.Total, output.Plural(stats.Attempts, "attempt"), tokenSummary(stats))
+	if stats.InBatches > 0 && (runErr == nil || errors.Is(runErr, errDetached)) {
+		fmt.Fprintf(stderr, "llmbatch: job %s: %s still with the provider in batches; `%s` collects them when they end (any --mode)\n",
+			job.Name, output.Plural(stats.InBatches, "request"), resume)
+		runErr = errDetached
+	}
 	end, err := runEnd(job, o, resume, runErr, cancelled, c)
 	if serr := st.EndRun(ctx, job.ID, end, endMessage(err), time.Now()); serr != nil && err == nil {
 		err = cannotWrite(o, job, serr)
@@ -548,6 +577,8 @@ func runEnd(job jobs.Job, o importOptions, resume string, runErr error, cancelle
 		return jobs.EndCancelled, someFailedError{fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",
 			job.Name, output.Plural(c[jobs.StatusSucceeded], "request"), c[jobs.StatusFailed], c[jobs.StatusCancelled],
 			command(o, "export", job.Name, "--errors", "FILE"))}
+	case errors.Is(runErr, errDetached):
+		return jobs.EndDetached, nil
 	case errors.Is(runErr, jobs.ErrInterrupted):
 		return jobs.EndInterrupted, fmt.Errorf("%w; run `%s` to continue", jobs.ErrInterrupted, resume)
 	case runErr != nil:

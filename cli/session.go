@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,7 +63,7 @@ func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.
 // run (lost says why); a cancelled job stops its claiming, and the run ends
 // once what is in flight is recorded; the lock is renewed meanwhile, so
 // that nothing takes the job over from a run still draining.
-func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockOwner, runner *worker.Runner, lost chan<- error, msgs io.Writer) {
+func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockOwner, runner stopper, lost chan<- error, msgs io.Writer) {
 	t := time.NewTicker(lockBeat)
 	defer t.Stop()
 	cancelled := false
@@ -82,6 +83,37 @@ func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockO
 			fmt.Fprintln(msgs, "llmbatch: the job was cancelled: no new requests; those in flight finish")
 			runner.Stop()
 		}
+	}
+}
+
+// stopper is what the heartbeat stops: the batch phase of a run, then its
+// online runner.
+type stopper interface{ Stop() }
+
+// switchStop stops whatever part of the run is working now.
+type switchStop struct {
+	mu      sync.Mutex
+	stop    func()
+	stopped bool
+}
+
+// set makes stop what Stop calls from now on; it is called at once when
+// Stop came before.
+func (s *switchStop) set(stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stop = stop
+	if s.stopped {
+		stop()
+	}
+}
+
+func (s *switchStop) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.stop != nil {
+		s.stop()
 	}
 }
 

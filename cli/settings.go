@@ -119,6 +119,7 @@ func mergePrices(stored *jobs.Prices, given jobs.Prices, isGiven bool) jobs.Pric
 	if stored != nil {
 		out.Currency = stored.Currency
 		out.ByModel = maps.Clone(stored.ByModel)
+		out.BatchDiscount = stored.BatchDiscount
 	}
 	if !isGiven {
 		return out
@@ -128,6 +129,9 @@ func mergePrices(stored *jobs.Prices, given jobs.Prices, isGiven bool) jobs.Pric
 	}
 	if given.Currency != "" {
 		out.Currency = given.Currency
+	}
+	if given.BatchDiscount != nil {
+		out.BatchDiscount = given.BatchDiscount
 	}
 	return out
 }

@@ -120,6 +120,9 @@ func readStatus(ctx context.Context, st jobs.Store, jobID int64) (jobs.Stats, er
 	if err != nil {
 		return stats, err
 	}
+	if stats.Batches, err = st.Batches(ctx, jobID); err != nil {
+		return stats, err
+	}
 	if stats.Job.Lock.Token == "" || ownerDead(stats.Job.Lock) {
 		return stats, nil // no run holds the job, or the one that does is gone
 	}

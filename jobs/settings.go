@@ -99,6 +99,9 @@ const (
 	EndInterrupted RunEnd = "interrupted"
 	// EndCancelled: the job was cancelled while the run worked it.
 	EndCancelled RunEnd = "cancelled"
+	// EndDetached: run --mode batch --detach left the job's batches with
+	// the provider, to be collected by a later run.
+	EndDetached RunEnd = "detached"
 	// EndError: anything else (a full disk, a lost lock).
 	EndError RunEnd = "error"
 	// EndKilled is never stored: status says it of a job whose lock is

@@ -49,6 +49,7 @@ type Store interface {
 	Reporter
 	JobSettings
 	Summaries
+	ProviderBatches
 	// Import creates the job and stores every request src yields, in one
 	// transaction. If src reports invalid lines nothing is stored and the
 	// *ValidationError is returned.
@@ -251,4 +252,7 @@ type Stats struct {
 	// Run is the pacing of the run working the job now, or nil when no
 	// live run has saved its state (see RunState.Live).
 	Run *RunState
+	// Batches are the job's provider batches, oldest first, for status;
+	// Stats leaves it nil (ProviderBatches.Batches reads it).
+	Batches []ProviderBatch
 }

@@ -56,6 +56,7 @@ func WriteStatus(w io.Writer, s jobs.Stats, prices jobs.Prices) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	WriteBatches(ew, s.Batches)
 	return ew.err
 }
 

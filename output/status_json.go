@@ -62,6 +62,41 @@ type StatusJSON struct {
 	LastRun StatusJSONLastRun `json:"last_run"`
 	// Run is the pacing of the live run working the job, or nil.
 	Run *StatusJSONRun `json:"run"`
+	// InBatches counts the running requests in open provider batches;
+	// Batches lists the job's provider batches (--mode batch), oldest first.
+	InBatches int               `json:"in_batches"`
+	Batches   []StatusJSONBatch `json:"batches"`
+}
+
+// StatusJSONBatch is one of the job's provider batches.
+type StatusJSONBatch struct {
+	ID             int64            `json:"id"`
+	State          string           `json:"state"`
+	ProviderStatus string           `json:"provider_status"`
+	Endpoint       string           `json:"endpoint"`
+	Model          string           `json:"model"`
+	Requests       int              `json:"requests"`
+	Bytes          int64            `json:"bytes"`
+	BatchID        string           `json:"batch_id"`
+	InputFileID    string           `json:"input_file_id"`
+	OutputFileID   string           `json:"output_file_id"`
+	ErrorFileID    string           `json:"error_file_id"`
+	Counts         jobs.BatchCounts `json:"request_counts"`
+	Message        string           `json:"message"`
+	Left           int              `json:"left"`
+	CreatedAt      string           `json:"created_at"`
+	UpdatedAt      string           `json:"updated_at"`
+}
+
+func batchesJSON(bs []jobs.ProviderBatch) []StatusJSONBatch {
+	out := make([]StatusJSONBatch, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, StatusJSONBatch{ID: b.ID, State: string(b.State), ProviderStatus: b.ProviderStatus,
+			Endpoint: string(b.Endpoint), Model: b.Model, Requests: b.Requests, Bytes: b.Bytes, BatchID: b.BatchID,
+			InputFileID: b.InputFileID, OutputFileID: b.OutputFileID, ErrorFileID: b.ErrorFileID, Counts: b.Counts,
+			Message: b.Message, Left: b.Left, CreatedAt: formatTime(b.CreatedAt), UpdatedAt: formatTime(b.UpdatedAt)})
+	}
+	return out
 }
 
 // StatusJSONUsage is a token count: the job's or one model's.
@@ -165,6 +200,7 @@ func NewStatusJSON(s jobs.Stats, prices jobs.Prices) StatusJSON {
 	c.Succeeded, c.Failed = s.Counts[jobs.StatusSucceeded], s.Counts[jobs.StatusFailed]
 	c.Cancelled = s.Counts[jobs.StatusCancelled]
 	v.Usage, v.ResultsWithoutUsage = newStatusJSONUsage(s.Usage), s.ResultsWithoutUsage
+	v.InBatches, v.Batches = s.InBatches, batchesJSON(s.Batches)
 	v.Models = make([]StatusJSONModel, 0, len(s.Models))
 	for _, m := range s.Models {
 		cost, ok := prices.ModelCost(m)

@@ -44,6 +44,7 @@ var endNames = map[jobs.RunEnd]string{
 	jobs.EndUnreachable: "endpoint unreachable",
 	jobs.EndInterrupted: "interrupted",
 	jobs.EndCancelled:   "cancelled",
+	jobs.EndDetached:    "detached: batches left with the provider",
 	jobs.EndError:       "error",
 	jobs.EndKilled:      "killed or crashed",
 }
@@ -93,6 +94,14 @@ func lastEndText(s jobs.Stats) string {
 // a live run, running requests are orphans of a run that is gone.
 func runningText(s jobs.Stats) string {
 	n := s.Counts[jobs.StatusRunning]
+	if b := s.InBatches; b > 0 {
+		rest := s
+		rest.InBatches, rest.Counts = 0, map[jobs.Status]int{jobs.StatusRunning: n - b}
+		if n == b {
+			return fmt.Sprintf("%d: in provider batches", n)
+		}
+		return fmt.Sprintf("%d: %d in provider batches; the others %s", n, b, runningText(rest))
+	}
 	switch {
 	case s.Run != nil:
 		inFlight := min(s.Run.InFlight, n)

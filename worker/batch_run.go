@@ -562,3 +562,81 @@ func (b *BatchRunner) call(ctx context.Context, fn func() error) error {
 		wait = min(2*wait, maxCallWait)
 	}
 }
+
+// CancelAll cancels the job's open batches at the provider (a batch a
+// killed run may have created is looked for first), waits up to wait for
+// the provider to end them, records what they answered before the cancel,
+// and returns how many batches are still open (still cancelling).
+func (b *BatchRunner) CancelAll(ctx context.Context, wait time.Duration) (int, error) {
+	open, err := b.openBatches(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var left []jobs.ProviderBatch
+	for _, pb := range open {
+		if err := b.cancelOne(ctx, &pb); err != nil {
+			return len(open), err
+		}
+		if pb.State.Open() {
+			left = append(left, pb)
+		}
+	}
+	deadline := b.opts.Now().Add(wait)
+	for {
+		if left, err = b.look(ctx, left); err != nil || len(left) == 0 || !b.opts.Now().Before(deadline) {
+			return len(left), err
+		}
+		select {
+		case <-ctx.Done():
+			return len(left), ctx.Err()
+		case <-time.After(min(time.Second, b.opts.Poll)):
+		}
+	}
+}
+
+// cancelOne cancels one open batch: one the provider never got is
+// released at once; one it has is asked to cancel.
+func (b *BatchRunner) cancelOne(ctx context.Context, pb *jobs.ProviderBatch) error {
+	if pb.State == jobs.BatchNew {
+		f, found, err := b.client.findFile(ctx, pb.Key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return b.release(ctx, pb)
+		}
+		pb.InputFileID, pb.State = f.ID, jobs.BatchUploaded
+	}
+	if pb.State == jobs.BatchUploaded {
+		bo, found, err := b.client.findBatch(ctx, pb.Key, pb.InputFileID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return b.release(ctx, pb)
+		}
+		pb.BatchID, pb.State = bo.ID, jobs.BatchSubmitted
+		b.update(pb, bo)
+	}
+	if pb.State != jobs.BatchSubmitted {
+		return nil // ended: look collects it
+	}
+	bo, err := b.client.cancelBatch(ctx, pb.BatchID)
+	if err != nil {
+		// A batch that ended meanwhile cannot be cancelled; look sees it.
+		var ae *BatchAPIError
+		if !errors.As(err, &ae) {
+			return err
+		}
+		return nil
+	}
+	b.update(pb, bo)
+	return b.st.UpdateBatch(ctx, *pb)
+}
+
+// release gives a batch the provider never got its requests back.
+func (b *BatchRunner) release(ctx context.Context, pb *jobs.ProviderBatch) error {
+	n, err := b.st.CollectBatch(ctx, pb.ID)
+	pb.State, pb.Left = jobs.BatchCollected, n
+	return err
+}
