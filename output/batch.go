@@ -27,6 +27,8 @@ func BatchEventLine(job, kind string, b jobs.ProviderBatch, recorded, left int, 
 		return fmt.Sprintf("%s collected: %s recorded, %d back to pending", head, Plural(recorded, "answer"), left)
 	case "split", "refused":
 		return fmt.Sprintf("%s refused by the provider: %s; %s", head, oneLine(b.Message), text)
+	case "waiting":
+		return fmt.Sprintf("llmbatch: job %s: batches %s", job, text)
 	case "retrying":
 		return fmt.Sprintf("llmbatch: job %s: batch API: %s", job, text)
 	}

@@ -186,7 +186,7 @@ func (b *BatchRunner) Run(ctx context.Context) error {
 		if b.opts.CollectOnly {
 			return nil
 		}
-		b.event(BatchEvent{Kind: "waiting", Text: fmt.Sprintf("%d batches open; next look in %s", len(open), b.opts.Poll)})
+		b.event(BatchEvent{Kind: "waiting", Text: openSummary(open)})
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -383,12 +383,38 @@ func (b *BatchRunner) poll(ctx context.Context, pb *jobs.ProviderBatch) error {
 	if err := b.st.UpdateBatch(ctx, *pb); err != nil {
 		return err
 	}
-	kind := "progress"
 	if pb.State == jobs.BatchEnded {
-		kind = "ended"
+		b.event(BatchEvent{Kind: "ended", Batch: *pb})
 	}
-	b.event(BatchEvent{Kind: kind, Batch: *pb})
 	return nil
+}
+
+// openSummary is the progress of the open batches, as the provider counts
+// it: "3 batches open (2 in_progress, 1 validating): 1234 of 3000 lines
+// answered, 5 failed".
+func openSummary(open []jobs.ProviderBatch) string {
+	var c jobs.BatchCounts
+	by := map[string]int{}
+	var order []string
+	for _, pb := range open {
+		c.Total += max(pb.Counts.Total, pb.Requests)
+		c.Completed += pb.Counts.Completed
+		c.Failed += pb.Counts.Failed
+		st := pb.ProviderStatus
+		if st == "" {
+			st = string(pb.State)
+		}
+		if by[st] == 0 {
+			order = append(order, st)
+		}
+		by[st]++
+	}
+	parts := make([]string, len(order))
+	for i, st := range order {
+		parts[i] = fmt.Sprintf("%d %s", by[st], st)
+	}
+	return fmt.Sprintf("%d open (%s): %d of %d lines answered, %d failed",
+		len(open), strings.Join(parts, ", "), c.Completed, c.Total, c.Failed)
 }
 
 // collect records the lines of an ended batch's output and error files,
