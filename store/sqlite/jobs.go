@@ -124,7 +124,9 @@ func (s *Store) Retry(ctx context.Context, jobID int64) (int, error) {
 
 // Cancel marks the job cancelled and its pending requests cancelled. When no
 // run holds the job, the orphans of a dead run are cancelled too; a live
-// run finishes what it has in flight and then stops claiming.
+// run finishes what it has in flight and then stops claiming. Requests in
+// an open provider batch stay running: the batch's answers may still be
+// recorded, and collecting it puts the rest back for CancelLeftovers.
 func (s *Store) Cancel(ctx context.Context, jobID int64) (int, error) {
 	return s.inActiveJob(ctx, jobID, func(tx *sql.Tx) (sql.Result, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled' WHERE id = ?`, jobID); err != nil {
@@ -132,7 +134,8 @@ func (s *Store) Cancel(ctx context.Context, jobID int64) (int, error) {
 		}
 		return tx.ExecContext(ctx, `UPDATE requests SET status = 'cancelled'
 			WHERE job_id = ? AND (status = 'pending'
-				OR (status = 'running' AND (SELECT lock_token IS NULL FROM jobs WHERE id = ?)))`, jobID, jobID)
+				OR (status = 'running' AND (SELECT lock_token IS NULL FROM jobs WHERE id = ?)
+					AND NOT `+inOpenBatch+`))`, jobID, jobID)
 	})
 }
 

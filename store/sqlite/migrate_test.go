@@ -44,7 +44,7 @@ func TestMigrationEmbeddingsKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, _ := mustOpenStoreAt(t, path)
+	s := mustOpenMigrated(t, path, embeddings)
 	if got := dumpTables(t, s.w); !equalDumps(t, got, before) {
 		t.Error("the migration changed the data")
 	}
@@ -67,6 +67,26 @@ func TestMigrationEmbeddingsKeepsData(t *testing.T) {
 	if n := queryInt(t, s, `SELECT (SELECT count(*) FROM results WHERE request_id = ?1) + (SELECT count(*) FROM attempts WHERE request_id = ?1)`, id); n != 0 {
 		t.Errorf("%d attempts and results of a deleted request left: ON DELETE CASCADE no longer holds", n)
 	}
+}
+
+// embeddings is the migration TestMigrationEmbeddingsKeepsData applies.
+const embeddings = "0006_embeddings.sql"
+
+// mustOpenMigrated opens the store at path with the migrations up to last
+// applied, and a clock at t0.
+func mustOpenMigrated(t *testing.T, path, last string) *Store {
+	t.Helper()
+	s, err := openMigrated(context.Background(), path, last)
+	if err != nil {
+		t.Fatalf("open %s with the migrations up to %s: %v", path, last, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	clockOf(s)
+	return s
 }
 
 // embeddingRequest is embeddings request n.

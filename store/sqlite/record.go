@@ -28,32 +28,64 @@ func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 	if err != nil {
 		return err
 	}
-	var attempts, results []*jobs.Outcome
-	for _, o := range applied {
-		if o.Attempt != nil {
-			attempts = append(attempts, o)
-		}
-		if o.Next == jobs.StatusSucceeded {
-			results = append(results, o)
-		}
-	}
-	if err := execRows(ctx, tx, attemptInsert, len(attempts), func(args []any, i int) []any {
-		o := attempts[i]
-		a := o.Attempt
-		return append(args, o.Request.JobID, o.Request.ID, a.Number, millis(a.StartedAt),
-			a.Duration.Milliseconds(), a.StatusCode, nullString(string(a.Class)), nullString(a.Message))
-	}); err != nil {
-		return fmt.Errorf("record outcomes: attempts: %w", err)
-	}
-	if err := execRows(ctx, tx, resultInsert, len(results), func(args []any, i int) []any {
-		return appendResult(args, &results[i].Request, results[i].Result)
-	}); err != nil {
-		return fmt.Errorf("record outcomes: results: %w", err)
+	if err := insertRows(ctx, tx, applied); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record outcomes: commit: %w", err)
 	}
 	return nil
+}
+
+// insertRows inserts the attempts and results of the outcomes that
+// applied. Those of a provider batch name it; the online ones, nearly all,
+// go in through statements that leave that column out (NULL).
+func insertRows(ctx context.Context, tx *sql.Tx, applied []*jobs.Outcome) error {
+	var attempts, results [2][]*jobs.Outcome // [0] online, [1] of a provider batch
+	for _, o := range applied {
+		k := 0
+		if b, _ := outcomeBatch(o); b != 0 {
+			k = 1
+		}
+		if o.Attempt != nil {
+			attempts[k] = append(attempts[k], o)
+		}
+		if o.Next == jobs.StatusSucceeded {
+			results[k] = append(results[k], o)
+		}
+	}
+	for k, batched := range []bool{false, true} {
+		if err := execRows(ctx, tx, attemptInserts[k], len(attempts[k]), func(args []any, i int) []any {
+			return appendAttempt(args, attempts[k][i], batched)
+		}); err != nil {
+			return fmt.Errorf("record outcomes: attempts: %w", err)
+		}
+		if err := execRows(ctx, tx, resultInserts[k], len(results[k]), func(args []any, i int) []any {
+			o := results[k][i]
+			args = appendResult(args, &o.Request, o.Result)
+			if batched {
+				b, _ := outcomeBatch(o)
+				args = append(args, b)
+			}
+			return args
+		}); err != nil {
+			return fmt.Errorf("record outcomes: results: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendAttempt appends the values of o's attempt for attemptInserts[0],
+// or, batched, for attemptInserts[1].
+func appendAttempt(args []any, o *jobs.Outcome, batched bool) []any {
+	a := o.Attempt
+	args = append(args, o.Request.JobID, o.Request.ID, a.Number, millis(a.StartedAt),
+		a.Duration.Milliseconds(), a.StatusCode, nullString(string(a.Class)), nullString(a.Message))
+	if batched {
+		b, _ := outcomeBatch(o)
+		args = append(args, b)
+	}
+	return args
 }
 
 // applyOutcomes moves each outcome's request from running to its next
@@ -71,6 +103,9 @@ func applyOutcomes(ctx context.Context, tx *sql.Tx, outcomes []jobs.Outcome) ([]
 		if o.Next == jobs.StatusSucceeded && o.Result == nil {
 			return nil, fmt.Errorf("record request %d: succeeded without a result", o.Request.ID)
 		}
+		if _, err := outcomeBatch(o); err != nil {
+			return nil, fmt.Errorf("record request %d: %w", o.Request.ID, err)
+		}
 		if isPlainSuccess(o) {
 			plain = append(plain, o)
 		}
@@ -79,7 +114,8 @@ func applyOutcomes(ctx context.Context, tx *sql.Tx, outcomes []jobs.Outcome) ([]
 	if err != nil {
 		return nil, fmt.Errorf("record outcomes: %w", err)
 	}
-	var update *sql.Stmt
+	var up updates
+	defer up.close()
 	applied := make([]*jobs.Outcome, 0, len(outcomes))
 	for i := range outcomes {
 		o := &outcomes[i]
@@ -90,13 +126,7 @@ func applyOutcomes(ctx context.Context, tx *sql.Tx, outcomes []jobs.Outcome) ([]
 			moved = moved[1:]
 			continue
 		}
-		if update == nil {
-			if update, err = tx.PrepareContext(ctx, outcomeUpdate); err != nil {
-				return nil, fmt.Errorf("record outcomes: %w", err)
-			}
-			defer update.Close()
-		}
-		ok, err := applyOutcome(ctx, update, o)
+		ok, err := up.apply(ctx, tx, o)
 		if err != nil {
 			return nil, fmt.Errorf("record request %d: %w", o.Request.ID, err)
 		}
@@ -107,10 +137,60 @@ func applyOutcomes(ctx context.Context, tx *sql.Tx, outcomes []jobs.Outcome) ([]
 	return applied, nil
 }
 
-// isPlainSuccess says whether o is a success that used one attempt and
-// leaves nothing else to set: the values succeedAll gives every request.
+// updates are the statements that apply outcomes one at a time, prepared
+// once per transaction when first needed: outcomeUpdate for an online
+// outcome, batchOutcomeUpdate for one of a provider batch.
+type updates struct{ online, batch *sql.Stmt }
+
+// apply applies o with the statement for its kind, and reports whether
+// its request was running (in o's batch, for a batch outcome).
+func (up *updates) apply(ctx context.Context, tx *sql.Tx, o *jobs.Outcome) (bool, error) {
+	batch, _ := outcomeBatch(o)
+	stmt, text := &up.online, outcomeUpdate
+	if batch != 0 {
+		stmt, text = &up.batch, batchOutcomeUpdate
+	}
+	if *stmt == nil {
+		var err error
+		if *stmt, err = tx.PrepareContext(ctx, text); err != nil {
+			return false, err
+		}
+	}
+	return applyOutcome(ctx, *stmt, o, batch)
+}
+
+func (up *updates) close() {
+	for _, st := range []*sql.Stmt{up.online, up.batch} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// outcomeBatch is the provider batch that answered o (its attempt's, else
+// its result's), 0 for an online outcome; the attempt and the result must
+// not name two batches.
+func outcomeBatch(o *jobs.Outcome) (int64, error) {
+	var a, r int64
+	if o.Attempt != nil {
+		a = o.Attempt.ProviderBatch
+	}
+	if o.Result != nil {
+		r = o.Result.ProviderBatch
+	}
+	if a != 0 && r != 0 && a != r {
+		return 0, fmt.Errorf("attempt of provider batch %d, result of %d", a, r)
+	}
+	return max(a, r), nil
+}
+
+// isPlainSuccess says whether o is an online success that used one
+// attempt and leaves nothing else to set: the values succeedAll gives
+// every request. A batch's answer applies only while its request is
+// still in that batch, which succeedAll does not check.
 func isPlainSuccess(o *jobs.Outcome) bool {
-	return o.Next == jobs.StatusSucceeded && o.CountAttempt && o.Failure == nil && o.NotBefore.IsZero()
+	return o.Next == jobs.StatusSucceeded && o.CountAttempt && o.Failure == nil && o.NotBefore.IsZero() &&
+		(o.Attempt == nil || o.Attempt.ProviderBatch == 0) && (o.Result == nil || o.Result.ProviderBatch == 0)
 }
 
 // succeedAll moves the requests of plain successes that are still running
@@ -175,11 +255,19 @@ const outcomeUpdate = `UPDATE requests SET status = ?, attempts = attempts + ?,
 	not_before = ?, error_class = ?, error_status_code = ?, error_message = ?, error_body = ?,
 	error_request_id = ? WHERE id = ? AND status = 'running'`
 
+// batchOutcomeUpdate is outcomeUpdate for the answer of a provider batch:
+// it applies only while the request is running in that batch and the batch
+// is open. Once collected, a request that still names it was put back and
+// claimed since, and a late line of the batch must not be its answer.
+const batchOutcomeUpdate = outcomeUpdate + ` AND provider_batch = ?
+	AND EXISTS (SELECT 1 FROM provider_batches WHERE id = ? AND state != 'collected')`
+
 // applyOutcome moves the outcome's request from running to its next
 // status, with its failure's columns (all NULL without one, so that a
 // success clears the last error); it reports false when the request was
-// no longer running.
-func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome) (bool, error) {
+// no longer running. A batch's outcome (batch != 0) goes through
+// batchOutcomeUpdate.
+func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome, batch int64) (bool, error) {
 	counted := 0
 	if o.CountAttempt {
 		counted = 1
@@ -188,8 +276,11 @@ func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome) (bool,
 	if f := o.Failure; f != nil {
 		class, code, msg, body, reqID = string(f.Class), f.StatusCode, f.Message, nullBytes(f.Body), nullString(f.RequestID)
 	}
-	res, err := update.ExecContext(ctx, string(o.Next), counted, millis(o.NotBefore), class, code, msg, body, reqID,
-		o.Request.ID)
+	args := []any{string(o.Next), counted, millis(o.NotBefore), class, code, msg, body, reqID, o.Request.ID}
+	if batch != 0 {
+		args = append(args, batch, batch)
+	}
+	res, err := update.ExecContext(ctx, args...)
 	if err != nil {
 		return false, err
 	}
@@ -197,22 +288,32 @@ func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome) (bool,
 	return n > 0, err
 }
 
-// attemptInsert and resultInsert are the multi-row inserts Record makes,
+// attemptInserts and resultInserts are the multi-row inserts Record makes,
+// of online outcomes ([0]) and of provider batches' ([1], with the batch),
 // markSucceeded its update of plain successes; markRunning is the claim's
 // update.
 var (
-	attemptInsert = rowsStmt{head: `INSERT INTO attempts (job_id, request_id, number, started_at,
-		duration_ms, status_code, error_class, message) VALUES `, cols: 8}
-	resultInsert = rowsStmt{head: `INSERT INTO results (request_id, job_id, status_code,
-		response_id, provider_request_id, model, raw, content, reasoning_content, finish_reason,
-		usage_known, prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, total_tokens,
-		latency_ms, ttft_ms, created_at) VALUES `, cols: 19}
+	attemptInserts = [2]rowsStmt{
+		{head: `INSERT INTO attempts (job_id, request_id, number, started_at,
+		duration_ms, status_code, error_class, message) VALUES `, cols: 8},
+		{head: `INSERT INTO attempts (job_id, request_id, number, started_at,
+		duration_ms, status_code, error_class, message, provider_batch) VALUES `, cols: 9},
+	}
+	resultInserts = [2]rowsStmt{
+		{head: `INSERT INTO results (` + resultColumns + `) VALUES `, cols: 19},
+		{head: `INSERT INTO results (` + resultColumns + `, provider_batch) VALUES `, cols: 20},
+	}
 	markRunning = rowsStmt{head: `UPDATE requests SET status = 'running' WHERE status = 'pending' AND id IN (`,
 		cols: 1, tail: `)`}
 	markSucceeded = rowsStmt{head: `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
 		error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL,
 		error_request_id = NULL WHERE status = 'running' AND id IN (`, cols: 1, tail: `)`}
 )
+
+// resultColumns are the columns appendResult gives values for.
+const resultColumns = `request_id, job_id, status_code, response_id, provider_request_id, model, raw, content,
+	reasoning_content, finish_reason, usage_known, prompt_tokens, completion_tokens, reasoning_tokens,
+	cached_tokens, total_tokens, latency_ms, ttft_ms, created_at`
 
 func appendResult(args []any, r *jobs.Request, res *jobs.Result) []any {
 	u := res.Usage
@@ -234,7 +335,7 @@ type rowsStmt struct {
 }
 
 // maxRowsPerInsert bounds the rows of one statement: 64 results are
-// 1,216 parameters, far below SQLite's limit of 32,766.
+// 1,280 parameters at most, far below SQLite's limit of 32,766.
 const maxRowsPerInsert = 64
 
 // execRows runs the statement over n rows, whose values add appends

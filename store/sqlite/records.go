@@ -32,7 +32,7 @@ func (s *Store) RecordsWith(ctx context.Context, jobID int64, opts jobs.RecordOp
 		r.status, r.attempts, r.error_class, r.error_status_code, r.error_message, r.error_body,
 		r.error_request_id, x.status_code, x.response_id, x.provider_request_id, x.model, x.raw, x.content, x.reasoning_content,
 		x.finish_reason, x.usage_known, x.prompt_tokens, x.completion_tokens, x.reasoning_tokens,
-		x.cached_tokens, x.total_tokens, x.latency_ms, x.ttft_ms, x.created_at
+		x.cached_tokens, x.total_tokens, x.latency_ms, x.ttft_ms, x.created_at, x.provider_batch
 		FROM requests r LEFT JOIN results x ON x.request_id = r.id
 		WHERE r.job_id = ? ORDER BY r.id`, jobID)
 	if err != nil {
@@ -62,7 +62,7 @@ func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 		&status, &r.Attempts, &eClass, &eCode, &eMsg, &eBody,
 		&eReqID, &x.code, &x.responseID, &x.providerID, &x.model, &x.raw, &x.content, &x.reasoning,
 		&x.finish, &x.known, &x.prompt, &x.completion, &x.reasoningTokens,
-		&x.cached, &x.total, &x.latency, &x.ttft, &x.created)
+		&x.cached, &x.total, &x.latency, &x.ttft, &x.created, &x.batch)
 	if err != nil {
 		return jobs.Record{}, err
 	}
@@ -80,9 +80,9 @@ func scanRecord(rows *sql.Rows, jobID int64) (jobs.Record, error) {
 
 // resultRow holds the nullable columns of a LEFT JOINed result.
 type resultRow struct {
-	code, known, prompt, completion, reasoningTokens, cached, total, latency, ttft, created sql.NullInt64
-	responseID, providerID, model, content, reasoning, finish                               sql.NullString
-	raw                                                                                     []byte
+	code, known, prompt, completion, reasoningTokens, cached, total, latency, ttft, created, batch sql.NullInt64
+	responseID, providerID, model, content, reasoning, finish                                      sql.NullString
+	raw                                                                                            []byte
 }
 
 func (x *resultRow) result(requestID int64) *jobs.Result {
@@ -99,8 +99,9 @@ func (x *resultRow) result(requestID int64) *jobs.Result {
 		Usage: jobs.Usage{Known: x.known.Int64 == 1, PromptTokens: x.prompt.Int64,
 			CompletionTokens: x.completion.Int64, ReasoningTokens: x.reasoningTokens.Int64,
 			CachedTokens: x.cached.Int64, TotalTokens: x.total.Int64},
-		Latency:   msDuration(x.latency.Int64),
-		TTFT:      msDuration(x.ttft.Int64),
-		CreatedAt: fromMillis(x.created.Int64),
+		Latency:       msDuration(x.latency.Int64),
+		TTFT:          msDuration(x.ttft.Int64),
+		CreatedAt:     fromMillis(x.created.Int64),
+		ProviderBatch: x.batch.Int64,
 	}
 }

@@ -120,8 +120,10 @@ func (s *Store) Waiting(ctx context.Context, jobID int64) (int, time.Time, error
 
 // Recover puts running requests, which only a dead run can have left while
 // the caller holds the lock, back to pending without using an attempt.
+// Requests in an open provider batch are the batch's, not orphans.
 func (s *Store) Recover(ctx context.Context, jobID int64) (int, error) {
-	res, err := s.w.ExecContext(ctx, `UPDATE requests SET status = 'pending' WHERE job_id = ? AND status = 'running'`, jobID)
+	res, err := s.w.ExecContext(ctx, `UPDATE requests SET status = 'pending' WHERE job_id = ? AND status = 'running'
+		AND NOT `+inOpenBatch, jobID)
 	if err != nil {
 		return 0, fmt.Errorf("recover orphaned requests: %w", err)
 	}
@@ -144,10 +146,11 @@ func (s *Store) ClearWaits(ctx context.Context, jobID int64) (int, error) {
 // CancelLeftovers cancels what a cancelled job still has pending or
 // running: what a live run put back after the cancel (a retry, a request
 // claimed and never sent) once that run has ended. It does nothing to an
-// active job.
+// active job, nor to the requests of an open provider batch, which the
+// batch's collection puts back to pending first.
 func (s *Store) CancelLeftovers(ctx context.Context, jobID int64) (int, error) {
 	res, err := s.w.ExecContext(ctx, `UPDATE requests SET status = 'cancelled'
-		WHERE job_id = ? AND status IN ('pending', 'running')
+		WHERE job_id = ? AND (status = 'pending' OR (status = 'running' AND NOT `+inOpenBatch+`))
 		AND (SELECT state FROM jobs WHERE id = ?) = 'cancelled'`, jobID, jobID)
 	if err != nil {
 		return 0, fmt.Errorf("cancel leftovers: %w", err)

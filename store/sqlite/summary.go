@@ -22,8 +22,10 @@ type Summary struct {
 	stats jobs.Stats
 }
 
-// BeginSummary reads the job and its counts by status (an index-only pass)
-// in a new read transaction that Finish or Close ends.
+// BeginSummary reads the job and its counts by status (an index-only pass),
+// with how many were answered from the cache and how many are running in
+// open provider batches, in a new read transaction that Finish or Close
+// ends.
 func (s *Store) BeginSummary(ctx context.Context, jobID int64) (jobs.Summary, error) {
 	return s.beginSummary(ctx, jobID)
 }
@@ -50,7 +52,27 @@ func (s *Store) beginSummary(ctx context.Context, jobID int64) (*Summary, error)
 		tx.Rollback()
 		return nil, err
 	}
+	if sum.stats.InBatches, err = inBatches(ctx, tx, jobID); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
 	return sum, nil
+}
+
+// inBatchesQuery counts the running requests of the open batches of the
+// job ?.
+const inBatchesQuery = `SELECT count(*) FROM provider_batches b
+	JOIN requests q ON q.provider_batch = b.id AND q.status = 'running'
+	WHERE b.job_id = ? AND b.state != 'collected'`
+
+// inBatches counts the job's running requests that are in its open
+// provider batches: from the batches, through requests_provider_batch.
+func inBatches(ctx context.Context, q querier, jobID int64) (int, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, inBatchesQuery, jobID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("stats: in batches: %w", err)
+	}
+	return n, nil
 }
 
 // Counts is what BeginSummary read: the job, its counts and how many were

@@ -1,0 +1,326 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+var _ jobs.ProviderBatches = (*Store)(nil)
+
+// inOpenBatch is true of a request (of the statement's table requests)
+// that belongs to an open provider batch: running in it, which nothing but
+// recording its answer and collecting the batch may change. A request
+// whose batch is collected is an ordinary one again; most requests never
+// were in a batch, and the NULL test spares them the lookup.
+const inOpenBatch = `(requests.provider_batch IS NOT NULL AND EXISTS (SELECT 1 FROM provider_batches b
+	WHERE b.id = requests.provider_batch AND b.state != 'collected'))`
+
+const batchColumns = `id, job_id, key, endpoint, model, requests, bytes, state, input_file_id, batch_id,
+	output_file_id, error_file_id, provider_status, total, completed, failed, message, left_count,
+	created_at, updated_at`
+
+// markInBatch moves pending requests of one job into a batch: its list
+// holds their ids, after the batch's id and the job's. NOT INDEXED: by
+// the claim index, SQLite would walk every pending request of the job for
+// each list, instead of looking up the ids.
+var markInBatch = rowsStmt{head: `UPDATE requests NOT INDEXED SET status = 'running', provider_batch = ?
+	WHERE job_id = ? AND status = 'pending' AND id IN (`, cols: 1, tail: `)`}
+
+// CreateBatch stores b as a new batch and moves the requests ids, every one
+// a pending request of b's active job, to running in it, in one
+// transaction; otherwise it stores nothing and returns an error that
+// matches jobs.ErrBatchChanged (jobs.ErrNotFound for a missing job).
+func (s *Store) CreateBatch(ctx context.Context, b jobs.ProviderBatch, ids []int64) (jobs.ProviderBatch, error) {
+	if err := distinctIDs(ids); err != nil {
+		return b, fmt.Errorf("create batch: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return b, fmt.Errorf("create batch: %w", err)
+	}
+	defer tx.Rollback()
+	if err := activeJob(ctx, tx, b.JobID); err != nil {
+		return b, fmt.Errorf("create batch: %w", err)
+	}
+	if b, err = insertBatch(ctx, tx, b, s.Now()); err != nil {
+		return b, fmt.Errorf("create batch: %w", err)
+	}
+	moved, err := execIDs(ctx, tx, markInBatch, []any{b.ID, b.JobID}, ids)
+	if err != nil {
+		return b, fmt.Errorf("create batch: %w", err)
+	}
+	if moved != len(ids) {
+		return b, fmt.Errorf("create batch: %d of %d requests not pending: %w", len(ids)-moved, len(ids), jobs.ErrBatchChanged)
+	}
+	if err := tx.Commit(); err != nil {
+		return b, fmt.Errorf("create batch: commit: %w", err)
+	}
+	return b, nil
+}
+
+// distinctIDs refuses an empty list and an id named twice: a caller's
+// mistake, not a request that changed meanwhile.
+func distinctIDs(ids []int64) error {
+	if len(ids) == 0 {
+		return errors.New("no requests")
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return fmt.Errorf("request %d named twice", sorted[i])
+		}
+	}
+	return nil
+}
+
+// activeJob returns nil for an active job, an error matching
+// jobs.ErrBatchChanged for another, and jobs.ErrNotFound for none.
+func activeJob(ctx context.Context, tx *sql.Tx, jobID int64) error {
+	var state string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, jobID).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("job %d: %w", jobID, jobs.ErrNotFound)
+	case err != nil:
+		return err
+	case jobs.JobState(state) != jobs.JobActive:
+		return fmt.Errorf("job is %s: %w", state, jobs.ErrBatchChanged)
+	}
+	return nil
+}
+
+// insertBatch stores b as a new batch made at now, and returns it as
+// stored: with its id, state new, nothing of the provider's yet, and its
+// times to the millisecond, as they are read back.
+func insertBatch(ctx context.Context, tx *sql.Tx, b jobs.ProviderBatch, now time.Time) (jobs.ProviderBatch, error) {
+	b = jobs.ProviderBatch{ID: 0, JobID: b.JobID, Key: b.Key, Endpoint: b.Endpoint, Model: b.Model,
+		Requests: b.Requests, Bytes: b.Bytes, State: jobs.BatchNew, CreatedAt: fromMillis(millis(now))}
+	b.UpdatedAt = b.CreatedAt
+	res, err := tx.ExecContext(ctx, `INSERT INTO provider_batches (job_id, key, endpoint, model, requests, bytes,
+		state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.JobID, b.Key, string(b.Endpoint), b.Model,
+		b.Requests, b.Bytes, string(b.State), millis(b.CreatedAt), millis(b.UpdatedAt))
+	if err != nil {
+		return b, err
+	}
+	b.ID, err = res.LastInsertId()
+	return b, err
+}
+
+// execIDs runs stmt, whose list holds one id a row, over ids, up to 64 in
+// a statement, each with lead's values first; it returns the rows changed.
+func execIDs(ctx context.Context, tx *sql.Tx, stmt rowsStmt, lead []any, ids []int64) (int, error) {
+	args := make([]any, 0, len(lead)+min(len(ids), maxRowsPerInsert))
+	changed := 0
+	for done := 0; done < len(ids); {
+		k := rowsIn(len(ids) - done)
+		args = append(args[:0], lead...)
+		for _, id := range ids[done : done+k] {
+			args = append(args, id)
+		}
+		res, err := tx.ExecContext(ctx, stmt.sql(k), args...)
+		if err != nil {
+			return changed, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return changed, err
+		}
+		changed += int(n)
+		done += k
+	}
+	return changed, nil
+}
+
+// UpdateBatch stores b's state, provider ids, provider status, counts and
+// message, with UpdatedAt now. A collected batch stays collected (its
+// requests are no longer its own), and only CollectBatch collects one; a
+// missing batch is jobs.ErrNotFound.
+func (s *Store) UpdateBatch(ctx context.Context, b jobs.ProviderBatch) error {
+	if !slices.Contains(batchStates, b.State) || b.State == jobs.BatchCollected {
+		return fmt.Errorf("update batch %d: state %q: %w", b.ID, b.State, jobs.ErrBadTransition)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE provider_batches SET
+		state = CASE state WHEN 'collected' THEN state ELSE ? END,
+		input_file_id = ?, batch_id = ?, output_file_id = ?, error_file_id = ?, provider_status = ?,
+		total = ?, completed = ?, failed = ?, message = ?, updated_at = ? WHERE id = ?`,
+		string(b.State), b.InputFileID, b.BatchID, b.OutputFileID, b.ErrorFileID, b.ProviderStatus,
+		b.Counts.Total, b.Counts.Completed, b.Counts.Failed, b.Message, millis(s.Now()), b.ID)
+	if err != nil {
+		return fmt.Errorf("update batch %d: %w", b.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update batch %d: %w", b.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("update batch %d: %w", b.ID, jobs.ErrNotFound)
+	}
+	return nil
+}
+
+// batchStates are the states the table's CHECK allows.
+var batchStates = []jobs.BatchState{jobs.BatchNew, jobs.BatchUploaded, jobs.BatchSubmitted, jobs.BatchEnded,
+	jobs.BatchCollected}
+
+// Batches lists the job's provider batches, oldest first.
+func (s *Store) Batches(ctx context.Context, jobID int64) ([]jobs.ProviderBatch, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+batchColumns+` FROM provider_batches WHERE job_id = ? ORDER BY id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("list batches: %w", err)
+	}
+	defer rows.Close()
+	list := []jobs.ProviderBatch{}
+	for rows.Next() {
+		b, err := scanBatch(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list batches: %w", err)
+		}
+		list = append(list, b)
+	}
+	return list, rows.Err()
+}
+
+func scanBatch(row scanner) (jobs.ProviderBatch, error) {
+	var b jobs.ProviderBatch
+	var endpoint, state string
+	var created, updated int64
+	err := row.Scan(&b.ID, &b.JobID, &b.Key, &endpoint, &b.Model, &b.Requests, &b.Bytes, &state, &b.InputFileID,
+		&b.BatchID, &b.OutputFileID, &b.ErrorFileID, &b.ProviderStatus, &b.Counts.Total, &b.Counts.Completed,
+		&b.Counts.Failed, &b.Message, &b.Left, &created, &updated)
+	b.Endpoint, b.State = jobs.Endpoint(endpoint), jobs.BatchState(state)
+	b.CreatedAt, b.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return b, err
+}
+
+// CollectBatch marks the batch collected and puts its requests still
+// running in it back to pending, due now, with their attempt counts as
+// they are; it returns how many, which it stores as the batch's Left. A
+// collected batch is left as it is (0); a missing one is jobs.ErrNotFound.
+func (s *Store) CollectBatch(ctx context.Context, batchID int64) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("collect batch %d: %w", batchID, err)
+	}
+	defer tx.Rollback()
+	var state string
+	err = tx.QueryRowContext(ctx, `SELECT state FROM provider_batches WHERE id = ?`, batchID).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("collect batch %d: %w", batchID, jobs.ErrNotFound)
+	case err != nil:
+		return 0, fmt.Errorf("collect batch %d: %w", batchID, err)
+	case !jobs.BatchState(state).Open():
+		return 0, nil
+	}
+	n, err := collectTx(ctx, tx, batchID, s.Now())
+	if err != nil {
+		return 0, fmt.Errorf("collect batch %d: %w", batchID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("collect batch %d: commit: %w", batchID, err)
+	}
+	return n, nil
+}
+
+// collectUpdate puts the requests running in the batch ? back to pending,
+// due now.
+const collectUpdate = `UPDATE requests SET status = 'pending', not_before = 0
+	WHERE provider_batch = ? AND status = 'running'`
+
+// collectTx moves the batch's running requests to pending and marks it
+// collected with their count.
+func collectTx(ctx context.Context, tx *sql.Tx, batchID int64, now time.Time) (int, error) {
+	res, err := tx.ExecContext(ctx, collectUpdate, batchID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE provider_batches SET state = 'collected', left_count = ?, updated_at = ?
+		WHERE id = ?`, n, millis(now), batchID)
+	return int(n), err
+}
+
+// requestColumns are what BatchRequests and PendingRequests read of a
+// request, the body in the place of %s (body, or NULL to leave it out).
+const requestColumns = `id, job_id, line, custom_id, endpoint, model, %s, metadata, cache_key, status, attempts,
+	not_before`
+
+// BatchRequests calls fn, in id order, for each request still running in
+// the open batch, with its body when bodies is set. None when the batch is
+// collected: a running request that names it was claimed since.
+func (s *Store) BatchRequests(ctx context.Context, batchID int64, bodies bool, fn func(jobs.Request) error) error {
+	body := "NULL"
+	if bodies {
+		body = "body"
+	}
+	return s.eachRequest(ctx, fmt.Sprintf("requests of batch %d", batchID),
+		fmt.Sprintf(batchRequestsQuery, fmt.Sprintf(requestColumns, body)), []any{batchID, batchID}, fn)
+}
+
+// batchRequestsQuery reads the columns %s of the requests running in the
+// batch ?, which must be open (the same ? again).
+const batchRequestsQuery = `SELECT %s FROM requests WHERE provider_batch = ? AND status = 'running'
+	AND EXISTS (SELECT 1 FROM provider_batches WHERE id = ? AND state != 'collected') ORDER BY id`
+
+// PendingRequests calls fn, in id order, for each pending request of the
+// job, with its body.
+func (s *Store) PendingRequests(ctx context.Context, jobID int64, fn func(jobs.Request) error) error {
+	return s.eachRequest(ctx, "pending requests", fmt.Sprintf(pendingQuery, fmt.Sprintf(requestColumns, "body")),
+		[]any{jobID}, fn)
+}
+
+// pendingQuery reads the columns %s of the pending requests of the job ?
+// in id order. The ids come from the claim index, which holds them in
+// not-before order: SQLite sorts the ids, not the rows, and reads each
+// row, body and all, in id order as the caller takes it.
+const pendingQuery = `SELECT %s FROM requests
+	WHERE id IN (SELECT id FROM requests WHERE job_id = ? AND status = 'pending') ORDER BY id`
+
+// eachRequest calls fn for each request query reads (requestColumns), one
+// row at a time, in one read transaction. It returns fn's first error as it
+// is, and its own wrapped with what.
+func (s *Store) eachRequest(ctx context.Context, what, query string, args []any, fn func(jobs.Request) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func scanRequest(row scanner) (jobs.Request, error) {
+	var r jobs.Request
+	var endpoint, status string
+	var key sql.NullString
+	var notBefore int64
+	err := row.Scan(&r.ID, &r.JobID, &r.Line, &r.CustomID, &endpoint, &r.Model, &r.Body, (*[]byte)(&r.Metadata),
+		&key, &status, &r.Attempts, &notBefore)
+	r.Endpoint, r.Status, r.CacheKey = jobs.Endpoint(endpoint), jobs.Status(status), key.String
+	r.NotBefore = fromMillis(notBefore)
+	return r, err
+}
