@@ -11,7 +11,8 @@ type Config struct {
 	// Key, if not empty, is the API key every request must present as
 	// "Authorization: Bearer <Key>"; other requests get a 401.
 	Key string
-	// Latency is waited before answering each request. The wait ends early,
+	// Latency is waited before answering each request to the online
+	// endpoints (not the files and batches ones). The wait ends early,
 	// without an answer, when the client goes away or the server closes.
 	Latency time.Duration
 	// ChunkInterval is waited between the events of a stream.
@@ -20,7 +21,9 @@ type Config struct {
 	Faults Faults
 	// Script, if set, decides a fault per call before Faults are drawn; it
 	// returns Fault{} for none. It is called concurrently and sees only calls
-	// that passed authentication and parsing.
+	// that passed authentication and parsing. It also decides each line a
+	// batch answers (then with Call.BatchID set, and while the batch is
+	// locked, so it must not call the batch endpoints of this server).
 	Script func(Call) Fault
 	// Seed makes the random faults deterministic given the same call numbers.
 	Seed int64
@@ -38,6 +41,88 @@ type Config struct {
 	// FloatUsage writes the usage counts as floats (20.0 for 20), as some
 	// servers do.
 	FloatUsage bool
+
+	// The Batch API (files and batches; see the package documentation).
+	// BatchDelay to BatchRefuseStream are read when a batch is created and
+	// hold for its whole life; BatchClock and BatchStall at each request.
+
+	// BatchDelay is how long after its creation a batch ends: validating
+	// for the first tenth, answering its lines evenly until nine tenths,
+	// finalizing until the end. 0 means DefaultBatchDelay; a negative
+	// value means at once (the first request after the creation sees the
+	// batch ended).
+	BatchDelay time.Duration
+	// BatchMaxLines, if positive, fails the validation of a file of more
+	// lines, with the error "too_many_requests".
+	BatchMaxLines int
+	// BatchOneModel fails the validation of a file whose requests do not
+	// all name the same model, with the error "mixed_models" on the first
+	// line that differs from the first line.
+	BatchOneModel bool
+	// BatchFailNth, if positive, fails the validation of the Nth batch the
+	// server creates (1-based; Reset does not restart the count), whatever
+	// its file, with the error "invalid_file".
+	BatchFailNth int
+	// BatchExpireFraction (0..1) is the fraction of lines a batch never
+	// answers, drawn from a hash of the batch id and the line's custom_id
+	// (so the same line in another batch draws afresh). A batch with such
+	// a line ends "expired" at the end of BatchDelay, its unanswered lines
+	// in the error file as batch_expired errors.
+	BatchExpireFraction float64
+	// BatchRefuseStream answers a line whose body asks for a stream with a
+	// 400 in the error file; otherwise such a line gets the plain answer.
+	BatchRefuseStream bool
+	// BatchClock is the clock batches live by (their times and progress);
+	// nil means time.Now.
+	BatchClock func() time.Time
+	// BatchStall, if set, is called in the handler at three steps, with the
+	// id of the file or batch: "upload" (the file is stored, the answer
+	// not yet written), "create" (the batch is created, the answer not yet
+	// written) and "download" (the headers and the first half of a file's
+	// content are written and flushed, the rest not). A test blocks in it
+	// to stop a client after the effect and before it sees the answer. It
+	// must return for Server.Close to return.
+	BatchStall func(step, id string)
+}
+
+// DefaultBatchDelay is the life of a batch when Config.BatchDelay is 0.
+const DefaultBatchDelay = 200 * time.Millisecond
+
+func (cfg *Config) batchNow() time.Time {
+	if cfg.BatchClock != nil {
+		return cfg.BatchClock()
+	}
+	return time.Now()
+}
+
+func (cfg *Config) batchDelay() time.Duration {
+	switch {
+	case cfg.BatchDelay == 0:
+		return DefaultBatchDelay
+	case cfg.BatchDelay < 0:
+		return 0
+	}
+	return cfg.BatchDelay
+}
+
+// batchRules are the knobs that decide the fate of the batch created nth.
+func (cfg *Config) batchRules(nth int64) batchRules {
+	return batchRules{nth: nth, failNth: cfg.BatchFailNth, maxLines: cfg.BatchMaxLines, oneModel: cfg.BatchOneModel,
+		expire: cfg.BatchExpireFraction, refuseStream: cfg.BatchRefuseStream}
+}
+
+func (cfg *Config) stall(step, id string) {
+	if cfg.BatchStall != nil {
+		cfg.BatchStall(step, id)
+	}
+}
+
+// createdNow is the time of the "created" field of an answer.
+func (cfg *Config) createdNow() time.Time {
+	if cfg.Now != nil {
+		return cfg.Now()
+	}
+	return time.Now()
 }
 
 // The styles of Config.Style: how servers other than the default
@@ -103,6 +188,9 @@ type Call struct {
 	// Stream and Model are the "stream" and "model" fields of the body.
 	Stream bool
 	Model  string
+	// BatchID and CustomID name the batch and the line of a call a batch
+	// answers; both are "" for an online call.
+	BatchID, CustomID string
 }
 
 // Fault is how one call is answered instead of (or on the way to) the normal

@@ -28,6 +28,8 @@ type Server struct {
 	closeOnce sync.Once
 	hashSeed  maphash.Seed
 
+	api batchAPI // the files and batches
+
 	mu       sync.Mutex // guards bodies and attempts
 	bodies   [][]byte
 	attempts map[uint64]int
@@ -52,7 +54,8 @@ func New(cfg Config) *Server {
 }
 
 // URL is the base URL of the API, ending in "/v1": requests go to
-// URL()+"/chat/completions", URL()+"/completions" and URL()+"/embeddings".
+// URL()+"/chat/completions", URL()+"/completions" and URL()+"/embeddings",
+// and to the Batch API at URL()+"/files" and URL()+"/batches".
 func (s *Server) URL() string { return s.ts.URL + "/v1" }
 
 // Close stops the server: it ends every pending wait and stream, then waits
@@ -108,6 +111,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
 	w.Header().Set("X-Request-Id", "req-"+strconv.FormatInt(n, 10))
 
+	if rt, ok := batchRoute(r.URL.Path); ok {
+		s.serveBatchAPI(w, r, cfg, rt)
+		return
+	}
 	ep, ok := route(r.URL.Path)
 	if !ok {
 		s.writeError(w, notFound(r.URL.Path))
@@ -127,11 +134,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r.Context(), cfg.Latency) {
 		return
 	}
-	if cfg.Key != "" {
-		if got := r.Header.Get("Authorization"); got != "Bearer "+cfg.Key {
-			s.writeError(w, unauthorized(got != ""))
-			return
-		}
+	if !s.authorized(w, r, cfg) {
+		return
 	}
 	req, apiErr := parseRequest(ep, body)
 	if apiErr != nil {

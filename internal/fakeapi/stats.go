@@ -32,6 +32,42 @@ type Stats struct {
 	// InFlight is the number of requests being handled now, and MaxInFlight
 	// the most handled at once.
 	InFlight, MaxInFlight int64
+
+	// FilesUploaded counts the files uploaded (POST files), and
+	// BatchesCreated the batches created (POST batches), those that fail
+	// validation included.
+	FilesUploaded, BatchesCreated int64
+	// BatchLines counts the lines batches answered: BatchLinesOK those
+	// answered 2xx (in an output file; they also count in Served, Usage
+	// and ServedByKey, as online answers do) and BatchLinesFailed those
+	// answered otherwise (in an error file). Lines a batch never answered
+	// (expired, cancelled, in a batch that failed validation) are not
+	// counted.
+	BatchLines, BatchLinesOK, BatchLinesFailed int64
+
+	batchAnswers map[string]int
+}
+
+// BatchAnswers returns how many times batches answered each custom_id,
+// in an output or an error file. A line answered twice (a resubmission of
+// a line already answered) shows as a count above 1.
+func (st Stats) BatchAnswers() map[string]int {
+	out := make(map[string]int, len(st.batchAnswers))
+	for k, n := range st.batchAnswers {
+		out[k] = n
+	}
+	return out
+}
+
+// BatchDuplicates lists the custom_ids batches answered more than once.
+func (st Stats) BatchDuplicates() []string {
+	var ids []string
+	for id, n := range st.batchAnswers {
+		if n > 1 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Usage is a sum of token usage.
@@ -53,11 +89,13 @@ func (st Stats) DuplicateKeys() []string {
 // counters are the live, lock-free form of Stats: the server is hammered at
 // tens of thousands of requests per second in benchmarks.
 type counters struct {
-	calls, resets, cut, canceled, malformed, served atomic.Int64
-	inFlight, maxInFlight                           atomic.Int64
-	prompt, completion, reasoning, total            atomic.Int64
-	status                                          [600]atomic.Int64
-	byKey                                           sync.Map // string -> *atomic.Int64
+	calls, resets, cut, canceled, malformed, served     atomic.Int64
+	inFlight, maxInFlight                               atomic.Int64
+	prompt, completion, reasoning, total                atomic.Int64
+	status                                              [600]atomic.Int64
+	byKey                                               sync.Map // string -> *atomic.Int64
+	filesUploaded, batchesCreated, batchOK, batchFailed atomic.Int64
+	batchAnswers                                        sync.Map // custom_id -> *atomic.Int64
 }
 
 func (c *counters) begin() {
@@ -92,6 +130,20 @@ func (c *counters) serve(key string, u Usage) {
 	v.(*atomic.Int64).Add(1)
 }
 
+// batchLine counts a line a batch answered, 2xx (ok) or not.
+func (c *counters) batchLine(customID string, ok bool) {
+	if ok {
+		c.batchOK.Add(1)
+	} else {
+		c.batchFailed.Add(1)
+	}
+	v, found := c.batchAnswers.Load(customID)
+	if !found {
+		v, _ = c.batchAnswers.LoadOrStore(customID, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
 func (c *counters) snapshot() Stats {
 	st := Stats{
 		Calls: c.calls.Load(), Resets: c.resets.Load(), Cut: c.cut.Load(),
@@ -113,6 +165,14 @@ func (c *counters) snapshot() Stats {
 		st.ServedByKey[k.(string)] = v.(*atomic.Int64).Load()
 		return true
 	})
+	st.FilesUploaded, st.BatchesCreated = c.filesUploaded.Load(), c.batchesCreated.Load()
+	st.BatchLinesOK, st.BatchLinesFailed = c.batchOK.Load(), c.batchFailed.Load()
+	st.BatchLines = st.BatchLinesOK + st.BatchLinesFailed
+	st.batchAnswers = map[string]int{}
+	c.batchAnswers.Range(func(k, v any) bool {
+		st.batchAnswers[k.(string)] = int(v.(*atomic.Int64).Load())
+		return true
+	})
 	return st
 }
 
@@ -120,6 +180,7 @@ func (c *counters) reset() {
 	for _, v := range []*atomic.Int64{
 		&c.calls, &c.resets, &c.cut, &c.canceled, &c.malformed, &c.served,
 		&c.prompt, &c.completion, &c.reasoning, &c.total,
+		&c.filesUploaded, &c.batchesCreated, &c.batchOK, &c.batchFailed,
 	} {
 		v.Store(0)
 	}
@@ -128,4 +189,5 @@ func (c *counters) reset() {
 		c.status[i].Store(0)
 	}
 	c.byKey.Clear()
+	c.batchAnswers.Clear()
 }
