@@ -35,14 +35,16 @@ type batchOptions struct {
 
 func (o batchOptions) Validate() error {
 	switch {
-	case o.Mode != modeOnline && o.Mode != modeBatch:
+	case (o.Mode == "" || o.Mode == modeOnline) && (o.Detach || o.OnlineFallback):
+		return errors.New("--detach and --online-fallback are for --mode batch")
+	case o.Mode == "" || o.Mode == modeOnline:
+		return nil
+	case o.Mode != modeBatch:
 		return fmt.Errorf("--mode %q: want online or batch", o.Mode)
 	case o.MaxRequests < 1 || o.MaxBytes < 1024:
 		return errors.New("--batch-max-requests must be at least 1 and --batch-max-bytes at least 1024")
 	case o.Poll <= 0:
 		return errors.New("--batch-poll must be positive")
-	case o.Mode != modeBatch && (o.Detach || o.OnlineFallback):
-		return errors.New("--detach and --online-fallback are for --mode batch")
 	case o.Detach && o.OnlineFallback:
 		return errors.New("--detach leaves the batches with the provider; --online-fallback needs the run to wait for them: give one of the two")
 	}

@@ -17,7 +17,7 @@ import (
 
 // runDryRun validates the input with the import's readers and prints the
 // plan to stdout. An invalid input is the import's error, exit 1.
-func runDryRun(opts importOptions, prices priceOptions, limits output.PlanLimits, stdout io.Writer) error {
+func runDryRun(opts importOptions, prices priceOptions, limits output.PlanLimits, batch batchOptions, stdout io.Writer) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func runDryRun(opts importOptions, prices priceOptions, limits output.PlanLimits
 	if err != nil {
 		return err
 	}
-	rows, err := planOf(opts)
+	rows, err := planOf(opts, batch)
 	if err != nil {
 		return err
 	}
@@ -44,13 +44,14 @@ func runDryRun(opts importOptions, prices priceOptions, limits output.PlanLimits
 // import does (the sources hand out every valid line, also after an
 // invalid one, so both list the same lines), and sums it per endpoint and
 // model, sorted by both.
-func planOf(opts importOptions) ([]output.PlanRow, error) {
+func planOf(opts importOptions, batch batchOptions) ([]output.PlanRow, error) {
 	src, err := openSource(opts)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
 	byKey := map[[2]string]*output.PlanRow{}
+	files := map[[2]string]*batchFile{}
 	firstLine := map[string]int{} // the import finds duplicates with its UNIQUE constraint; a dry run has none
 	for {
 		r, err := src.Next()
@@ -69,6 +70,9 @@ func planOf(opts importOptions) ([]output.PlanRow, error) {
 		if row == nil {
 			row = &output.PlanRow{Endpoint: r.Endpoint, Model: r.Model}
 			byKey[k] = row
+		}
+		if batch.Mode == modeBatch {
+			files[k] = files[k].add(row, r, batch)
 		}
 		p, c := worker.EstimateParts(r.Body)
 		row.Requests, row.Prompt, row.Completion = row.Requests+1, row.Prompt+p, row.Completion+c
@@ -90,4 +94,23 @@ func planOf(opts importOptions) ([]output.PlanRow, error) {
 		return rows[i].Model < rows[j].Model
 	})
 	return rows, nil
+}
+
+// batchFile is the input file a dry run of --mode batch is filling for one
+// endpoint and model: the run's planner starts a new one at the same
+// limits.
+type batchFile struct {
+	requests int
+	bytes    int64
+}
+
+func (f *batchFile) add(row *output.PlanRow, r jobs.Request, o batchOptions) *batchFile {
+	n := int64(worker.BatchLineSize(r))
+	if f == nil || f.requests >= o.MaxRequests || f.bytes+n > o.MaxBytes {
+		f = &batchFile{}
+		row.Files++
+	}
+	f.requests++
+	f.bytes += n
+	return f
 }

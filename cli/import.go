@@ -21,7 +21,7 @@ func importCommand(env func(string) string, stdin io.Reader, stdout, stderr io.W
 		Flags: append(append(append([]urfave.Flag{}, importFlags...), priceFlags()...), dryRunFlag),
 		Action: func(c *urfave.Context) error {
 			if c.Bool("dry-run") {
-				return runDryRun(withStdin(importOptionsFrom(c, env), stdin), priceOptionsFrom(c), output.PlanLimits{}, stdout)
+				return runDryRun(withStdin(importOptionsFrom(c, env), stdin), priceOptionsFrom(c), output.PlanLimits{}, batchOptions{}, stdout)
 			}
 			opts := withStdin(importOptionsFrom(c, env), stdin)
 			if po := priceOptionsFrom(c); po.given() {

@@ -188,8 +188,12 @@ func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writ
 		),
 		Action: func(c *urfave.Context) error {
 			if c.Bool("dry-run") {
-				limits := output.PlanLimits{RPM: c.Int("rpm"), TPM: c.Int("tpm"), Concurrency: c.Int("concurrency")}
-				return runDryRun(withStdin(importOptionsFrom(c, env), stdin), priceOptionsFrom(c), limits, stdout)
+				limits := output.PlanLimits{RPM: c.Int("rpm"), TPM: c.Int("tpm"), Concurrency: c.Int("concurrency"),
+					Batch: c.String("mode") == modeBatch}
+				if err := batchOptionsFrom(c).Validate(); err != nil {
+					return err
+				}
+				return runDryRun(withStdin(importOptionsFrom(c, env), stdin), priceOptionsFrom(c), limits, batchOptionsFrom(c), stdout)
 			}
 			opts, err := runOptionsFrom(c, env)
 			if err != nil {

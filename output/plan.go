@@ -18,6 +18,9 @@ import (
 // import has none of them.
 type PlanLimits struct {
 	RPM, TPM, Concurrency int
+	// Batch is run --mode batch: the rows are split into input files
+	// (PlanRow.Files) and priced at the batch discount.
+	Batch bool
 }
 
 // PlanRow is what the input sends to one endpoint and model.
@@ -27,6 +30,8 @@ type PlanRow struct {
 	Requests   int64
 	Prompt     int64 // estimated prompt tokens
 	Completion int64 // worst-case completion tokens
+	// Files is how many batch input files the row makes (--mode batch).
+	Files int
 }
 
 // WritePlan prints the plan: a table per endpoint and model, the totals,
@@ -37,24 +42,45 @@ func WritePlan(w io.Writer, input string, rows []PlanRow, ps jobs.Prices, limits
 	priced, unpriced := 0, 0
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "dry run: %s is valid; nothing was sent or stored\n", input)
-	fmt.Fprintln(tw, "ENDPOINT\tMODEL\tREQUESTS\tPROMPT TOKENS (EST.)\tCOMPLETION TOKENS (MAX)\tCOST (MAX)")
+	head := "ENDPOINT\tMODEL\tREQUESTS\tPROMPT TOKENS (EST.)\tCOMPLETION TOKENS (MAX)\tCOST (MAX)"
+	if limits.Batch {
+		head += "\tBATCH FILES"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows {
 		c, ok := planCost(ps, r)
+		if limits.Batch {
+			c *= ps.BatchFactor()
+		}
 		if ok {
 			cost += c
 			priced++
 		} else {
 			unpriced++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", r.Endpoint, r.Model, r.Requests, r.Prompt, r.Completion, ps.FormatCost(c, ok))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s", r.Endpoint, r.Model, r.Requests, r.Prompt, r.Completion, ps.FormatCost(c, ok))
+		if limits.Batch {
+			fmt.Fprintf(tw, "\t%d", r.Files)
+		}
+		fmt.Fprintln(tw)
 		total.Requests, total.Prompt, total.Completion = total.Requests+r.Requests, total.Prompt+r.Prompt, total.Completion+r.Completion
+		total.Files += r.Files
 	}
 	totalCost := ps.FormatCost(cost, unpriced == 0 && len(rows) > 0)
 	if unpriced > 0 && priced > 0 {
 		totalCost = ps.FormatCost(cost, true) + " + unknown"
 	}
-	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%s\n", total.Requests, total.Prompt, total.Completion, totalCost)
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%s", total.Requests, total.Prompt, total.Completion, totalCost)
+	if limits.Batch {
+		fmt.Fprintf(tw, "\t%d", total.Files)
+	}
+	fmt.Fprintln(tw)
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if limits.Batch {
+		_, err := fmt.Fprintf(w, "batch mode: %s through the provider's Batch API, priced at %g of the price; answers within its 24 h window\n",
+			Plural(total.Files, "input file"), ps.BatchFactor())
 		return err
 	}
 	_, err := fmt.Fprintf(w, "expected duration: %s\n", planDuration(total, limits))

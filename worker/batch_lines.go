@@ -68,6 +68,15 @@ func batchLine(r jobs.Request) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// BatchLineSize is the size of a request's line in a batch input file.
+func BatchLineSize(r jobs.Request) int {
+	line, err := batchLine(r)
+	if err != nil {
+		return len(r.Body)
+	}
+	return len(line)
+}
+
 // lineReader reads the lines of an output or error file, each at most max
 // bytes.
 type lineReader struct {
