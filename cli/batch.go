@@ -31,6 +31,11 @@ type batchOptions struct {
 	Poll           time.Duration
 	Detach         bool
 	OnlineFallback bool
+	// BaseURL is the Batch API's base URL when it is not the job's (the
+	// provider serves /files and /batches elsewhere); Window the
+	// completion_window asked for.
+	BaseURL string
+	Window  string
 }
 
 func (o batchOptions) Validate() error {
@@ -45,6 +50,8 @@ func (o batchOptions) Validate() error {
 		return errors.New("--batch-max-requests must be at least 1 and --batch-max-bytes at least 1024")
 	case o.Poll <= 0:
 		return errors.New("--batch-poll must be positive")
+	case o.BaseURL != "" && checkBaseURL(o.BaseURL, true) != nil:
+		return fmt.Errorf("--batch-base-url %q is not an http(s) URL", o.BaseURL)
 	case o.Detach && o.OnlineFallback:
 		return errors.New("--detach leaves the batches with the provider; --online-fallback needs the run to wait for them: give one of the two")
 	}
@@ -58,12 +65,15 @@ var batchFlags = []urfave.Flag{
 	&urfave.Int64Flag{Name: "batch-max-bytes", Value: worker.DefaultBatchMaxBytes, Usage: "--mode batch: bytes per input file at most"},
 	&urfave.DurationFlag{Name: "batch-poll", Value: worker.DefaultBatchPoll, Usage: "--mode batch: how often the provider's batches are looked at"},
 	&urfave.BoolFlag{Name: "detach", Usage: "--mode batch: submit the batches and exit 0; a later `run JOB` (any mode) collects them"},
+	&urfave.StringFlag{Name: "batch-base-url", Usage: "--mode batch: base `URL` of the provider's /files and /batches when it is not the job's base URL (Novita: https://api.novita.ai/openai/v1)"},
+	&urfave.StringFlag{Name: "batch-window", Value: worker.DefaultBatchWindow, Usage: "--mode batch: the completion_window asked for (OpenAI: 24h; Novita/PPIO accept only 48h)"},
 	&urfave.BoolFlag{Name: "online-fallback", Usage: "--mode batch: send online, in the same run, what the batches left unanswered (expired lines, retryable errors)"},
 }
 
 func batchOptionsFrom(c *urfave.Context) batchOptions {
 	return batchOptions{Mode: c.String("mode"), MaxRequests: c.Int("batch-max-requests"), MaxBytes: c.Int64("batch-max-bytes"),
-		Poll: c.Duration("batch-poll"), Detach: c.Bool("detach"), OnlineFallback: c.Bool("online-fallback")}
+		Poll: c.Duration("batch-poll"), Detach: c.Bool("detach"), OnlineFallback: c.Bool("online-fallback"),
+		BaseURL: c.String("batch-base-url"), Window: c.String("batch-window")}
 }
 
 // errDetached ends a run that left its batches with the provider.
@@ -73,8 +83,8 @@ var errDetached = errors.New("detached")
 // batch), or, in online mode, finishes what batches earlier runs left:
 // submits what a killed run had not, and records the batches that ended.
 // It reports whether the online run should follow.
-func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker.Client, opts runOptions, budget worker.Budget,
-	stop *switchStop, stderr io.Writer) (bool, error) {
+func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker.Client, opts runOptions, send sending,
+	budget worker.Budget, stop *switchStop, stderr io.Writer) (bool, error) {
 	batch := opts.Batch.Mode == modeBatch
 	if !batch {
 		open, err := hasOpenBatches(ctx, st, job.ID)
@@ -88,7 +98,13 @@ func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker
 	defer cancel()
 	stop.set(cancel) // a cancelled job or a lost lock ends the batch phase
 	defer stop.set(func() {})
-	br := worker.NewBatchRunner(st, job.ID, client, worker.BatchOptions{JobName: job.Name,
+	if send.BatchBaseURL != send.BaseURL {
+		if err := checkBaseURL(send.BatchBaseURL, opts.AllowInsecureHTTP); err != nil {
+			return false, fmt.Errorf("batch base URL: %w", err)
+		}
+		client = client.WithBaseURL(send.BatchBaseURL)
+	}
+	br := worker.NewBatchRunner(st, job.ID, client, worker.BatchOptions{JobName: job.Name, Window: opts.Batch.Window,
 		MaxRequests: opts.Batch.MaxRequests, MaxBytes: opts.Batch.MaxBytes, Poll: opts.Batch.Poll,
 		Fallback: opts.Batch.OnlineFallback, Detach: opts.Batch.Detach, CollectOnly: !batch,
 		MaxAttempts: opts.MaxAttempts, Budget: budget, Event: batchEvents(job, opts, stderr)})
@@ -147,7 +163,7 @@ func cancelBatches(ctx context.Context, st jobs.Store, job jobs.Job, env func(st
 	if err != nil || !open {
 		return err
 	}
-	base := firstOf(job.Settings.BaseURL, env("OPENAI_BASE_URL"), DefaultBaseURL)
+	base := firstOf(job.Settings.BatchBaseURL, job.Settings.BaseURL, env("OPENAI_BASE_URL"), DefaultBaseURL)
 	key := env("OPENAI_API_KEY")
 	if key == "" && !loopbackURL(base) {
 		fmt.Fprintf(stdout, "job %s: its provider batches at %s are not cancelled: set OPENAI_API_KEY and run cancel again (or cancel them in the provider's console)\n", job.Name, base)

@@ -398,7 +398,7 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	stop := &switchStop{}
 	lost := make(chan error, 1)
 	go heartbeat(hard, st, job.ID, owner, stop, lost, msgs)
-	online, err := batchPhase(hard, st, job, client, opts, budget, stop, stderr)
+	online, err := batchPhase(hard, st, job, client, opts, send, budget, stop, stderr)
 	if err != nil || !online {
 		return lostOr(job, lost, err)
 	}

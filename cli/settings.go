@@ -21,6 +21,9 @@ import (
 // sending is how a run sends its job's requests, once resolved.
 type sending struct {
 	BaseURL string
+	// BatchBaseURL is the Batch API's base URL: --batch-base-url, else the
+	// job's stored one, else BaseURL.
+	BatchBaseURL string
 	// MaxTokens and MaxCost are the run's budgets: given, else stored.
 	MaxTokens int64
 	MaxCost   float64
@@ -67,6 +70,10 @@ func resolveSending(ctx context.Context, st jobs.Store, job *jobs.Job, o runOpti
 	}
 	changed := set.BaseURL != s.BaseURL
 	set.BaseURL = s.BaseURL
+	if b := o.Batch.BaseURL; b != "" && b != set.BatchBaseURL {
+		set.BatchBaseURL, changed = b, true
+	}
+	s.BatchBaseURL = firstOf(set.BatchBaseURL, s.BaseURL)
 	s.Stream = o.Stream
 	if v, ok := set.Shape["stream"]; !ok {
 		// Made by import (or before the job stored its flags): this first

@@ -14,6 +14,10 @@ type Settings struct {
 	// BaseURL is the API's base URL the job's requests go to; "" for a job
 	// created before base URLs were stored (a run then stores its own).
 	BaseURL string `json:"base_url,omitempty"`
+	// BatchBaseURL is where the provider serves its Batch API (/files,
+	// /batches) when not under BaseURL (run --batch-base-url): the job's
+	// provider batches live there, so every later run looks there.
+	BatchBaseURL string `json:"batch_base_url,omitempty"`
 	// Shape holds the flags that shaped what is sent, by flag name without
 	// dashes (model, stream, template, system, param, samples, id-field),
 	// each with its values in the order given. A flag left at its default

@@ -229,11 +229,11 @@ func (c *Client) findFile(ctx context.Context, name string) (fileObject, bool, e
 }
 
 // createBatch creates the batch of an uploaded file.
-func (c *Client) createBatch(ctx context.Context, fileID string, ep jobs.Endpoint, key string) (batchObject, error) {
+func (c *Client) createBatch(ctx context.Context, fileID string, ep jobs.Endpoint, key, window string) (batchObject, error) {
 	body, _ := json.Marshal(map[string]any{
 		"input_file_id":     fileID,
 		"endpoint":          batchURL(ep),
-		"completion_window": "24h",
+		"completion_window": window,
 		"metadata":          map[string]string{"llmbatch_key": key},
 	})
 	var out batchObject

@@ -21,6 +21,7 @@ const (
 	DefaultBatchMaxRequests = 50_000
 	DefaultBatchMaxBytes    = 190 << 20
 	DefaultBatchPoll        = 30 * time.Second
+	DefaultBatchWindow      = "24h"
 )
 
 // BatchOptions configure a BatchRunner.
@@ -33,6 +34,9 @@ type BatchOptions struct {
 	MaxBytes    int64
 	// Poll is the wait between two looks at the open batches.
 	Poll time.Duration
+	// Window is the completion_window asked for: DefaultBatchWindow, or
+	// what a provider insists on (Novita/PPIO: 48h).
+	Window string
 	// Fallback leaves what the batches did not answer pending for an
 	// online run (Run returns once no batch is open); without it, it goes
 	// into the next batch.
@@ -115,6 +119,9 @@ func NewBatchRunner(st BatchStore, jobID int64, client *Client, opts BatchOption
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 8
+	}
+	if opts.Window == "" {
+		opts.Window = DefaultBatchWindow
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -317,7 +324,7 @@ func (b *BatchRunner) submit(ctx context.Context, pb *jobs.ProviderBatch) error 
 	}
 	if !found {
 		if err := b.call(ctx, func() (err error) {
-			bo, err = b.client.createBatch(ctx, pb.InputFileID, pb.Endpoint, pb.Key)
+			bo, err = b.client.createBatch(ctx, pb.InputFileID, pb.Endpoint, pb.Key, b.opts.Window)
 			return err
 		}); err != nil {
 			return err

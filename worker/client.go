@@ -94,6 +94,14 @@ func NewClient(opts ClientOptions) *Client {
 	return c
 }
 
+// WithBaseURL returns a client like c that sends to base (a provider
+// whose Batch API lives under another path than its online endpoints).
+func (c *Client) WithBaseURL(base string) *Client {
+	d := *c
+	d.base = strings.TrimRight(base, "/")
+	return &d
+}
+
 // CallError is a failed attempt: what went wrong, and how long the server
 // asked us to wait before trying again.
 type CallError struct {
