@@ -69,6 +69,46 @@
 // Stats counts what was really written: only complete 2xx answers (for
 // streams, the [DONE] event) count as served and add to the token usage.
 //
+// The Batch API is OpenAI's, on the same key: POST files (multipart, purpose
+// "batch", the file's name kept, at most 256 MB) stores an input file; GET
+// files[?purpose=] lists the files newest first, GET files/{id} gives one,
+// GET files/{id}/content its bytes. POST batches {input_file_id, endpoint,
+// completion_window "24h", metadata} creates a batch; GET batches/{id},
+// GET batches?limit=N&after=ID (newest first) and POST batches/{id}/cancel
+// follow it. Ids are "file-<N>" and "batch_<N>", counted from 1 by each
+// Server. A batch lives by Config.BatchClock, worked out from the clock on
+// each request about it (no goroutine): validating for the first tenth of
+// Config.BatchDelay, then failed or in_progress (its lines answered in
+// file order, evenly, request_counts growing) until nine tenths,
+// finalizing, and completed (or expired) at BatchDelay; a cancel stops the
+// answering at once and is cancelling for a tenth of BatchDelay, then
+// cancelled. An unpolled batch does not progress, and its lines are
+// counted in Stats only when a request about it (or a list) catches it up.
+//
+// Each line is answered as the online endpoint would answer its body, with
+// an id of its own call number: the same 400s, Config.Script (Call.BatchID
+// and Call.CustomID set; Latency, ChunkInterval and the random Faults do
+// not apply, nor the faults that damage a connection), and the plain answer
+// for a line that asks for a stream. A 2xx answer goes to the output file
+// as {"id":"batch_req_<N>","custom_id":…,"response":{"status_code":200,
+// "request_id":"req_<N>","body":{…}},"error":null} and counts as served;
+// any other to the error file in the same shape with its status and error
+// body. A line whose url is not the batch's endpoint is a 400 (param
+// "url"), and so is a stream under Config.BatchRefuseStream (message
+// "stream is not supported in batch", param "stream"). A line that expires
+// (Config.BatchExpireFraction) is in the error file of its expired batch as
+// {"id":…,"custom_id":…,"response":null,"error":{"code":"batch_expired",
+// "message":…}}, and counted in request_counts.failed. Output and error
+// files (purpose "batch_output", named "<batch id>_output.jsonl" and
+// "<batch id>_error.jsonl") exist only when they have a line. A failed
+// batch lists its errors as {"object":"list","data":[{"code","message",
+// "param","line"}]}: too_many_requests (Config.BatchMaxLines), mixed_models
+// (Config.BatchOneModel), invalid_file (Config.BatchFailNth), and for a
+// malformed file invalid_json_line, missing_required_parameter (custom_id,
+// url), invalid_request (method, body), duplicate_custom_id, empty_file.
+// Config.BatchStall holds an answer back after its effect, so that a test
+// can stop a client there.
+//
 // A typical test:
 //
 //	s := fakeapi.Start(t, fakeapi.Config{

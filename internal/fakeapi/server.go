@@ -93,7 +93,8 @@ func (s *Server) Bodies() [][]byte {
 }
 
 // Reset zeroes the counters, the recorded bodies and the attempt counts seen
-// by Script. Call numbers (Call.N, ids) keep increasing. Requests in flight
+// by Script. Call numbers (Call.N, ids) keep increasing, and the files and
+// batches stay, so a client can re-attach to them. Requests in flight
 // during Reset may be counted on either side of it.
 func (s *Server) Reset() {
 	s.stats.reset()
