@@ -160,8 +160,8 @@ func (s *Server) inputFile(in createBatchJSON) (*file, *apiError) {
 	switch {
 	case !batchEndpoints[in.Endpoint]:
 		return nil, badRequest("endpoint", "endpoint must be /v1/chat/completions, /v1/completions or /v1/embeddings.")
-	case in.CompletionWindow != "24h":
-		return nil, badRequest("completion_window", `completion_window must be "24h".`)
+	case windowOf(in.CompletionWindow) == 0:
+		return nil, badRequest("completion_window", `completion_window must be "24h" (or whole hours up to "168h", as some providers take).`)
 	case in.InputFileID == "":
 		return nil, badRequest("input_file_id", "input_file_id is required.")
 	}
@@ -175,6 +175,16 @@ func (s *Server) inputFile(in createBatchJSON) (*file, *apiError) {
 	return f, nil
 }
 
+// windowOf is the duration of a completion_window the fake takes: OpenAI's
+// "24h", or whole hours up to a week ("48h" at Novita); 0 for another.
+func windowOf(w string) time.Duration {
+	d, err := time.ParseDuration(w)
+	if err != nil || d < 24*time.Hour || d > 168*time.Hour || d%time.Hour != 0 || w != strconv.Itoa(int(d/time.Hour))+"h" {
+		return 0
+	}
+	return d
+}
+
 // addBatch creates and stores a batch, under the rules of cfg now.
 func (a *batchAPI) addBatch(in createBatchJSON, cfg *Config, lines []batchLine, fileErrs []batchError) *batch {
 	a.mu.Lock()
@@ -182,7 +192,7 @@ func (a *batchAPI) addBatch(in createBatchJSON, cfg *Config, lines []batchLine, 
 	a.nBatches++
 	rules := cfg.batchRules(a.nBatches)
 	b := &batch{id: "batch_" + strconv.FormatInt(a.nBatches, 10), endpoint: in.Endpoint, inputFileID: in.InputFileID,
-		metadata: in.Metadata, created: cfg.batchNow(), delay: cfg.batchDelay(), rules: rules}
+		window: in.CompletionWindow, metadata: in.Metadata, created: cfg.batchNow(), delay: cfg.batchDelay(), rules: rules}
 	if b.errs = rules.validate(lines, fileErrs); b.errs == nil {
 		b.lines, b.expire = lines, make([]bool, len(lines))
 		for i, l := range lines {
@@ -304,9 +314,9 @@ func strOrNull(s string) *string {
 
 // view is the batch object at now, in status; b.mu is held.
 func (b *batch) view(now time.Time, status string) batchJSON {
-	v := batchJSON{ID: b.id, Object: "batch", Endpoint: b.endpoint, InputFileID: b.inputFileID, CompletionWindow: "24h",
+	v := batchJSON{ID: b.id, Object: "batch", Endpoint: b.endpoint, InputFileID: b.inputFileID, CompletionWindow: b.window,
 		Status: status, OutputFileID: strOrNull(b.outputFile), ErrorFileID: strOrNull(b.errorFile),
-		CreatedAt: b.created.Unix(), ExpiresAt: unix(b.created.Add(completionWindow)), Metadata: b.metadata,
+		CreatedAt: b.created.Unix(), ExpiresAt: unix(b.created.Add(windowOf(b.window))), Metadata: b.metadata,
 		RequestCounts: countsJSON{Completed: b.completed, Failed: b.failed}}
 	// reached: the batch got to time x before any cancel.
 	reached := func(x time.Time) bool {

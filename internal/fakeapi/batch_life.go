@@ -23,9 +23,6 @@ const (
 	statusCancelled  = "cancelled"
 )
 
-// completionWindow is the only one the fake takes, "24h".
-const completionWindow = 24 * time.Hour
-
 // batch is a provider batch. Its life is a function of its clock, worked
 // out when a request asks about it rather than by a goroutine, so that it
 // is deterministic under a test's clock and there is nothing to stop on
@@ -37,6 +34,7 @@ const completionWindow = 24 * time.Hour
 // delay/10, then cancelled.
 type batch struct {
 	id, endpoint, inputFileID string
+	window                    string // completion_window, as asked for
 	metadata                  map[string]string
 	created                   time.Time
 	delay                     time.Duration

@@ -205,6 +205,23 @@ func TestBatchValidation(t *testing.T) {
 	}
 }
 
+// TestBatchWindow checks that a longer completion_window, as some
+// providers ask for, is taken and echoed, with expires_at after it.
+func TestBatchWindow(t *testing.T) {
+	clock := testclock.New(time.Unix(1700000000, 0))
+	s := Start(t, Config{Key: batchKey, BatchClock: clock.Now})
+	f := uploadInput(t, s, inLine("a", chatURL, chatBody("m", "x")))
+	var b struct {
+		CompletionWindow string `json:"completion_window"`
+		ExpiresAt        int64  `json:"expires_at"`
+	}
+	mustUnmarshal(t, mustCall(t, s, http.MethodPost, "/batches",
+		`{"input_file_id":"`+f.ID+`","endpoint":"/v1/chat/completions","completion_window":"48h"}`, 200), &b)
+	if b.CompletionWindow != "48h" || b.ExpiresAt != 1700000000+48*3600 {
+		t.Errorf("window %q expires at %d", b.CompletionWindow, b.ExpiresAt)
+	}
+}
+
 // TestBatchFailNth checks that only the Nth batch created fails, with
 // invalid_file, whatever its file.
 func TestBatchFailNth(t *testing.T) {

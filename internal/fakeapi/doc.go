@@ -73,7 +73,8 @@
 // "batch", the file's name kept, at most 256 MB) stores an input file; GET
 // files[?purpose=] lists the files newest first, GET files/{id} gives one,
 // GET files/{id}/content its bytes. POST batches {input_file_id, endpoint,
-// completion_window "24h", metadata} creates a batch; GET batches/{id},
+// completion_window "24h" (or whole hours up to "168h", echoed), metadata}
+// creates a batch; GET batches/{id},
 // GET batches?limit=N&after=ID (newest first) and POST batches/{id}/cancel
 // follow it. Ids are "file-<N>" and "batch_<N>", counted from 1 by each
 // Server. A batch lives by Config.BatchClock, worked out from the clock on
