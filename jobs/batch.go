@@ -78,16 +78,24 @@ type ProviderBatch struct {
 // ProviderBatches keeps a job's provider batches and the requests each
 // holds. A request in an open batch is running and belongs to it: Claim
 // never returns it, Recover, Cancel and CancelLeftovers leave it alone, and
-// only Record (of its answer) and CollectBatch move it.
+// only Record (of its answer) and CollectBatch move it. Record applies an
+// outcome of a batch (its Attempt's or Result's ProviderBatch set) only
+// while the request is running in that batch and the batch is open: a
+// line of a batch collected since (its request put back, maybe claimed
+// online) or of another batch is ignored, as a second answer is.
 type ProviderBatches interface {
 	// CreateBatch stores b (it returns it with ID, State BatchNew and the
 	// times set) and moves the requests ids, all pending requests of b's
 	// active job, to running in the batch, in one transaction. When one of
 	// them is not pending, or the job is not active, nothing is stored and
-	// the error matches ErrBatchChanged.
+	// the error matches ErrBatchChanged. No ids, or one named twice, is
+	// the caller's mistake: an error that does not match it.
 	CreateBatch(ctx context.Context, b ProviderBatch, ids []int64) (ProviderBatch, error)
 	// UpdateBatch stores b's state, provider ids, provider status, counts
-	// and message (and UpdatedAt = now).
+	// and message (and UpdatedAt = now). Only CollectBatch collects a
+	// batch: b's state BatchCollected is refused (ErrBadTransition) unless
+	// the batch is collected already, and a collected batch stays
+	// collected whatever b's state. A missing batch is ErrNotFound.
 	UpdateBatch(ctx context.Context, b ProviderBatch) error
 	// Batches lists the job's provider batches, oldest first.
 	Batches(ctx context.Context, jobID int64) ([]ProviderBatch, error)
@@ -102,6 +110,6 @@ type ProviderBatches interface {
 	// CollectBatch marks the batch collected and moves its requests still
 	// running in it back to pending, due now, without using an attempt; it
 	// returns how many (also stored as Left). Collecting a collected batch
-	// changes nothing and returns 0.
+	// changes nothing and returns 0; a missing batch is ErrNotFound.
 	CollectBatch(ctx context.Context, batchID int64) (int, error)
 }

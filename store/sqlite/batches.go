@@ -139,28 +139,33 @@ func execIDs(ctx context.Context, tx *sql.Tx, stmt rowsStmt, lead []any, ids []i
 }
 
 // UpdateBatch stores b's state, provider ids, provider status, counts and
-// message, with UpdatedAt now. A collected batch stays collected (its
-// requests are no longer its own), and only CollectBatch collects one; a
-// missing batch is jobs.ErrNotFound.
+// message, with UpdatedAt now. Only CollectBatch collects a batch, and a
+// collected batch stays collected (its requests are no longer its own):
+// b's state is then not stored. A missing batch is jobs.ErrNotFound.
 func (s *Store) UpdateBatch(ctx context.Context, b jobs.ProviderBatch) error {
-	if !slices.Contains(batchStates, b.State) || b.State == jobs.BatchCollected {
+	if !slices.Contains(batchStates, b.State) {
 		return fmt.Errorf("update batch %d: state %q: %w", b.ID, b.State, jobs.ErrBadTransition)
 	}
 	res, err := s.w.ExecContext(ctx, `UPDATE provider_batches SET
 		state = CASE state WHEN 'collected' THEN state ELSE ? END,
 		input_file_id = ?, batch_id = ?, output_file_id = ?, error_file_id = ?, provider_status = ?,
-		total = ?, completed = ?, failed = ?, message = ?, updated_at = ? WHERE id = ?`,
+		total = ?, completed = ?, failed = ?, message = ?, updated_at = ?
+		WHERE id = ? AND (? != 'collected' OR state = 'collected')`,
 		string(b.State), b.InputFileID, b.BatchID, b.OutputFileID, b.ErrorFileID, b.ProviderStatus,
-		b.Counts.Total, b.Counts.Completed, b.Counts.Failed, b.Message, millis(s.Now()), b.ID)
+		b.Counts.Total, b.Counts.Completed, b.Counts.Failed, b.Message, millis(s.Now()), b.ID, string(b.State))
 	if err != nil {
 		return fmt.Errorf("update batch %d: %w", b.ID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM provider_batches WHERE id = ?`, b.ID).Scan(&n); err != nil {
 		return fmt.Errorf("update batch %d: %w", b.ID, err)
 	} else if n == 0 {
 		return fmt.Errorf("update batch %d: %w", b.ID, jobs.ErrNotFound)
 	}
-	return nil
+	return fmt.Errorf("update batch %d: only CollectBatch collects a batch: %w", b.ID, jobs.ErrBadTransition)
 }
 
 // batchStates are the states the table's CHECK allows.

@@ -12,8 +12,11 @@
 // to two claimers), exactly-once recording (a second outcome, or one after a
 // cancel or a recovery, changes nothing), locks and heartbeats, imports (all
 // or nothing, duplicate custom_ids, lines kept invalid), the cache pass,
-// statistics, summaries and reports, and the job-wide changes (retry,
-// cancel, leftovers, waits, settings, run ends, run state).
+// statistics, summaries and reports, the job-wide changes (retry,
+// cancel, leftovers, waits, settings, run ends, run state), and provider
+// batches (a request put in one is the batch's until its answer is
+// recorded, once, or the batch is collected; the usage answered in
+// batches is counted apart).
 //
 // Time: the suite moves time only through the arguments the interface
 // takes (Claim's now, EndRun's at, the times of attempts and results it
