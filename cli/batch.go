@@ -84,13 +84,17 @@ var errDetached = errors.New("detached")
 // submits what a killed run had not, and records the batches that ended.
 // It reports whether the online run should follow.
 func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker.Client, opts runOptions, send sending,
-	budget worker.Budget, stop *switchStop, stderr io.Writer) (bool, error) {
+	stop *switchStop, stderr io.Writer) (bool, error) {
 	batch := opts.Batch.Mode == modeBatch
 	if !batch {
 		open, err := hasOpenBatches(ctx, st, job.ID)
 		if err != nil || !open {
 			return true, err
 		}
+	}
+	budget, err := runBudget(ctx, st, job, opts, func() (jobs.Stats, error) { return st.Stats(ctx, job.ID) })
+	if err != nil {
+		return false, err
 	}
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
@@ -108,7 +112,7 @@ func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker
 		MaxRequests: opts.Batch.MaxRequests, MaxBytes: opts.Batch.MaxBytes, Poll: opts.Batch.Poll,
 		Fallback: opts.Batch.OnlineFallback, Detach: opts.Batch.Detach, CollectOnly: !batch,
 		MaxAttempts: opts.MaxAttempts, Budget: budget, Event: batchEvents(job, opts, stderr)})
-	err := br.Run(ctx)
+	err = br.Run(ctx)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return false, jobs.ErrInterrupted

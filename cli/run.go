@@ -373,6 +373,18 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	client := worker.NewClient(worker.ClientOptions{BaseURL: send.BaseURL, APIKey: opts.APIKey,
 		Timeout: opts.Timeout, Conns: opts.Concurrency, MaxResponseBytes: opts.MaxResponseBytes,
 		Stream: send.Stream, StallTimeout: opts.StallTimeout})
+	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
+	hard, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := &switchStop{}
+	lost := make(chan error, 1)
+	go heartbeat(hard, st, job.ID, owner, stop, lost, msgs)
+	// The provider's batches first (--mode batch, or those earlier runs
+	// left): what they record is then in the summary below.
+	online, err := batchPhase(hard, st, job, client, opts, send, stop, stderr)
+	if err != nil || !online {
+		return lostOr(job, lost, err)
+	}
 	// What the job did before this run, as of now: the counts at once, the
 	// usage (a pass over every result) only when a budget needs it before
 	// the first request, else beside the run, for the progress display.
@@ -392,16 +404,6 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	// (Answers copied from the cache say nothing of the endpoint.)
 	counts := sum.Counts()
 	reached := !send.URLChanged && counts.Counts[jobs.StatusSucceeded] > counts.Cached
-	msgs := output.NewMessageWriter(stderr) // through the progress bar while it is drawn
-	hard, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := &switchStop{}
-	lost := make(chan error, 1)
-	go heartbeat(hard, st, job.ID, owner, stop, lost, msgs)
-	online, err := batchPhase(hard, st, job, client, opts, send, budget, stop, stderr)
-	if err != nil || !online {
-		return lostOr(job, lost, err)
-	}
 	wopts := worker.Options{Concurrency: opts.Concurrency, MinConcurrency: opts.MinConcurrency,
 		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
 		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
