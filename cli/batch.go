@@ -84,7 +84,7 @@ var errDetached = errors.New("detached")
 // submits what a killed run had not, and records the batches that ended.
 // It reports whether the online run should follow.
 func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker.Client, opts runOptions, send sending,
-	stop *switchStop, stderr io.Writer) (bool, error) {
+	stop *switchStop, msgs *output.MessageWriter, stderr io.Writer) (bool, error) {
 	batch := opts.Batch.Mode == modeBatch
 	if !batch {
 		open, err := hasOpenBatches(ctx, st, job.ID)
@@ -111,7 +111,17 @@ func batchPhase(ctx context.Context, st jobs.Store, job jobs.Job, client *worker
 	br := worker.NewBatchRunner(st, job.ID, client, worker.BatchOptions{JobName: job.Name, Window: opts.Batch.Window,
 		MaxRequests: opts.Batch.MaxRequests, MaxBytes: opts.Batch.MaxBytes, Poll: opts.Batch.Poll,
 		Fallback: opts.Batch.OnlineFallback, Detach: opts.Batch.Detach, CollectOnly: !batch,
-		MaxAttempts: opts.MaxAttempts, Budget: budget, Event: batchEvents(job, opts, stderr)})
+		MaxAttempts: opts.MaxAttempts, Budget: budget, Event: batchEvents(job, opts, msgs)})
+	if !opts.Quiet {
+		stats, err := st.Stats(ctx, job.ID)
+		if err != nil {
+			return false, err
+		}
+		meter := output.NewProgressMeter(stats, budget.Prices, time.Now())
+		stopProgress := output.StartProgress(ctx, meter, br.Progress, output.ProgressOptions{LogInterval: opts.LogInterval,
+			NoColor: opts.NoColor, Messages: msgs}, stderr)
+		defer stopProgress()
+	}
 	err = br.Run(ctx)
 	switch {
 	case err != nil && ctx.Err() != nil:

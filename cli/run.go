@@ -381,7 +381,7 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	go heartbeat(hard, st, job.ID, owner, stop, lost, msgs)
 	// The provider's batches first (--mode batch, or those earlier runs
 	// left): what they record is then in the summary below.
-	online, err := batchPhase(hard, st, job, client, opts, send, stop, stderr)
+	online, err := batchPhase(hard, st, job, client, opts, send, stop, msgs, stderr)
 	if err != nil || !online {
 		return lostOr(job, lost, err)
 	}

@@ -168,8 +168,12 @@ func (m *ProgressMeter) cost(run map[string]jobs.Usage) string {
 // logLine is the figures as one plain line, for logs, with why dispatch is
 // paused at the end.
 func (f progressFigures) logLine() string {
-	s := fmt.Sprintf("llmbatch: job %s: %d/%d done (%.1f%%), %d failed, %d retrying, %.1f req/s and %.0f tok/s over the last minute, concurrency %d/%d, ETA %s",
-		f.Name, f.Done, f.Total, f.Percent, f.Failed, f.Retrying, f.ReqRate, f.TokRate, f.Concurrency, f.MaxConcurrency, f.ETA)
+	s := fmt.Sprintf("llmbatch: job %s: %d/%d done (%.1f%%), %d failed, %d retrying, %.1f req/s and %.0f tok/s over the last minute",
+		f.Name, f.Done, f.Total, f.Percent, f.Failed, f.Retrying, f.ReqRate, f.TokRate)
+	if f.MaxConcurrency > 0 { // none in batch mode: the provider sends
+		s += fmt.Sprintf(", concurrency %d/%d", f.Concurrency, f.MaxConcurrency)
+	}
+	s += ", ETA " + f.ETA
 	if f.Cost != "" {
 		s += ", cost " + f.Cost
 	}
@@ -507,8 +511,10 @@ func (f progressFigures) statsParts() []statsPart {
 	parts = append(parts,
 		statsPart{text: fmt.Sprintf("%.1f req/s, %.0f tok/s", f.ReqRate, f.TokRate), rank: 3},
 		statsPart{text: fmt.Sprintf("%d failed", f.Failed), color: failed, rank: 4},
-		statsPart{text: fmt.Sprintf("%d retrying", f.Retrying), color: retrying, rank: 2},
-		statsPart{text: fmt.Sprintf("conc %d/%d", f.Concurrency, f.MaxConcurrency), rank: 1})
+		statsPart{text: fmt.Sprintf("%d retrying", f.Retrying), color: retrying, rank: 2})
+	if f.MaxConcurrency > 0 {
+		parts = append(parts, statsPart{text: fmt.Sprintf("conc %d/%d", f.Concurrency, f.MaxConcurrency), rank: 1})
+	}
 	if f.Cost != "" {
 		parts = append(parts, statsPart{text: "cost " + f.Cost, keep: true})
 	}

@@ -100,6 +100,7 @@ type BatchRunner struct {
 	rounds int
 	// lastRefusal is the provider's message of the last refused batch.
 	lastRefusal string
+	progress *batchProgress
 	// fatal is the first line answered with a fatal error (a refused key):
 	// the run stops once its batch is collected.
 	fatal error
@@ -127,7 +128,7 @@ func NewBatchRunner(st BatchStore, jobID int64, client *Client, opts BatchOption
 		opts.Now = time.Now
 	}
 	return &BatchRunner{st: st, jobID: jobID, client: client, opts: opts, budget: newBudget(opts.Budget),
-		resubmit: map[int64]bool{}}
+		resubmit: map[int64]bool{}, progress: newBatchProgress()}
 }
 
 // maxRefused is how many batches in a row the provider may refuse before
@@ -384,6 +385,7 @@ func (b *BatchRunner) poll(ctx context.Context, pb *jobs.ProviderBatch) error {
 	}
 	before := *pb
 	b.update(pb, bo)
+	b.progress.seen(*pb)
 	if pb.ProviderStatus == before.ProviderStatus && pb.Counts == before.Counts && pb.State == before.State {
 		return nil
 	}
@@ -429,6 +431,7 @@ func openSummary(open []jobs.ProviderBatch) string {
 // A refused batch's requests are kept for a new batch, split as its error
 // asks.
 func (b *BatchRunner) collect(ctx context.Context, pb *jobs.ProviderBatch) error {
+	b.progress.forget(pb.ID)
 	byID, err := b.held(ctx, pb)
 	if err != nil {
 		return err
@@ -537,6 +540,7 @@ func (b *BatchRunner) record(ctx context.Context, pb *jobs.ProviderBatch, fileID
 		if !ok {
 			continue
 		}
+		b.progress.recorded(pb.Model, o)
 		batch = append(batch, o)
 		if len(batch) == recordChunk {
 			if err := flush(); err != nil {
