@@ -100,7 +100,7 @@ type BatchRunner struct {
 	rounds int
 	// lastRefusal is the provider's message of the last refused batch.
 	lastRefusal string
-	progress *batchProgress
+	progress    *batchProgress
 	// fatal is the first line answered with a fatal error (a refused key):
 	// the run stops once its batch is collected.
 	fatal error
