@@ -48,10 +48,11 @@ func (s *Store) CreateBatch(ctx context.Context, b jobs.ProviderBatch, ids []int
 	if err := activeJob(ctx, tx, b.JobID); err != nil {
 		return b, fmt.Errorf("create batch: %w", err)
 	}
-	if b, err = insertBatch(ctx, tx, b, s.Now()); err != nil {
+	stored, err := insertBatch(ctx, tx, b, s.Now())
+	if err != nil {
 		return b, fmt.Errorf("create batch: %w", err)
 	}
-	moved, err := execIDs(ctx, tx, markInBatch, []any{b.ID, b.JobID}, ids)
+	moved, err := execIDs(ctx, tx, markInBatch, []any{stored.ID, stored.JobID}, ids)
 	if err != nil {
 		return b, fmt.Errorf("create batch: %w", err)
 	}
@@ -61,7 +62,7 @@ func (s *Store) CreateBatch(ctx context.Context, b jobs.ProviderBatch, ids []int
 	if err := tx.Commit(); err != nil {
 		return b, fmt.Errorf("create batch: commit: %w", err)
 	}
-	return b, nil
+	return stored, nil
 }
 
 // distinctIDs refuses an empty list and an id named twice: a caller's
@@ -156,16 +157,24 @@ func (s *Store) UpdateBatch(ctx context.Context, b jobs.ProviderBatch) error {
 	if err != nil {
 		return fmt.Errorf("update batch %d: %w", b.ID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
-		return err
-	}
-	var n int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM provider_batches WHERE id = ?`, b.ID).Scan(&n); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("update batch %d: %w", b.ID, err)
 	} else if n == 0 {
-		return fmt.Errorf("update batch %d: %w", b.ID, jobs.ErrNotFound)
+		return s.notUpdated(ctx, b.ID)
 	}
-	return fmt.Errorf("update batch %d: only CollectBatch collects a batch: %w", b.ID, jobs.ErrBadTransition)
+	return nil
+}
+
+// notUpdated says why UpdateBatch changed no row: the batch is missing, or
+// it was to be collected.
+func (s *Store) notUpdated(ctx context.Context, batchID int64) error {
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM provider_batches WHERE id = ?`, batchID).Scan(&n); err != nil {
+		return fmt.Errorf("update batch %d: %w", batchID, err)
+	} else if n == 0 {
+		return fmt.Errorf("update batch %d: %w", batchID, jobs.ErrNotFound)
+	}
+	return fmt.Errorf("update batch %d: only CollectBatch collects a batch: %w", batchID, jobs.ErrBadTransition)
 }
 
 // batchStates are the states the table's CHECK allows.
