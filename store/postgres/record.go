@@ -1,0 +1,205 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// Record applies outcomes in one transaction (the group commit). Each
+// applies only while its request is still running, so a result can never be
+// recorded twice, whatever runs, runners and restarts came between: the
+// UPDATE that moves a request out of running takes its row lock, and a
+// second Record of the same request, on this host or another, finds it no
+// longer running. Plain successes (the bulk of a run) move in one
+// statement; every other outcome has a statement of its own, all sent in
+// one round trip; the attempts and results of those that applied then go
+// in as one INSERT … SELECT FROM unnest(…) each.
+func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
+	if err := checkOutcomes(outcomes); err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("record outcomes: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	applied, err := applyOutcomes(ctx, tx, outcomes)
+	if err != nil {
+		return fmt.Errorf("record outcomes: %w", err)
+	}
+	if err := insertRows(ctx, tx, applied); err != nil {
+		return fmt.Errorf("record outcomes: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("record outcomes: commit: %w", err)
+	}
+	return nil
+}
+
+// checkOutcomes refuses the whole batch when one outcome is not a move the
+// life cycle allows from running, a success comes without its result, or
+// an attempt and a result name two provider batches.
+func checkOutcomes(outcomes []jobs.Outcome) error {
+	for i := range outcomes {
+		o := &outcomes[i]
+		if err := jobs.CheckTransition(jobs.StatusRunning, o.Next); err != nil {
+			return fmt.Errorf("record request %d: %w", o.Request.ID, err)
+		}
+		if o.Next == jobs.StatusSucceeded && o.Result == nil {
+			return fmt.Errorf("record request %d: succeeded without a result", o.Request.ID)
+		}
+		if _, err := outcomeBatch(o); err != nil {
+			return fmt.Errorf("record request %d: %w", o.Request.ID, err)
+		}
+	}
+	return nil
+}
+
+// applyOutcomes moves each outcome's request from running to its next
+// status and returns the outcomes that applied, in their order; one whose
+// request was no longer running (another run or a cancel got there first)
+// is left out. Should a batch hold two outcomes for one request, the plain
+// success among them is the one that applies, else the first.
+func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome) ([]*jobs.Outcome, error) {
+	var ids []int64
+	for i := range outcomes {
+		if isPlainSuccess(&outcomes[i]) {
+			ids = append(ids, outcomes[i].Request.ID)
+		}
+	}
+	b := &pgx.Batch{}
+	if len(ids) > 0 {
+		b.Queue(markSucceeded, ids)
+	}
+	for i := range outcomes {
+		if o := &outcomes[i]; !isPlainSuccess(o) {
+			queueOutcome(b, o)
+		}
+	}
+	res := tx.SendBatch(ctx, b)
+	defer res.Close()
+	moved, err := movedIDs(res, len(ids) > 0)
+	if err != nil {
+		return nil, err
+	}
+	applied := make([]*jobs.Outcome, 0, len(outcomes))
+	for i := range outcomes {
+		o := &outcomes[i]
+		ok := false
+		if isPlainSuccess(o) {
+			ok = moved[o.Request.ID]
+			delete(moved, o.Request.ID) // a second success of it does not apply
+		} else {
+			tag, err := res.Exec()
+			if err != nil {
+				return nil, fmt.Errorf("request %d: %w", o.Request.ID, err)
+			}
+			ok = tag.RowsAffected() > 0
+		}
+		if ok {
+			applied = append(applied, o)
+		}
+	}
+	return applied, res.Close()
+}
+
+// movedIDs reads the ids markSucceeded moved, if it was queued.
+func movedIDs(res pgx.BatchResults, queued bool) (map[int64]bool, error) {
+	moved := map[int64]bool{}
+	if !queued {
+		return moved, nil
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		moved[id] = true
+	}
+	return moved, nil
+}
+
+// markSucceeded moves the requests of plain successes ($1, their ids)
+// that are still running to succeeded, using one attempt, and returns
+// those it moved. A request named twice moves once.
+const markSucceeded = `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
+	error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL,
+	error_request_id = NULL, lease_owner = NULL, lease_until = NULL
+	WHERE id = ANY($1) AND status = 'running' RETURNING id`
+
+// outcomeUpdate moves one request from running to the outcome's status.
+const outcomeUpdate = `UPDATE requests SET status = $1, attempts = attempts + $2,
+	not_before = $3, error_class = $4, error_status_code = $5, error_message = $6, error_body = $7,
+	error_request_id = $8, lease_owner = NULL, lease_until = NULL WHERE id = $9 AND status = 'running'`
+
+// batchOutcomeUpdate is outcomeUpdate for the answer of a provider batch
+// ($10): it applies only while the request is running in that batch and
+// the batch is open. Once collected, a request that still names it was put
+// back and claimed since, and a late line of the batch must not be its
+// answer.
+const batchOutcomeUpdate = outcomeUpdate + ` AND provider_batch = $10
+	AND EXISTS (SELECT 1 FROM provider_batches WHERE id = $10 AND state <> 'collected')`
+
+// queueOutcome queues the update that moves o's request from running to
+// its next status, with its failure's columns (all NULL without one, so
+// that a success clears the last error).
+func queueOutcome(b *pgx.Batch, o *jobs.Outcome) {
+	counted := 0
+	if o.CountAttempt {
+		counted = 1
+	}
+	var class, msg, reqID *string
+	var code *int
+	var body []byte
+	if f := o.Failure; f != nil {
+		c := string(f.Class)
+		class, code, msg, body, reqID = &c, &f.StatusCode, &f.Message, f.Body, ptrUnlessEmpty(f.RequestID)
+	}
+	args := []any{string(o.Next), counted, millis(o.NotBefore), class, code, msg, body, reqID, o.Request.ID}
+	if batch, _ := outcomeBatch(o); batch != 0 {
+		b.Queue(batchOutcomeUpdate, append(args, batch)...)
+		return
+	}
+	b.Queue(outcomeUpdate, args...)
+}
+
+// ptrUnlessEmpty is &s, or nil (NULL) for "".
+func ptrUnlessEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// outcomeBatch is the provider batch that answered o (its attempt's, else
+// its result's), 0 for an online outcome; the attempt and the result must
+// not name two batches.
+func outcomeBatch(o *jobs.Outcome) (int64, error) {
+	var a, r int64
+	if o.Attempt != nil {
+		a = o.Attempt.ProviderBatch
+	}
+	if o.Result != nil {
+		r = o.Result.ProviderBatch
+	}
+	if a != 0 && r != 0 && a != r {
+		return 0, fmt.Errorf("attempt of provider batch %d, result of %d", a, r)
+	}
+	return max(a, r), nil
+}
+
+// isPlainSuccess says whether o is an online success that used one
+// attempt and leaves nothing else to set: the values markSucceeded gives
+// every request. A batch's answer applies only while its request is still
+// in that batch, which markSucceeded does not check.
+func isPlainSuccess(o *jobs.Outcome) bool {
+	return o.Next == jobs.StatusSucceeded && o.CountAttempt && o.Failure == nil && o.NotBefore.IsZero() &&
+		(o.Attempt == nil || o.Attempt.ProviderBatch == 0) && (o.Result == nil || o.Result.ProviderBatch == 0)
+}
