@@ -1,0 +1,251 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/llmbatch/llmbatch/jobs"
+)
+
+// Report reads the job's statistics and, from one consistent snapshot of the
+// attempts and results, the time series, histograms and request lists of
+// the HTML report. It computes them as store/sqlite does, so that the two
+// engines draw the same report of the same job.
+func (s *Store) Report(ctx context.Context, jobID int64, opts jobs.ReportOptions) (jobs.Report, error) {
+	var rep jobs.Report
+	var err error
+	if rep.Stats, err = s.Stats(ctx, jobID); err != nil {
+		return rep, err
+	}
+	tx, err := s.pool.BeginTx(ctx, snapshot)
+	if err != nil {
+		return rep, fmt.Errorf("report: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if err := readSeries(ctx, tx, jobID, opts.Buckets, &rep); err != nil {
+		return rep, fmt.Errorf("report: %w", err)
+	}
+	if err := readHistograms(ctx, tx, jobID, opts.Bins, &rep); err != nil {
+		return rep, fmt.Errorf("report: %w", err)
+	}
+	if rep.Slowest, err = readSlowest(ctx, tx, jobID, opts.Slowest); err != nil {
+		return rep, fmt.Errorf("report: slowest: %w", err)
+	}
+	if rep.Failed, rep.FailedTotal, err = readFailed(ctx, tx, jobID, opts.Failed); err != nil {
+		return rep, fmt.Errorf("report: failed: %w", err)
+	}
+	return rep, tx.Commit(ctx)
+}
+
+// readSeries fills the time span, the bucket width and the per-bucket
+// counts of completed and failed attempts, by the time each attempt ended.
+// The bucket index is bigint division, which truncates as SQLite's does.
+func readSeries(ctx context.Context, tx pgx.Tx, jobID int64, buckets int, rep *jobs.Report) error {
+	var first, last *int64
+	if err := tx.QueryRow(ctx, `SELECT min(started_at), max(started_at + duration_ms)
+		FROM attempts WHERE job_id = $1`, jobID).Scan(&first, &last); err != nil {
+		return fmt.Errorf("span: %w", err)
+	}
+	if first == nil {
+		return nil
+	}
+	rep.Start, rep.End = time.UnixMilli(*first), time.UnixMilli(*last)
+	rep.Bucket = niceStep(rep.End.Sub(rep.Start)/time.Duration(max(buckets, 1)), timeSteps)
+	rep.BucketStart = rep.Start.Truncate(rep.Bucket)
+	n := int(rep.End.Sub(rep.BucketStart)/rep.Bucket) + 1
+	rows, err := tx.Query(ctx, `SELECT coalesce(error_class, ''), (started_at + duration_ms - $1) / $2, count(*)
+		FROM attempts WHERE job_id = $3 GROUP BY 1, 2`, rep.BucketStart.UnixMilli(), rep.Bucket.Milliseconds(), jobID)
+	if err != nil {
+		return fmt.Errorf("series: %w", err)
+	}
+	defer rows.Close()
+	rep.Completed = make([]int, n)
+	byClass := map[string][]int{}
+	for rows.Next() {
+		var class string
+		var i int64
+		var c int
+		if err := rows.Scan(&class, &i, &c); err != nil {
+			return fmt.Errorf("series: %w", err)
+		}
+		counts := rep.Completed
+		if class != "" {
+			if byClass[class] == nil {
+				byClass[class] = make([]int, n)
+			}
+			counts = byClass[class]
+		}
+		counts[max(0, min(int(i), n-1))] += c
+	}
+	rep.Errors = classSeries(byClass)
+	return rows.Err()
+}
+
+// classSeries orders the error series by total, most frequent first.
+func classSeries(byClass map[string][]int) []jobs.ClassSeries {
+	list := make([]jobs.ClassSeries, 0, len(byClass))
+	for class, counts := range byClass {
+		cs := jobs.ClassSeries{Class: jobs.ErrorClass(class), Counts: counts}
+		for _, c := range counts {
+			cs.Total += c
+		}
+		list = append(list, cs)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Total != list[j].Total {
+			return list[i].Total > list[j].Total
+		}
+		return list[i].Class < list[j].Class
+	})
+	return list
+}
+
+func readHistograms(ctx context.Context, tx pgx.Tx, jobID int64, bins int, rep *jobs.Report) error {
+	lat, err := readDurations(ctx, tx, `SELECT latency_ms FROM results WHERE job_id = $1 AND cached = 0 ORDER BY latency_ms`, jobID)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	ttft, err := readDurations(ctx, tx, `SELECT ttft_ms FROM results WHERE job_id = $1 AND cached = 0 AND ttft_ms IS NOT NULL
+		ORDER BY ttft_ms`, jobID)
+	if err != nil {
+		return fmt.Errorf("time to first token: %w", err)
+	}
+	rep.Latency, rep.TTFT = histogram(lat, bins), histogram(ttft, bins)
+	return nil
+}
+
+// readDurations reads one column of milliseconds, sorted by the query.
+func readDurations(ctx context.Context, tx pgx.Tx, query string, jobID int64) ([]time.Duration, error) {
+	rows, err := tx.Query(ctx, query, jobID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (time.Duration, error) {
+		var ms int64
+		err := row.Scan(&ms)
+		return msDuration(ms), err
+	})
+}
+
+func readSlowest(ctx context.Context, tx pgx.Tx, jobID int64, limit int) ([]jobs.SlowRequest, error) {
+	rows, err := tx.Query(ctx, `SELECT q.custom_id, q.model, q.attempts, x.latency_ms, coalesce(x.ttft_ms, 0),
+		x.usage_known, x.prompt_tokens, x.completion_tokens, x.reasoning_tokens, x.cached_tokens, x.total_tokens
+		FROM results x JOIN requests q ON q.id = x.request_id
+		WHERE x.job_id = $1 AND x.cached = 0 ORDER BY x.latency_ms DESC, q.id LIMIT $2`, jobID, max(limit, 0))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.SlowRequest, error) {
+		var r jobs.SlowRequest
+		var lat, ttft int64
+		var known int
+		u := &r.Usage
+		err := row.Scan(&r.CustomID, &r.Model, &r.Attempts, &lat, &ttft, &known, &u.PromptTokens,
+			&u.CompletionTokens, &u.ReasoningTokens, &u.CachedTokens, &u.TotalTokens)
+		r.Latency, r.TTFT, u.Known = msDuration(lat), msDuration(ttft), known == 1
+		return r, err
+	})
+}
+
+func readFailed(ctx context.Context, tx pgx.Tx, jobID int64, limit int) ([]jobs.FailedRequest, int, error) {
+	var total int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM requests WHERE job_id = $1 AND status = $2`,
+		jobID, string(jobs.StatusFailed)).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := tx.Query(ctx, `SELECT custom_id, model, attempts, coalesce(error_class, ''),
+		coalesce(error_status_code, 0), coalesce(error_message, '')
+		FROM requests WHERE job_id = $1 AND status = $2 ORDER BY id LIMIT $3`, jobID, string(jobs.StatusFailed), max(limit, 0))
+	if err != nil {
+		return nil, 0, err
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.FailedRequest, error) {
+		var r jobs.FailedRequest
+		var class string
+		err := row.Scan(&r.CustomID, &r.Model, &r.Attempts, &class, &r.Failure.StatusCode, &r.Failure.Message)
+		r.Failure.Class = jobs.ErrorClass(class)
+		return r, err
+	})
+	return list, total, err
+}
+
+// timeSteps are the bucket widths of the report's time series: widths a
+// reader can count in on a clock.
+var timeSteps = []time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// niceStep returns the smallest of steps that is at least d, or beyond the
+// last step a whole multiple of it.
+func niceStep(d time.Duration, steps []time.Duration) time.Duration {
+	for _, s := range steps {
+		if s >= d {
+			return s
+		}
+	}
+	last := steps[len(steps)-1]
+	return (d + last - 1) / last * last
+}
+
+// niceWidth returns the smallest 1, 2 or 5 times a power of ten
+// milliseconds that is at least d: the bin widths of the histograms.
+func niceWidth(d time.Duration) time.Duration {
+	for w := time.Millisecond; ; w *= 10 {
+		for _, m := range []time.Duration{1, 2, 5} {
+			if m*w >= d {
+				return m * w
+			}
+		}
+	}
+}
+
+// histogram bins sorted durations into about bins bins of a round width.
+// When the slowest percent reaches more than twice as far above the
+// minimum as the 99th percentile, the bins end after the 99th percentile
+// and the values beyond go into one overflow bin up to the maximum.
+func histogram(sorted []time.Duration, bins int) jobs.Histogram {
+	h := jobs.Histogram{Count: len(sorted)}
+	if len(sorted) == 0 {
+		return h
+	}
+	h.Min, h.Max = sorted[0], sorted[len(sorted)-1]
+	h.P50, h.P95, h.P99 = nearestRank(sorted, 50), nearestRank(sorted, 95), nearestRank(sorted, 99)
+	hi := h.Max
+	if h.P99 > h.Min && h.Max-h.Min > 2*(h.P99-h.Min) {
+		hi = h.P99
+	}
+	width := niceWidth((hi - h.Min) / time.Duration(max(bins, 1)))
+	lo := h.Min.Truncate(width)
+	// A value on the top edge counts in the last bin, which is [Lo, Hi].
+	n := max(1, int((hi-lo+width-1)/width))
+	edge := lo + time.Duration(n)*width
+	for i := range n {
+		h.Bins = append(h.Bins, jobs.Bin{Lo: lo + time.Duration(i)*width, Hi: lo + time.Duration(i+1)*width})
+	}
+	if h.Max > hi && h.Max >= edge {
+		h.Bins = append(h.Bins, jobs.Bin{Lo: edge, Hi: h.Max, Overflow: true})
+	}
+	for _, v := range sorted {
+		if v > hi && v >= edge {
+			h.Bins[len(h.Bins)-1].Count++
+			continue
+		}
+		h.Bins[min(int((v-lo)/width), n-1)].Count++
+	}
+	return h
+}
+
+// nearestRank returns the pct-th percentile of sorted values: the value of
+// rank ceil(pct·n/100), as Stats computes it.
+func nearestRank(sorted []time.Duration, pct int) time.Duration {
+	i := (pct*len(sorted)+99)/100 - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
