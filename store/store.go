@@ -1,8 +1,9 @@
 // Package store is what every storage engine shares: Open, which picks the
 // engine a database's name asks for, and (in store/storetest) the contract
 // suite every engine passes. The engines live below it: store/sqlite, the
-// default, for one machine. Commands reach storage only through Open and
-// the jobs.Store it returns.
+// default, for one machine, and store/postgres, for a job shared by
+// runners on many hosts. Commands reach storage only through Open and the
+// jobs.Store it returns.
 package store
 
 import (
@@ -11,12 +12,18 @@ import (
 	"strings"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store/postgres"
 	"github.com/llmbatch/llmbatch/store/sqlite"
 )
 
-// Open opens the database dsn names, creating it when it is new: a path
-// (or a file: URI) is a SQLite database, created with mode 0600.
+// Open opens the database dsn names, creating it when it is new: a
+// postgres:// or postgresql:// URL is a PostgreSQL database (whose tables
+// are created in it), and a path (or a file: URI) a SQLite database,
+// created with mode 0600.
 func Open(ctx context.Context, dsn string) (jobs.Store, error) {
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn)
+	}
 	path, err := sqlitePath(dsn)
 	if err != nil {
 		return nil, err
@@ -30,8 +37,12 @@ func Open(ctx context.Context, dsn string) (jobs.Store, error) {
 
 // OpenReadOnly opens the database dsn names for reading only, for the
 // commands that only read when it cannot be written (jobs.ErrNeedsWrite
-// when it could be read only after a write).
+// when it could be read only after a write). A PostgreSQL database is
+// opened as Open does: the server decides what this user may do.
 func OpenReadOnly(ctx context.Context, dsn string) (jobs.Store, error) {
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn)
+	}
 	path, err := sqlitePath(dsn)
 	if err != nil {
 		return nil, err
@@ -54,6 +65,22 @@ func NotDatabase(dsn string, err error) error {
 		return nd
 	}
 	return nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database: a
+// postgres:// or postgresql:// URL (the scheme in any case).
+func IsPostgres(dsn string) bool {
+	scheme, _, ok := strings.Cut(dsn, "://")
+	return ok && (strings.EqualFold(scheme, "postgres") || strings.EqualFold(scheme, "postgresql"))
+}
+
+// openPostgres opens the PostgreSQL database dsn names.
+func openPostgres(ctx context.Context, dsn string) (jobs.Store, error) {
+	st, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // sqlitePath is the file a SQLite dsn names: a path, or a file: URI

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/llmbatch/llmbatch/jobs"
 	"github.com/llmbatch/llmbatch/store/postgres/migrations"
 )
 
@@ -21,6 +22,8 @@ type Store struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
+
+var _ jobs.Store = (*Store)(nil)
 
 // Open connects to the database dsn names (a postgres:// or postgresql://
 // URL, or a libpq key=value string) and brings its schema up to date.
