@@ -159,7 +159,7 @@ func batchEvents(job jobs.Job, opts runOptions, stderr io.Writer) func(worker.Ba
 		if opts.Quiet && e.Kind != "refused" && e.Kind != "split" {
 			return
 		}
-		if line := output.BatchEventLine(job.Name, e.Kind, e.Batch, e.Recorded, e.Left, e.Text); line != "" {
+		if line := output.BatchEventLine(job.Name, e.Kind, e.Batch, e.Left, e.Text); line != "" {
 			fmt.Fprintln(stderr, line)
 		}
 	}

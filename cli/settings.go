@@ -174,5 +174,5 @@ func quoteAll(s []string) []string {
 // job stored, with those of the command line (already loaded; empty when
 // none was given) over them.
 func jobPrices(job jobs.Job, given jobs.Prices) jobs.Prices {
-	return mergePrices(job.Settings.Prices, given, len(given.ByModel) > 0 || given.Currency != "")
+	return mergePrices(job.Settings.Prices, given, len(given.ByModel) > 0 || given.Currency != "" || given.BatchDiscount != nil)
 }

@@ -10,7 +10,7 @@ import (
 
 // BatchEventLine is the log line of something a batch-mode run did or
 // saw ("" for what is not worth a line).
-func BatchEventLine(job, kind string, b jobs.ProviderBatch, recorded, left int, text string) string {
+func BatchEventLine(job, kind string, b jobs.ProviderBatch, left int, text string) string {
 	head := fmt.Sprintf("llmbatch: job %s: batch %d", job, b.ID)
 	switch kind {
 	case "submitted":
@@ -24,7 +24,7 @@ func BatchEventLine(job, kind string, b jobs.ProviderBatch, recorded, left int, 
 		}
 		return s
 	case "collected":
-		return fmt.Sprintf("%s collected: %s recorded, %d back to pending", head, Plural(recorded, "answer"), left)
+		return fmt.Sprintf("%s collected: %s; %d unanswered back to pending", head, text, left)
 	case "split", "refused":
 		return fmt.Sprintf("%s refused by the provider: %s; %s", head, oneLine(b.Message), text)
 	case "waiting":

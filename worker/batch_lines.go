@@ -170,6 +170,9 @@ func (b *BatchRunner) outcome(pb *jobs.ProviderBatch, line []byte, byID map[stri
 
 // lineError is the failure a line of the error file reports.
 func (b *BatchRunner) lineError(l outputLine) *CallError {
+	if l.Response != nil && l.Response.StatusCode < 100 {
+		return b.client.fail(jobs.ClassBadResponse, 0, "the batch's line has no HTTP status", nil)
+	}
 	if l.Response != nil {
 		class := jobs.ClassForStatus(l.Response.StatusCode)
 		ce := b.client.fail(class, l.Response.StatusCode, errorMessage(l.Response.Body), l.Response.Body)

@@ -29,9 +29,9 @@ type planner struct {
 	first bool
 }
 
-// plan makes new batches of the job's pending requests (after the first
-// round with Fallback, only of those the provider refused) and submits
-// them. The files are written first, then each is stored with its requests,
+// plan makes new batches of the job's pending requests (with Fallback,
+// of those never tried in the first round and then only of those the
+// provider refused) and submits them. The files are written first, then each is stored with its requests,
 // uploaded and submitted in turn.
 func (b *BatchRunner) plan(ctx context.Context) ([]jobs.ProviderBatch, error) {
 	only := b.resubmit
@@ -41,7 +41,10 @@ func (b *BatchRunner) plan(ctx context.Context) ([]jobs.ProviderBatch, error) {
 	p := &planner{b: b, open: map[string]*plannedFile{}}
 	defer p.cleanup()
 	err := b.st.PendingRequests(ctx, b.jobID, func(r jobs.Request) error {
-		if b.opts.Fallback && !firstRound && !only[r.ID] {
+		if b.opts.Fallback && !only[r.ID] && (!firstRound || r.Attempts > 0) {
+			// With the online fallback, what was tried before (a batch's
+			// expired or retryable line, also one a killed run collected)
+			// goes online; only refused batches' requests go again.
 			return nil
 		}
 		return p.add(r)

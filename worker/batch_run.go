@@ -62,14 +62,15 @@ type BatchOptions struct {
 
 // BatchEvent is something a BatchRunner did or saw.
 type BatchEvent struct {
-	// Kind is "submitted", "progress", "ended", "collected", "split",
-	// "refused" or "waiting".
+	// Kind is "submitted", "ended", "collected", "split", "refused",
+	// "waiting" or "retrying".
 	Kind  string
 	Batch jobs.ProviderBatch
-	// Recorded counts the lines recorded when a batch was collected, Left
-	// those that went back to pending.
-	Recorded, Left int
-	Text           string
+	// Left counts the requests a collected batch left unanswered, back to
+	// pending; Text says more (what became of the lines of a collected
+	// batch).
+	Left int
+	Text string
 }
 
 // BatchStore is what a BatchRunner needs of the store.
@@ -91,8 +92,12 @@ type BatchRunner struct {
 	client *Client
 	opts   BatchOptions
 	budget *budget
-	// refused counts the batches refused in a row at validation.
-	refused int
+	// refused counts the rounds in a row whose batches the provider
+	// refused at validation for a reason a smaller file does not cure;
+	// roundRefused and roundAnswered say what the batches collected since
+	// the last round ended did.
+	refused                     int
+	roundRefused, roundAnswered bool
 	// resubmit holds the requests of refused batches, which go into new
 	// batches even with Fallback.
 	resubmit map[int64]bool
@@ -131,7 +136,7 @@ func NewBatchRunner(st BatchStore, jobID int64, client *Client, opts BatchOption
 		resubmit: map[int64]bool{}, progress: newBatchProgress()}
 }
 
-// maxRefused is how many batches in a row the provider may refuse before
+// maxRefused is how many rounds in a row the provider may refuse before
 // the run gives up: a refusal that splitting does not cure would repeat.
 const maxRefused = 3
 
@@ -179,10 +184,10 @@ func (b *BatchRunner) Run(ctx context.Context) error {
 		if b.fatal != nil {
 			return b.fatal
 		}
-		if b.refused >= maxRefused {
-			return fmt.Errorf("the provider refused %d batches in a row; the last said: %s", b.refused, b.lastRefusal)
-		}
 		if len(open) == 0 {
+			if b.endRound() >= maxRefused {
+				return fmt.Errorf("the provider refused the batches of %d rounds in a row; the last said: %s", b.refused, b.lastRefusal)
+			}
 			if b.opts.CollectOnly {
 				return nil
 			}
@@ -201,6 +206,19 @@ func (b *BatchRunner) Run(ctx context.Context) error {
 		case <-time.After(b.opts.Poll):
 		}
 	}
+}
+
+// endRound counts a round whose batches were all refused (for a reason a
+// smaller file does not cure), or starts the count again, and returns it.
+func (b *BatchRunner) endRound() int {
+	switch {
+	case b.roundAnswered:
+		b.refused = 0
+	case b.roundRefused:
+		b.refused++
+	}
+	b.roundRefused, b.roundAnswered = false, false
+	return b.refused
 }
 
 // morePlanned says whether another round of batches is to be made once
@@ -436,20 +454,16 @@ func (b *BatchRunner) collect(ctx context.Context, pb *jobs.ProviderBatch) error
 	if err != nil {
 		return err
 	}
-	recorded := 0
+	var tally lineTally
 	for _, id := range []string{pb.OutputFileID, pb.ErrorFileID} {
 		if id == "" {
 			continue
 		}
-		if err := b.call(ctx, func() error {
-			n, err := b.record(ctx, pb, id, byID)
-			recorded += n
-			return err
-		}); err != nil {
+		if err := b.call(ctx, func() error { return b.record(ctx, pb, id, byID, &tally) }); err != nil {
 			return err
 		}
 	}
-	refused := pb.ProviderStatus == "failed" && pb.Counts.Completed == 0 && pb.Counts.Failed == 0 && recorded == 0
+	refused := pb.ProviderStatus == "failed" && pb.Counts.Completed == 0 && pb.Counts.Failed == 0 && tally.lines() == 0
 	if refused {
 		for _, r := range byID {
 			if r.Attempts < b.opts.MaxAttempts {
@@ -457,8 +471,8 @@ func (b *BatchRunner) collect(ctx context.Context, pb *jobs.ProviderBatch) error
 			}
 		}
 		b.refusedBatch(pb)
-	} else if pb.ProviderStatus == "completed" || recorded > 0 {
-		b.refused = 0
+	} else if tally.lines() > 0 {
+		b.roundAnswered = true
 	}
 	left, err := b.st.CollectBatch(ctx, pb.ID)
 	if err != nil {
@@ -468,8 +482,28 @@ func (b *BatchRunner) collect(ctx context.Context, pb *jobs.ProviderBatch) error
 		b.budget.releaseBatch(r.Model, r.Body)
 	}
 	pb.State, pb.Left = jobs.BatchCollected, left
-	b.event(BatchEvent{Kind: "collected", Batch: *pb, Recorded: recorded, Left: left})
+	b.event(BatchEvent{Kind: "collected", Batch: *pb, Left: left, Text: tally.String()})
 	return nil
+}
+
+// lineTally counts what became of the lines of a batch's files.
+type lineTally struct{ succeeded, failed, retry int }
+
+func (t *lineTally) add(o jobs.Outcome) {
+	switch {
+	case o.Next == jobs.StatusSucceeded:
+		t.succeeded++
+	case o.Next == jobs.StatusFailed:
+		t.failed++
+	default:
+		t.retry++
+	}
+}
+
+func (t lineTally) lines() int { return t.succeeded + t.failed + t.retry }
+
+func (t lineTally) String() string {
+	return fmt.Sprintf("%d succeeded, %d failed, %d to try again", t.succeeded, t.failed, t.retry)
 }
 
 // refusalLimit finds a limit in a refused batch's message.
@@ -478,17 +512,20 @@ var refusalLimit = regexp.MustCompile(`(?i)(too many|at most|maximum|exceed|limi
 // refusedBatch learns from a batch refused at validation: a file over the
 // provider's line or size limit makes the next files half as large.
 func (b *BatchRunner) refusedBatch(pb *jobs.ProviderBatch) {
-	b.refused++
 	b.lastRefusal = pb.Message
 	msg := strings.ToLower(pb.Message)
 	switch {
-	case strings.Contains(msg, "too_many_requests") || (refusalLimit.MatchString(msg) && (strings.Contains(msg, "request") || strings.Contains(msg, "line"))):
-		b.opts.MaxRequests = max(1, min(b.opts.MaxRequests, pb.Requests)/2)
+	case pb.Requests > 1 && (strings.Contains(msg, "too_many_requests") ||
+		(refusalLimit.MatchString(msg) && (strings.Contains(msg, "request") || strings.Contains(msg, "line")))):
+		// Half of this file, whatever the limit was: two files refused in
+		// one round halve it once.
+		b.opts.MaxRequests = min(b.opts.MaxRequests, max(1, pb.Requests/2))
 		b.event(BatchEvent{Kind: "split", Batch: *pb, Text: fmt.Sprintf("files of at most %d requests from now on", b.opts.MaxRequests)})
-	case refusalLimit.MatchString(msg) && (strings.Contains(msg, "byte") || strings.Contains(msg, "size") || strings.Contains(msg, "large")):
-		b.opts.MaxBytes = max(1024, min(b.opts.MaxBytes, pb.Bytes)/2)
+	case pb.Bytes > 2048 && refusalLimit.MatchString(msg) && (strings.Contains(msg, "byte") || strings.Contains(msg, "size") || strings.Contains(msg, "large")):
+		b.opts.MaxBytes = min(b.opts.MaxBytes, max(1024, pb.Bytes/2))
 		b.event(BatchEvent{Kind: "split", Batch: *pb, Text: fmt.Sprintf("files of at most %d bytes from now on", b.opts.MaxBytes)})
 	default:
+		b.roundRefused = true
 		b.event(BatchEvent{Kind: "refused", Batch: *pb, Text: "its requests go into a new batch"})
 	}
 }
@@ -510,23 +547,27 @@ const recordChunk = 256
 // record streams one output or error file and records each line for its
 // request; lines of requests no longer held (recorded by an earlier,
 // killed collection) are skipped, as Record would ignore them anyway.
-func (b *BatchRunner) record(ctx context.Context, pb *jobs.ProviderBatch, fileID string, byID map[string]jobs.Request) (int, error) {
+func (b *BatchRunner) record(ctx context.Context, pb *jobs.ProviderBatch, fileID string, byID map[string]jobs.Request, tally *lineTally) error {
 	rc, err := b.client.fileContent(ctx, fileID)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer rc.Close()
 	lines := newLineReader(rc, b.client.maxBody)
 	var batch []jobs.Outcome
-	n := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := b.st.Record(ctx, batch)
-		n += len(batch)
+		if err := b.st.Record(ctx, batch); err != nil {
+			return err
+		}
+		for _, o := range batch {
+			tally.add(o)
+			b.progress.recorded(pb.Model, o)
+		}
 		batch = batch[:0]
-		return err
+		return nil
 	}
 	for {
 		line, err := lines.next()
@@ -534,21 +575,25 @@ func (b *BatchRunner) record(ctx context.Context, pb *jobs.ProviderBatch, fileID
 			break
 		}
 		if err != nil {
-			return n, fmt.Errorf("read batch file %s: %w", fileID, b.client.transportError(ctx, err))
+			// The lines read are taken from byID: record them before a new
+			// try reads the file again, or they would be left unanswered.
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("read batch file %s: %w", fileID, b.client.transportError(ctx, err))
 		}
 		o, ok := b.outcome(pb, line, byID)
 		if !ok {
 			continue
 		}
-		b.progress.recorded(pb.Model, o)
 		batch = append(batch, o)
 		if len(batch) == recordChunk {
 			if err := flush(); err != nil {
-				return n, err
+				return err
 			}
 		}
 	}
-	return n, flush()
+	return flush()
 }
 
 // newKey names a new batch at the provider.
