@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/llmbatch/llmbatch/jobs"
@@ -61,49 +64,84 @@ func checkOutcomes(outcomes []jobs.Outcome) error {
 // applyOutcomes moves each outcome's request from running to its next
 // status and returns the outcomes that applied, in their order; one whose
 // request was no longer running (another run or a cancel got there first)
-// is left out. Should a batch hold two outcomes for one request, the plain
-// success among them is the one that applies, else the first.
+// is left out. Of two outcomes for one request, the plain success among
+// them is the one that applies, else the first: the others are not sent.
+//
+// Rows are locked first, in id order, by one SELECT … FOR UPDATE, so that
+// two Records that meet on the same requests (runners on two hosts, one
+// of which lost them) wait for each other instead of deadlocking: an
+// UPDATE locks rows in the order its plan reads them, which after a few
+// updates is not id order. The lock rides in the same round trip as the
+// updates.
 func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome) ([]*jobs.Outcome, error) {
-	var ids []int64
-	for i := range outcomes {
-		if isPlainSuccess(&outcomes[i]) {
-			ids = append(ids, outcomes[i].Request.ID)
+	chosen := chooseOutcomes(outcomes)
+	var ids, all []int64
+	var others []*jobs.Outcome
+	for _, o := range inIDOrder(chosen) {
+		all = append(all, o.Request.ID)
+		if isPlainSuccess(o) {
+			ids = append(ids, o.Request.ID)
+		} else {
+			others = append(others, o)
 		}
 	}
 	b := &pgx.Batch{}
+	lockFirst := len(all) > 1
+	if lockFirst {
+		b.Queue(`SELECT id FROM requests WHERE id = ANY($1) AND status = 'running' ORDER BY id FOR UPDATE`, all)
+	}
 	if len(ids) > 0 {
 		b.Queue(markSucceeded, ids)
 	}
-	for i := range outcomes {
-		if o := &outcomes[i]; !isPlainSuccess(o) {
-			queueOutcome(b, o)
-		}
+	for _, o := range others {
+		queueOutcome(b, o)
 	}
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
+	if lockFirst {
+		if _, err := res.Exec(); err != nil {
+			return nil, fmt.Errorf("lock requests: %w", err)
+		}
+	}
 	moved, err := movedIDs(res, len(ids) > 0)
 	if err != nil {
 		return nil, err
 	}
-	applied := make([]*jobs.Outcome, 0, len(outcomes))
-	for i := range outcomes {
-		o := &outcomes[i]
-		ok := false
-		if isPlainSuccess(o) {
-			ok = moved[o.Request.ID]
-			delete(moved, o.Request.ID) // a second success of it does not apply
-		} else {
-			tag, err := res.Exec()
-			if err != nil {
-				return nil, fmt.Errorf("request %d: %w", o.Request.ID, err)
-			}
-			ok = tag.RowsAffected() > 0
+	for _, o := range others {
+		tag, err := res.Exec()
+		if err != nil {
+			return nil, fmt.Errorf("request %d: %w", o.Request.ID, err)
 		}
-		if ok {
+		moved[o.Request.ID] = tag.RowsAffected() > 0
+	}
+	applied := make([]*jobs.Outcome, 0, len(chosen))
+	for i := range outcomes {
+		if o := &outcomes[i]; chosen[o.Request.ID] == o && moved[o.Request.ID] {
 			applied = append(applied, o)
 		}
 	}
 	return applied, res.Close()
+}
+
+// chooseOutcomes picks, for each request, the outcome that applies if any
+// does: its first plain success, else its first outcome. Ranging over the
+// map is in no order: inIDOrder sorts it.
+func chooseOutcomes(outcomes []jobs.Outcome) map[int64]*jobs.Outcome {
+	chosen := make(map[int64]*jobs.Outcome, len(outcomes))
+	for i := range outcomes {
+		o := &outcomes[i]
+		if prev, ok := chosen[o.Request.ID]; !ok || (isPlainSuccess(o) && !isPlainSuccess(prev)) {
+			chosen[o.Request.ID] = o
+		}
+	}
+	return chosen
+}
+
+// inIDOrder lists the chosen outcomes by request id.
+func inIDOrder(chosen map[int64]*jobs.Outcome) []*jobs.Outcome {
+	list := slices.Collect(maps.Values(chosen))
+	slices.SortFunc(list, func(a, b *jobs.Outcome) int { return cmp.Compare(a.Request.ID, b.Request.ID) })
+	return list
 }
 
 // movedIDs reads the ids markSucceeded moved, if it was queued.
