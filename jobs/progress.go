@@ -12,8 +12,10 @@ type Progress struct {
 	// interruption hands back is not counted, nor one an earlier run left
 	// pending after a retryable error until this run has tried it.
 	Retrying int64
-	// Usage is the usage reported per requested model.
-	Usage map[string]Usage
+	// Usage is the usage reported per requested model; BatchUsage the part
+	// of it answered through provider batches (priced at the discount).
+	Usage      map[string]Usage
+	BatchUsage map[string]Usage
 	// Tokens is the total tokens reported, all models together.
 	Tokens int64
 	// Errors tallies this run's failed attempts by class, each counted as

@@ -69,19 +69,19 @@ type progressFigures struct {
 type ProgressMeter struct {
 	name                 string
 	total                int64
-	baseDone, baseFailed int64                 // before this run
-	baseUse              map[string]jobs.Usage // usage recorded before this run, per model
+	baseDone, baseFailed int64                      // before this run
+	baseUse              map[string]jobs.ModelUsage // usage recorded before this run, per model
 	prices               jobs.Prices
 	samples              []progressSample // at most one a sampleEvery, within rateWindow, oldest first
 }
 
 func NewProgressMeter(st jobs.Stats, prices jobs.Prices, start time.Time) *ProgressMeter {
 	c := st.Counts
-	m := &ProgressMeter{name: st.Job.Name, total: int64(st.Job.Total), prices: prices, baseUse: map[string]jobs.Usage{},
+	m := &ProgressMeter{name: st.Job.Name, total: int64(st.Job.Total), prices: prices, baseUse: map[string]jobs.ModelUsage{},
 		baseDone:   int64(c[jobs.StatusSucceeded] + c[jobs.StatusFailed] + c[jobs.StatusCancelled]),
 		baseFailed: int64(c[jobs.StatusFailed])}
 	for _, u := range st.Models {
-		m.baseUse[u.Model] = u.Usage
+		m.baseUse[u.Model] = u
 	}
 	m.samples = []progressSample{{at: start}}
 	return m
@@ -117,7 +117,7 @@ func (m *ProgressMeter) measure(p jobs.Progress, now time.Time) progressFigures 
 	}
 	f.ETA = eta(f.Total-f.Done, f.ReqRate)
 	if len(m.prices.ByModel) > 0 {
-		f.Cost = m.cost(p.Usage)
+		f.Cost = m.cost(p)
 	}
 	if st := p.State; st.Outage != "" {
 		f.Outage = st.Outage
@@ -148,15 +148,23 @@ func eta(remaining int64, rate float64) string {
 
 // cost is the job's cost so far: before this run and in it, "+ unknown"
 // for the usage of models without a price.
-func (m *ProgressMeter) cost(run map[string]jobs.Usage) string {
+func (m *ProgressMeter) cost(p jobs.Progress) string {
 	var sum float64
 	unknown := false
-	for _, byModel := range []map[string]jobs.Usage{m.baseUse, run} {
-		for model, u := range byModel {
-			c, ok := m.prices.Cost(model, u)
-			sum += c
-			unknown = unknown || (!ok && u.Known)
+	add := func(mu jobs.ModelUsage) {
+		c, ok := m.prices.ModelCost(mu)
+		sum += c
+		unknown = unknown || (!ok && mu.Usage.Known)
+	}
+	for _, mu := range m.baseUse {
+		add(mu)
+	}
+	for model, u := range p.Usage {
+		mu := jobs.ModelUsage{Model: model, Usage: u}
+		if b, ok := p.BatchUsage[model]; ok {
+			mu.BatchUsage, mu.BatchResults = b, 1
 		}
+		add(mu)
 	}
 	s := m.prices.FormatCost(sum, true)
 	if unknown {

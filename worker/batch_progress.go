@@ -66,9 +66,9 @@ func (p *batchProgress) snapshot() jobs.Progress {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := jobs.Progress{Succeeded: p.ok, Failed: p.failed, Retrying: p.retrying, Tokens: p.tokens,
-		Usage: make(map[string]jobs.Usage, len(p.usage))}
+		Usage: make(map[string]jobs.Usage, len(p.usage)), BatchUsage: make(map[string]jobs.Usage, len(p.usage))}
 	for m, u := range p.usage {
-		out.Usage[m] = u
+		out.Usage[m], out.BatchUsage[m] = u, u // every answer here came through a batch
 	}
 	for _, c := range p.open {
 		out.Succeeded += int64(c.Completed)
