@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/llmbatch/llmbatch/jobs"
+	"github.com/llmbatch/llmbatch/store"
 )
 
 // cannotWrite is the error of a run that stopped before its work because
@@ -21,7 +22,7 @@ func cannotWrite(o importOptions, job jobs.Job, err error) error {
 func command(o importOptions, args ...string) string {
 	parts := []string{"llmbatch"}
 	if o.DB != defaultDB {
-		parts = append(parts, "--db", shellQuote(o.DB))
+		parts = append(parts, "--db", shellQuote(store.Display(o.DB)))
 	}
 	for _, a := range args {
 		parts = append(parts, shellQuote(a))

@@ -33,7 +33,7 @@ var readOnlyCommands = map[string]bool{"status": true, "jobs": true, "export": t
 // (jobs.ErrNeedsWrite).
 func withStore(c *urfave.Context, env func(string) string, fn func(ctx context.Context, st jobs.Store) error) error {
 	path := dbPath(c, env)
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil && !store.IsPostgres(path) {
 		return fmt.Errorf("no database at %s (run or import a file first, or pass --db)", path)
 	}
 	st, err := store.Open(c.Context, path)
@@ -128,8 +128,8 @@ func inputOrDatabase(o importOptions, orName bool) error {
 	if !orName {
 		return fmt.Errorf("%s: %w", o.source(), errors.Unwrap(err))
 	}
-	if _, err := os.Stat(o.DB); err == nil {
-		return nil
+	if _, err := os.Stat(o.DB); err == nil || store.IsPostgres(o.DB) {
+		return nil // a server's database holds jobs whatever the local files
 	}
 	return fmt.Errorf("%s: no such file, and no database at %s to hold a job of that name", o.source(), o.DB)
 }

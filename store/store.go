@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -72,6 +73,28 @@ func NotDatabase(dsn string, err error) error {
 func IsPostgres(dsn string) bool {
 	scheme, _, ok := strings.Cut(dsn, "://")
 	return ok && (strings.EqualFold(scheme, "postgres") || strings.EqualFold(scheme, "postgresql"))
+}
+
+// Display is dsn as messages and hints may show it: a PostgreSQL URL
+// without its password (the user's PGPASSWORD or ~/.pgpass supplies it),
+// anything else as it is.
+func Display(dsn string) string {
+	if !IsPostgres(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://…" // unreadable: show nothing of it
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // openPostgres opens the PostgreSQL database dsn names.
