@@ -38,7 +38,8 @@
 // The schema is store/sqlite's, column for column, so that the two engines'
 // SQL maps one to one: times are unix milliseconds in bigint columns (0 or
 // NULL for none), usage_known and cached are smallint 0/1, bodies and raw
-// answers are bytea (kept byte for byte). What differs from SQLite when
+// answers are bytea (kept byte for byte), and text compares byte by byte
+// (COLLATE "C", as SQLite's BINARY) whatever the database's locale. What differs from SQLite when
 // porting a query: placeholders are $1, $2, …; sum() of a bigint column is
 // numeric (cast it, sum(x)::bigint, to scan into an int64); a Go bool is no
 // smallint (pass 0 or 1); != is <>; a NULL column scans into a pointer.

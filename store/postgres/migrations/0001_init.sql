@@ -5,7 +5,10 @@
 -- same values; flags that SQLite keeps as 0/1 integers (usage_known,
 -- cached) stay smallint 0/1 for the same reason. Bodies and raw answers are
 -- bytea: they are kept byte for byte, which jsonb would not do (it
--- reorders keys and respells numbers).
+-- reorders keys and respells numbers). Text columns compare byte by byte
+-- (COLLATE "C"), as SQLite's do, whatever the database's collation: names
+-- and models sort the same on both engines, and the keys of the indexes an
+-- import fills (custom_id, cache_key, status) compare without the locale.
 
 -- Jobs: one imported input file each. The lock columns keep a second live
 -- run off the same job; a stale heartbeat lets a new run take over.
@@ -14,22 +17,22 @@
 -- the API key. last_end: why the last run ended (jobs.RunEnd), '' when no
 -- run has ended.
 CREATE TABLE jobs (
-    id               bigserial PRIMARY KEY,
-    name             text      NOT NULL UNIQUE,
-    source           text      NOT NULL,
-    fingerprint      text      NOT NULL,
-    default_model    text      NOT NULL DEFAULT '',
-    state            text      NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'cancelled')),
-    created_at       bigint    NOT NULL,
-    total            bigint    NOT NULL DEFAULT 0,
-    lock_token       text,
+    id               bigserial        PRIMARY KEY,
+    name             text COLLATE "C" NOT NULL UNIQUE,
+    source           text COLLATE "C" NOT NULL,
+    fingerprint      text COLLATE "C" NOT NULL,
+    default_model    text COLLATE "C" NOT NULL DEFAULT '',
+    state            text COLLATE "C" NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'cancelled')),
+    created_at       bigint           NOT NULL,
+    total            bigint           NOT NULL DEFAULT 0,
+    lock_token       text COLLATE "C",
     lock_pid         bigint,
-    lock_host        text,
+    lock_host        text COLLATE "C",
     lock_heartbeat   bigint,
-    settings         text      NOT NULL DEFAULT '{}',
-    last_end         text      NOT NULL DEFAULT '',
-    last_end_at      bigint    NOT NULL DEFAULT 0,
-    last_end_message text      NOT NULL DEFAULT ''
+    settings         text COLLATE "C" NOT NULL DEFAULT '{}',
+    last_end         text COLLATE "C" NOT NULL DEFAULT '',
+    last_end_at      bigint           NOT NULL DEFAULT 0,
+    last_end_message text COLLATE "C" NOT NULL DEFAULT ''
 );
 
 -- Requests: one line of input each, in input order (id follows line).
@@ -41,27 +44,27 @@ CREATE TABLE jobs (
 -- and until when its claim holds (unix milliseconds), for many runners on
 -- one job (issue 15); NULL while unused.
 CREATE TABLE requests (
-    id                bigserial PRIMARY KEY,
-    job_id            bigint    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    line              bigint    NOT NULL,
-    custom_id         text      NOT NULL,
-    endpoint          text      NOT NULL
+    id                bigserial        PRIMARY KEY,
+    job_id            bigint           NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    line              bigint           NOT NULL,
+    custom_id         text COLLATE "C" NOT NULL,
+    endpoint          text COLLATE "C" NOT NULL
                       CHECK (endpoint IN ('/chat/completions', '/completions', '/embeddings')),
-    model             text      NOT NULL,
-    body              bytea     NOT NULL,
+    model             text COLLATE "C" NOT NULL,
+    body              bytea            NOT NULL,
     metadata          bytea,
-    status            text      NOT NULL DEFAULT 'pending'
+    status            text COLLATE "C" NOT NULL DEFAULT 'pending'
                       CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
-    attempts          integer   NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    not_before        bigint    NOT NULL DEFAULT 0,
-    error_class       text,
+    attempts          integer          NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    not_before        bigint           NOT NULL DEFAULT 0,
+    error_class       text COLLATE "C",
     error_status_code integer,
-    error_message     text,
+    error_message     text COLLATE "C",
     error_body        bytea,
-    cache_key         text,
-    error_request_id  text,
+    cache_key         text COLLATE "C",
+    error_request_id  text COLLATE "C",
     provider_batch    bigint,
-    lease_owner       text,
+    lease_owner       text COLLATE "C",
     lease_until       bigint,
     UNIQUE (job_id, custom_id)
 );
@@ -77,15 +80,15 @@ CREATE INDEX requests_provider_batch ON requests (provider_batch, status) WHERE 
 -- Attempts: one row per HTTP attempt, for statistics and reports.
 -- provider_batch: the batch that made it, NULL online.
 CREATE TABLE attempts (
-    id             bigserial PRIMARY KEY,
-    job_id         bigint    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    request_id     bigint    NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
-    number         integer   NOT NULL,
-    started_at     bigint    NOT NULL,
-    duration_ms    bigint    NOT NULL,
-    status_code    integer   NOT NULL DEFAULT 0,
-    error_class    text,
-    message        text,
+    id             bigserial        PRIMARY KEY,
+    job_id         bigint           NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    request_id     bigint           NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    number         integer          NOT NULL,
+    started_at     bigint           NOT NULL,
+    duration_ms    bigint           NOT NULL,
+    status_code    integer          NOT NULL DEFAULT 0,
+    error_class    text COLLATE "C",
+    message        text COLLATE "C",
     provider_batch bigint
 );
 
@@ -97,26 +100,26 @@ CREATE INDEX attempts_job_ended ON attempts (job_id, (started_at + duration_ms))
 -- 1 when copied from an earlier identical request's result instead of
 -- asked of the API. provider_batch: the batch that answered, NULL online.
 CREATE TABLE results (
-    request_id          bigint    PRIMARY KEY REFERENCES requests (id) ON DELETE CASCADE,
-    job_id              bigint    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    status_code         integer   NOT NULL,
-    response_id         text      NOT NULL DEFAULT '',
-    provider_request_id text      NOT NULL DEFAULT '',
-    model               text      NOT NULL DEFAULT '',
-    raw                 bytea     NOT NULL,
-    content             text      NOT NULL DEFAULT '',
-    reasoning_content   text      NOT NULL DEFAULT '',
-    finish_reason       text      NOT NULL DEFAULT '',
-    usage_known         smallint  NOT NULL DEFAULT 0 CHECK (usage_known IN (0, 1)),
-    prompt_tokens       bigint    NOT NULL DEFAULT 0,
-    completion_tokens   bigint    NOT NULL DEFAULT 0,
-    reasoning_tokens    bigint    NOT NULL DEFAULT 0,
-    cached_tokens       bigint    NOT NULL DEFAULT 0,
-    total_tokens        bigint    NOT NULL DEFAULT 0,
-    latency_ms          bigint    NOT NULL,
+    request_id          bigint           PRIMARY KEY REFERENCES requests (id) ON DELETE CASCADE,
+    job_id              bigint           NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    status_code         integer          NOT NULL,
+    response_id         text COLLATE "C" NOT NULL DEFAULT '',
+    provider_request_id text COLLATE "C" NOT NULL DEFAULT '',
+    model               text COLLATE "C" NOT NULL DEFAULT '',
+    raw                 bytea            NOT NULL,
+    content             text COLLATE "C" NOT NULL DEFAULT '',
+    reasoning_content   text COLLATE "C" NOT NULL DEFAULT '',
+    finish_reason       text COLLATE "C" NOT NULL DEFAULT '',
+    usage_known         smallint         NOT NULL DEFAULT 0 CHECK (usage_known IN (0, 1)),
+    prompt_tokens       bigint           NOT NULL DEFAULT 0,
+    completion_tokens   bigint           NOT NULL DEFAULT 0,
+    reasoning_tokens    bigint           NOT NULL DEFAULT 0,
+    cached_tokens       bigint           NOT NULL DEFAULT 0,
+    total_tokens        bigint           NOT NULL DEFAULT 0,
+    latency_ms          bigint           NOT NULL,
     ttft_ms             bigint,
-    created_at          bigint    NOT NULL,
-    cached              smallint  NOT NULL DEFAULT 0 CHECK (cached IN (0, 1)),
+    created_at          bigint           NOT NULL,
+    cached              smallint         NOT NULL DEFAULT 0 CHECK (cached IN (0, 1)),
     provider_batch      bigint
 );
 
@@ -129,45 +132,45 @@ CREATE INDEX results_job_ttft ON results (job_id, cached, ttft_ms) WHERE ttft_ms
 -- second for status. A run that ends deletes its row; an old updated_at
 -- belongs to a run that died. 0 in a limit: none.
 CREATE TABLE run_state (
-    job_id          bigint  PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
-    concurrency     integer NOT NULL,
-    max_concurrency integer NOT NULL,
-    in_flight       integer NOT NULL DEFAULT 0,
-    rpm             integer NOT NULL DEFAULT 0,
-    tpm             integer NOT NULL DEFAULT 0,
-    adaptive_rpm    integer NOT NULL DEFAULT 0,
-    paused_until    bigint  NOT NULL DEFAULT 0,
-    updated_at      bigint  NOT NULL,
-    pause_reason    text    NOT NULL DEFAULT '',
-    paused_since    bigint  NOT NULL DEFAULT 0,
-    next_probe      bigint  NOT NULL DEFAULT 0
+    job_id          bigint           PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    concurrency     integer          NOT NULL,
+    max_concurrency integer          NOT NULL,
+    in_flight       integer          NOT NULL DEFAULT 0,
+    rpm             integer          NOT NULL DEFAULT 0,
+    tpm             integer          NOT NULL DEFAULT 0,
+    adaptive_rpm    integer          NOT NULL DEFAULT 0,
+    paused_until    bigint           NOT NULL DEFAULT 0,
+    updated_at      bigint           NOT NULL,
+    pause_reason    text COLLATE "C" NOT NULL DEFAULT '',
+    paused_since    bigint           NOT NULL DEFAULT 0,
+    next_probe      bigint           NOT NULL DEFAULT 0
 );
 
 -- Provider batches: the input files of a job's requests sent through a
 -- provider's Batch API (jobs.ProviderBatch); see store/sqlite's 0007 for
 -- the life of a row. The provider's ids are '' until known.
 CREATE TABLE provider_batches (
-    id              bigserial PRIMARY KEY,
-    job_id          bigint    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    key             text      NOT NULL UNIQUE,
-    endpoint        text      NOT NULL,
-    model           text      NOT NULL,
-    requests        integer   NOT NULL DEFAULT 0,
-    bytes           bigint    NOT NULL DEFAULT 0,
-    state           text      NOT NULL DEFAULT 'new'
-                    CHECK (state IN ('new', 'uploaded', 'submitted', 'ended', 'collected')),
-    input_file_id   text      NOT NULL DEFAULT '',
-    batch_id        text      NOT NULL DEFAULT '',
-    output_file_id  text      NOT NULL DEFAULT '',
-    error_file_id   text      NOT NULL DEFAULT '',
-    provider_status text      NOT NULL DEFAULT '',
-    total           integer   NOT NULL DEFAULT 0,
-    completed       integer   NOT NULL DEFAULT 0,
-    failed          integer   NOT NULL DEFAULT 0,
-    message         text      NOT NULL DEFAULT '',
-    left_count      integer   NOT NULL DEFAULT 0,
-    created_at      bigint    NOT NULL,
-    updated_at      bigint    NOT NULL
+    id              bigserial        PRIMARY KEY,
+    job_id          bigint           NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    key             text COLLATE "C" NOT NULL UNIQUE,
+    endpoint        text COLLATE "C" NOT NULL,
+    model           text COLLATE "C" NOT NULL,
+    requests        integer          NOT NULL DEFAULT 0,
+    bytes           bigint           NOT NULL DEFAULT 0,
+    state           text COLLATE "C" NOT NULL DEFAULT 'new'
+                                     CHECK (state IN ('new', 'uploaded', 'submitted', 'ended', 'collected')),
+    input_file_id   text COLLATE "C" NOT NULL DEFAULT '',
+    batch_id        text COLLATE "C" NOT NULL DEFAULT '',
+    output_file_id  text COLLATE "C" NOT NULL DEFAULT '',
+    error_file_id   text COLLATE "C" NOT NULL DEFAULT '',
+    provider_status text COLLATE "C" NOT NULL DEFAULT '',
+    total           integer          NOT NULL DEFAULT 0,
+    completed       integer          NOT NULL DEFAULT 0,
+    failed          integer          NOT NULL DEFAULT 0,
+    message         text COLLATE "C" NOT NULL DEFAULT '',
+    left_count      integer          NOT NULL DEFAULT 0,
+    created_at      bigint           NOT NULL,
+    updated_at      bigint           NOT NULL
 );
 
 CREATE INDEX provider_batches_job ON provider_batches (job_id, state);
