@@ -19,9 +19,14 @@ import (
 // chunk is rolled back to the savepoint before it, and goes in again row
 // by row, which finds the line, as store/sqlite does it.
 
-// copyChunk is how many rows one COPY stores; each is one savepoint, and
-// the rows of a chunk that holds a duplicate go in again one at a time.
-const copyChunk = 4096
+// copyChunk and copyChunkBytes bound the rows one COPY stores, by count
+// and by the size of their bodies: a chunk is held in memory until it is
+// stored (its rows go in again one at a time when it holds a duplicate),
+// and each is one savepoint.
+const (
+	copyChunk      = 4096
+	copyChunkBytes = 16 << 20
+)
 
 // readBatch is how many requests the reading goroutine hands over at once.
 const readBatch = 256
@@ -93,27 +98,16 @@ type invalidKeeper interface {
 // failed, with that message; when its custom_id is taken it gets line-N,
 // or line-N~2, …
 func importRequests(ctx context.Context, tx pgx.Tx, job jobs.Job, src jobs.RequestSource) (int, error) {
-	ins := &inserter{tx: tx, jobID: job.ID, file: job.Source}
+	ins := &inserter{tx: tx, jobID: job.ID, file: job.Source, chunk: make([]jobs.Request, 0, copyChunk)}
 	if k, ok := src.(invalidKeeper); ok {
 		ins.keep = k.KeepsInvalid()
 	}
 	rd := readAhead(src, readBatch)
 	defer rd.stop()
-	chunk := make([]jobs.Request, 0, copyChunk)
-	n := 0
-	flush := func() error {
-		k, err := ins.insert(ctx, chunk)
-		n += k
-		clear(chunk) // let the bodies go
-		chunk = chunk[:0]
-		return err
-	}
 	for batch := range rd.batches {
 		for i := range batch {
-			if chunk = append(chunk, batch[i]); len(chunk) == copyChunk {
-				if err := flush(); err != nil {
-					return 0, err
-				}
+			if err := ins.add(ctx, &batch[i]); err != nil {
+				return 0, err
 			}
 		}
 		rd.recycle(batch)
@@ -121,7 +115,7 @@ func importRequests(ctx context.Context, tx pgx.Tx, job jobs.Job, src jobs.Reque
 	if rd.err != nil {
 		return 0, rd.err
 	}
-	if err := flush(); err != nil {
+	if err := ins.flush(ctx); err != nil {
 		return 0, err
 	}
 	for _, d := range ins.dups {
@@ -130,22 +124,44 @@ func importRequests(ctx context.Context, tx pgx.Tx, job jobs.Job, src jobs.Reque
 	if err := src.Err(); err != nil {
 		return 0, err
 	}
-	return n, nil
+	return ins.stored, nil
 }
 
-// inserter stores chunks of requests in one transaction.
+// inserter stores requests in chunks, in one transaction.
 type inserter struct {
-	tx    pgx.Tx
-	jobID int64
-	file  string // the job's source, for the messages of duplicates
-	keep  bool   // store duplicates as failed requests (invalidKeeper)
-	dups  []rejected
+	tx     pgx.Tx
+	jobID  int64
+	file   string // the job's source, for the messages of duplicates
+	keep   bool   // store duplicates as failed requests (invalidKeeper)
+	dups   []rejected
+	chunk  []jobs.Request // what the next COPY stores
+	size   int            // the bytes of the chunk's bodies and metadata
+	stored int
 }
 
 // rejected is a line the store found invalid.
 type rejected struct {
 	line   int
 	reason string
+}
+
+// add puts r in the chunk, and stores the chunk once it is full.
+func (ins *inserter) add(ctx context.Context, r *jobs.Request) error {
+	ins.chunk = append(ins.chunk, *r)
+	ins.size += len(r.Body) + len(r.Metadata)
+	if len(ins.chunk) < copyChunk && ins.size < copyChunkBytes {
+		return nil
+	}
+	return ins.flush(ctx)
+}
+
+// flush stores the chunk and empties it.
+func (ins *inserter) flush(ctx context.Context) error {
+	n, err := ins.insert(ctx, ins.chunk)
+	ins.stored += n
+	clear(ins.chunk) // let the bodies go
+	ins.chunk, ins.size = ins.chunk[:0], 0
+	return err
 }
 
 // insert stores chunk and returns how many rows it stored: all of them

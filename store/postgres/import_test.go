@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/llmbatch/llmbatch/jobs"
@@ -126,4 +127,33 @@ func queryInt(t *testing.T, s *Store, query string, args ...any) int {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// TestImportLargeBodiesInChunks: bodies large enough that chunks end at
+// copyChunkBytes, not at copyChunk rows, are stored whole, and a duplicate
+// of a line two chunks back is found.
+func TestImportLargeBodiesInChunks(t *testing.T) {
+	const lines = 80
+	pad := strings.Repeat("x", copyChunkBytes/(lines/2))
+	reqs := benchRequests(lines)
+	for i := range reqs {
+		reqs[i].Body = fmt.Appendf(nil, `{"model":"m","messages":[{"role":"user","content":"%d %s"}]}`, i, pad)
+	}
+	reqs[lines-1].CustomID = reqs[0].CustomID
+	s := mustOpen(t)
+	src := &sliceSource{reqs: reqs}
+	_, err := s.Import(context.Background(), jobs.Job{Name: "large", Source: "bench.jsonl"}, src)
+	want := []jobs.LineError{{File: "bench.jsonl", Line: lines,
+		Reason: `duplicate custom_id "req-1" (first used on line 1)`}}
+	if !slices.Equal(src.rejected, want) {
+		t.Fatalf("Import() = %v, rejected %+v; want %+v", err, src.rejected, want)
+	}
+	reqs[lines-1].CustomID = "last"
+	job, err := s.Import(context.Background(), jobs.Job{Name: "large", Source: "bench.jsonl"}, &sliceSource{reqs: reqs})
+	if err != nil || job.Total != lines {
+		t.Fatalf("Import() = %d requests, %v; want %d", job.Total, err, lines)
+	}
+	if got := queryInt(t, s, `SELECT count(*) FROM requests WHERE job_id = $1 AND length(body) > $2`, job.ID, len(pad)); got != lines {
+		t.Errorf("%d bodies stored whole, want %d", got, lines)
+	}
 }
