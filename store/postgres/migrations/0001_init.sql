@@ -79,9 +79,14 @@ CREATE INDEX requests_provider_batch ON requests (provider_batch, status) WHERE 
 
 -- Attempts: one row per HTTP attempt, for statistics and reports.
 -- provider_batch: the batch that made it, NULL online.
+--
+-- job_id of attempts and results has no REFERENCES, unlike SQLite's: the
+-- request's row refers to the job already (and deleting it deletes them),
+-- and a foreign key to jobs would take a lock on the job's one row for
+-- every attempt and result that every runner of the job records.
 CREATE TABLE attempts (
     id             bigserial        PRIMARY KEY,
-    job_id         bigint           NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    job_id         bigint           NOT NULL,
     request_id     bigint           NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
     number         integer          NOT NULL,
     started_at     bigint           NOT NULL,
@@ -101,7 +106,7 @@ CREATE INDEX attempts_job_ended ON attempts (job_id, (started_at + duration_ms))
 -- asked of the API. provider_batch: the batch that answered, NULL online.
 CREATE TABLE results (
     request_id          bigint           PRIMARY KEY REFERENCES requests (id) ON DELETE CASCADE,
-    job_id              bigint           NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    job_id              bigint           NOT NULL,
     status_code         integer          NOT NULL,
     response_id         text COLLATE "C" NOT NULL DEFAULT '',
     provider_request_id text COLLATE "C" NOT NULL DEFAULT '',
