@@ -55,11 +55,11 @@ func RunCopy(t *testing.T, from, to func(t *testing.T) jobs.Store) {
 // (SQLite → PostgreSQL → SQLite) loses nothing on the way.
 func CopyChain(t *testing.T, stores ...jobs.Store) {
 	t.Helper()
-	job := buildRichJob(t, stores[0])
-	want := dumpOf(t, stores[0], job.ID)
+	original := buildRichJob(t, stores[0])
+	job := original
 	for i := 1; i < len(stores); i++ {
 		job = mustCopy(t, stores[i-1], stores[i], job, jobs.CopyOptions{})
-		checkSameJob(t, fmt.Sprintf("copy %d", i), stores[0], stores[i], want.head.Job.ID, job.ID)
+		checkSameJob(t, fmt.Sprintf("copy %d", i), stores[0], stores[i], original.ID, job.ID)
 	}
 }
 
@@ -534,6 +534,9 @@ func dumpOf(t *testing.T, st jobs.Store, jobID int64) dump {
 
 func (d *dump) normalize() {
 	d.head.Job.ID, d.head.Job.Lock, d.head.Job.LockHeartbeat = 0, jobs.LockOwner{}, time.Time{}
+	if len(d.head.Batches) == 0 {
+		d.head.Batches = nil // none, however an engine spells it
+	}
 	batches := map[int64]int64{0: 0}
 	for i := range d.head.Batches {
 		b := &d.head.Batches[i]
