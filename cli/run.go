@@ -68,6 +68,9 @@ type runOptions struct {
 	PricesGiven bool
 	// Batch is how --mode batch sends the job.
 	Batch batchOptions
+	// Lease is how long the run's claim on the job (SQLite: its lock;
+	// PostgreSQL: the leases of its requests) outlives its last heartbeat.
+	Lease time.Duration
 	// Cache shapes the cache pass (hidden flags, for tests).
 	Cache cacheOptions
 	// Resume, if not empty, is the command that continues the job, for
@@ -96,6 +99,8 @@ func (o runOptions) Validate() error {
 		return errors.New("--max-tokens and --max-cost must be 0 (no budget) or more")
 	case o.LogInterval <= 0:
 		return errors.New("--log-interval must be positive")
+	case o.Lease != 0 && o.Lease < time.Second:
+		return errors.New("--lease must be at least 1s")
 	case o.Timeout <= 0 || o.DrainTimeout < 0 || o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay || o.StallTimeout <= 0:
 		return errors.New("--timeout, --stall-timeout and --retry-delay must be positive, --max-retry-delay at least --retry-delay")
 	case o.BaseURL != "":
@@ -183,6 +188,7 @@ func runCommand(env func(string) string, stdin io.Reader, stdout, stderr io.Writ
 			&urfave.Float64Flag{Name: "max-cost", Usage: "cost budget of the job, `AMOUNT` in the prices' currency over all its runs (0: none; needs --price or --prices for every model); a request is sent only if its worst case fits, else the run finishes what is in flight and exits 5"},
 			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print no progress and no error counts"},
 			&urfave.BoolFlag{Name: "verbose", Usage: "print every failed attempt as it ends: custom_id, attempt, status code, class, message, and what becomes of the request (even with --quiet)"},
+			&urfave.DurationFlag{Name: "lease", Value: lockStale, Usage: "how long the run's claim outlives its last heartbeat: a killed run's lock (SQLite), or the requests a lost runner held, which other runners then take over (PostgreSQL)"},
 			&urfave.DurationFlag{Name: "cache-lead", Value: defaultCacheOptions.Lead, Hidden: true},
 			&urfave.IntFlag{Name: "cache-chunk", Value: defaultCacheOptions.Chunk, Hidden: true},
 		),
@@ -233,6 +239,7 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 		MaxCostGiven:      c.IsSet("max-cost"),
 		PricesGiven:       c.IsSet("price") || c.IsSet("prices") || c.IsSet("currency") || c.IsSet("batch-discount"),
 		Batch:             batchOptionsFrom(c),
+		Lease:             c.Duration("lease"),
 		Cache:             cacheOptions{Lead: c.Duration("cache-lead"), Chunk: max(1, c.Int("cache-chunk"))},
 	}
 	prices, err := priceOptionsFrom(c).load()
@@ -304,8 +311,8 @@ func sendJob(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions, 
 // runLocked works the job under its lock, and stores how the run ended.
 func runLocked(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions, send sending, stderr io.Writer) error {
 	owner := newOwner()
-	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
-		return fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, lockStale)
+	if err := st.Lock(ctx, job.ID, owner, opts.lease(), ownerDead); errors.Is(err, jobs.ErrLocked) {
+		return fmt.Errorf("job %q: %w; wait for that run to end or stop it (a killed run's lock is taken over after %s)", job.Name, err, opts.lease())
 	} else if err != nil {
 		return cannotWrite(opts.importOptions, job, err) // not another run: a full or read-only disk
 	}
@@ -378,7 +385,7 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	defer cancel()
 	stop := &switchStop{}
 	lost := make(chan error, 1)
-	go heartbeat(hard, st, job.ID, owner, stop, lost, msgs)
+	go heartbeat(hard, st, job.ID, owner, beatOf(opts.lease()), stop, lost, msgs)
 	// The provider's batches first (--mode batch, or those earlier runs
 	// left): what they record is then in the summary below.
 	online, err := batchPhase(hard, st, job, client, opts, send, stop, msgs, stderr)
@@ -512,6 +519,14 @@ func afterward(before func() (jobs.Stats, error), start func(jobs.Stats) (stop f
 }
 
 // resume is the command that continues job after a run that stopped.
+// lease is the run's --lease, lockStale when none was given.
+func (o runOptions) lease() time.Duration {
+	if o.Lease == 0 {
+		return lockStale
+	}
+	return o.Lease
+}
+
 func (o runOptions) resume(job jobs.Job) string {
 	if o.Resume != "" {
 		return o.Resume

@@ -63,8 +63,8 @@ func handleSignals(runner *worker.Runner, cancel context.CancelFunc, drain time.
 // run (lost says why); a cancelled job stops its claiming, and the run ends
 // once what is in flight is recorded; the lock is renewed meanwhile, so
 // that nothing takes the job over from a run still draining.
-func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockOwner, runner stopper, lost chan<- error, msgs io.Writer) {
-	t := time.NewTicker(lockBeat)
+func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockOwner, beat time.Duration, runner stopper, lost chan<- error, msgs io.Writer) {
+	t := time.NewTicker(beat)
 	defer t.Stop()
 	cancelled := false
 	for {
@@ -84,6 +84,12 @@ func heartbeat(ctx context.Context, st jobs.Store, jobID int64, owner jobs.LockO
 			runner.Stop()
 		}
 	}
+}
+
+// beatOf is how often a run whose claim lasts lease renews it: lockBeat
+// for the default lease, a sixth of a shorter one.
+func beatOf(lease time.Duration) time.Duration {
+	return min(lockBeat, lease/6)
 }
 
 // stopper is what the heartbeat stops: the batch phase of a run, then its
