@@ -20,9 +20,11 @@
 //	                  jobColumns, deref, inActiveJob
 //	import.go         Import (COPY FROM), fingerprints, duplicates, lines
 //	                  kept invalid
+//	reader.go         the goroutine that reads an import's source ahead
 //	lock.go           Lock, Heartbeat, Unlock
 //	requests.go       Claim, Waiting, Recover, ClearWaits, CancelLeftovers
-//	record.go         Record
+//	record.go         Record: which outcomes apply
+//	record_rows.go    Record: the attempts and results it inserts
 //	runstate.go       SaveRunState, RunState, ClearRunState
 //	batches.go        the ProviderBatches methods, and inOpenBatch (the SQL
 //	                  test of a request in an open provider batch)
