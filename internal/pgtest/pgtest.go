@@ -72,6 +72,21 @@ func DSN(tb testing.TB) string {
 	return dsn
 }
 
+// NewDatabase creates a fresh, empty database named for label on the
+// server DSN server names, for a benchmark: it returns the DSN that
+// reaches it and a function that drops it.
+func NewDatabase(server, label string) (dsn string, drop func() error, err error) {
+	name := databaseName(label)
+	if dsn, err = withDatabase(server, name); err != nil {
+		return "", nil, err
+	}
+	ident := pgx.Identifier{name}.Sanitize()
+	if err := execOn(server, "CREATE DATABASE "+ident); err != nil {
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	return dsn, func() error { return execOn(server, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)") }, nil
+}
+
 // execOn runs one statement on its own connection to the server's DSN.
 // CREATE and DROP DATABASE cannot run in a transaction, and a connection
 // per call keeps DSN safe for parallel tests without shared state.
