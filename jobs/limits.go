@@ -104,8 +104,10 @@ type SharedLimits interface {
 	ReadLimits(ctx context.Context, jobID int64) (LimitsView, error)
 	// Reserve adds amount to what run holds if Spent, Held and amount
 	// together fit limit (a zero Tokens or Cost of limit: no such limit),
-	// renewing the hold for hold from now, and reports whether it did; the
-	// view says where the job stands (after the reservation, if made).
+	// renewing the hold for hold from now, and reports whether it did. The
+	// view says where the job stands after the reservation, or, when it
+	// did not fit, a moment after the check: what kept it from fitting may
+	// have been settled since.
 	Reserve(ctx context.Context, jobID int64, run string, amount, limit Amount, hold time.Duration) (bool, LimitsView, error)
 	// Settle takes release off what run holds (not below zero: a lapsed
 	// hold releases nothing) and adds spent to Spent, renewing the hold for

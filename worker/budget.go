@@ -109,6 +109,10 @@ type budget struct {
 	need     reservation
 	noPrice  string
 	noOutput bool
+	// shared, when other runs share the job (Options.Shared), keeps the
+	// reservations in the job's ledger too (see reserveShared); nil
+	// otherwise.
+	shared *shared
 }
 
 // reservation is what one request holds of the budget.
@@ -155,6 +159,9 @@ func (b *budget) reserve(id, model string, body []byte) (reservation, budgetFit)
 			return reservation{}, budgetReached
 		}
 	}
+	if b.shared != nil {
+		return b.reserveShared(id, r)
+	}
 	flag := b.crosses(r)
 	switch {
 	case flag == "":
@@ -182,9 +189,7 @@ func (b *budget) crosses(r reservation) string {
 }
 
 // settle ends a reservation r of a request for model with the outcome o of
-// its attempt (nil when the request was handed back unsent). A success
-// whose usage is unknown spends its whole reservation, which errs on the
-// safe side.
+// its attempt (nil when the request was handed back unsent).
 func (b *budget) settle(r reservation, model string, o *jobs.Outcome) {
 	if !b.active() {
 		return
@@ -194,19 +199,29 @@ func (b *budget) settle(r reservation, model string, o *jobs.Outcome) {
 	b.reserved.tokens -= r.tokens
 	b.reserved.cost -= r.cost
 	b.inFlight--
+	spent := b.spentBy(r, model, o)
+	b.SpentTokens += spent.Tokens
+	b.SpentCost += spent.Cost
+	if b.shared != nil {
+		b.shared.settle(r, spent)
+	}
+}
+
+// spentBy is what the attempt of a request for model that reserved r
+// spent, by its outcome o. A success whose usage is unknown spends its
+// whole reservation, which errs on the safe side.
+func (b *budget) spentBy(r reservation, model string, o *jobs.Outcome) jobs.Amount {
 	switch {
 	case o == nil || o.Result == nil:
+		return jobs.Amount{}
 	case o.Result.Usage.Known:
-		b.SpentTokens += o.Result.Usage.TotalTokens
-		if cost, ok := b.Prices.Cost(model, o.Result.Usage); ok {
-			b.SpentCost += cost
-		} else {
-			b.SpentCost += r.cost // the safe side, as for unknown usage
+		cost, ok := b.Prices.Cost(model, o.Result.Usage)
+		if !ok {
+			cost = r.cost // the safe side, as for unknown usage
 		}
-	default:
-		b.SpentTokens += r.tokens
-		b.SpentCost += r.cost
+		return jobs.Amount{Tokens: o.Result.Usage.TotalTokens, Cost: cost}
 	}
+	return jobs.Amount{Tokens: r.tokens, Cost: r.cost}
 }
 
 // err returns the run's *BudgetError once the budget was reached.

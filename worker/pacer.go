@@ -39,6 +39,12 @@ type pacer struct {
 	// tokensPerRequest is a moving average of the tokens requests use, to
 	// read a remaining-tokens header as a number of requests.
 	tokensPerRequest float64
+
+	// shared, when other runs share the job (Options.Shared), is what this
+	// run was granted of the job's rate, which every send needs besides;
+	// publish tells them of a pause a throttle made. Both nil otherwise.
+	shared  *sharedRate
+	publish func(time.Duration)
 }
 
 func newPacer(concurrency, minConcurrency, rpmLimit, tpmLimit int, now func() time.Time) *pacer {
@@ -70,9 +76,29 @@ const waitForCall = time.Second
 func (p *pacer) admit(calling int, cost int64) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	d, now := p.delay(calling, cost)
+	if d > 0 {
+		return d
+	}
+	p.charge(now, cost)
+	return 0
+}
+
+// ready is admit that charges nothing: how long until admit would let the
+// request go (0: now).
+func (p *pacer) ready(calling int, cost int64) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, _ := p.delay(calling, cost)
+	return d
+}
+
+// delay returns how long until a request costing cost tokens may go, with
+// calling calls in flight, and the time it asked at.
+func (p *pacer) delay(calling int, cost int64) (time.Duration, time.Time) {
 	p.calling = calling
 	if calling >= p.adapt.conc {
-		return waitForCall
+		return waitForCall, time.Time{}
 	}
 	now := p.now()
 	d := p.pausedUntil.Sub(now)
@@ -88,11 +114,10 @@ func (p *pacer) admit(calling int, cost int64) time.Duration {
 	if p.learned != nil {
 		d = max(d, p.learned.wait(now, 1))
 	}
-	if d > 0 {
-		return d
+	if p.shared != nil {
+		d = max(d, p.shared.wait(cost))
 	}
-	p.charge(now, cost)
-	return 0
+	return d, now
 }
 
 func (p *pacer) charge(now time.Time, cost int64) {
@@ -105,6 +130,9 @@ func (p *pacer) charge(now time.Time, cost int64) {
 	}
 	if p.learned != nil {
 		p.learned.take(now, 1)
+	}
+	if p.shared != nil {
+		p.shared.take(cost)
 	}
 }
 
@@ -144,6 +172,9 @@ func (p *pacer) throttled(sent, now time.Time, retryAfter time.Duration, exhaust
 		return
 	}
 	p.pause(now.Add(max(retryAfter, cutPause)))
+	if p.publish != nil {
+		p.publish(max(retryAfter, cutPause))
+	}
 	if p.adapt.rate > 0 {
 		if p.learned == nil {
 			p.learned = newBucket(0, now)
@@ -179,6 +210,9 @@ func (p *pacer) used(now time.Time, cost, tokens int64) {
 	if p.tpm != nil {
 		p.tpm.give(now, float64(cost-tokens))
 	}
+	if p.shared != nil {
+		p.shared.give(cost - tokens)
+	}
 	if p.tokensPerRequest == 0 {
 		p.tokensPerRequest = float64(tokens)
 	} else {
@@ -190,6 +224,14 @@ func (p *pacer) pause(until time.Time) {
 	if until.After(p.pausedUntil) {
 		p.pausedUntil = until
 	}
+}
+
+// pauseUntil pauses dispatch until then: a pause another run of the job
+// published.
+func (p *pacer) pauseUntil(until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pause(until)
 }
 
 // quota reads the x-ratelimit-* headers of an answer: a limit used up

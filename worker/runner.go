@@ -54,7 +54,13 @@ type Options struct {
 	// must be quick, safe for concurrent use, and must not keep or change
 	// the outcome's pointers past its return.
 	OnFailure func(jobs.Outcome)
-	Now       func() time.Time
+	// Shared, when other runs may work the job at once (a store that
+	// implements jobs.SharedLimits, PostgreSQL), makes RPM, TPM and Budget
+	// the job's: the runs keep them together through it (see
+	// jobs.SharedLimits for what holds), and a pause a throttle makes in
+	// one run pauses the others. Nil keeps them this run's own.
+	Shared jobs.SharedLimits
+	Now    func() time.Time
 }
 
 // Runner works one job until no request is left pending, it is stopped, or
@@ -105,6 +111,9 @@ type Runner struct {
 	progress progress
 	budget   *budget
 	out      *outage
+	// shared is the run's side of the job's shared limits; nil without
+	// Options.Shared.
+	shared *shared
 }
 
 // FatalError stops a run: the API answered in a way every further request
@@ -155,6 +164,11 @@ func New(q jobs.Queue, jobID int64, client *Client, opts Options) *Runner {
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), cancel: func() {}}
 	r.least.Store(int64(batch)) // until claimMarked knows the pool's rate
 	r.markRate = -1
+	if opts.Shared != nil {
+		r.shared = newShared(opts.Shared, jobID, opts, r.pace)
+		r.shared.poke, r.shared.fail = r.poke, r.fail
+		r.budget.shared = r.shared
+	}
 	return r
 }
 
@@ -182,6 +196,13 @@ func (r *Runner) Stop() { r.stopOnce.Do(func() { close(r.stopped) }) }
 // the API refuses the run, or the error that kept outcomes from being
 // recorded. Cancelling ctx is the hard stop: calls in flight are abandoned.
 func (r *Runner) Run(ctx context.Context) error {
+	if r.shared != nil {
+		if err := r.shared.join(ctx, r.budget); err != nil {
+			return err
+		}
+		// Deferred first, so run last: after every worker has settled.
+		defer r.shared.start(ctx)()
+	}
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
@@ -428,6 +449,14 @@ func (r *Runner) admitNext() (task, time.Duration, bool) {
 	}
 	if r.pace.estimates() {
 		t.cost = EstimateTokens(t.req.Body)
+	}
+	if r.budget.shared != nil && r.budget.active() {
+		// A shared reservation is a round trip: none for a request the
+		// pacer would hold back anyway.
+		if d := r.pace.ready(int(r.calling.Load()), t.cost); d > 0 {
+			r.out.unsent(t.probe)
+			return task{}, d, false
+		}
 	}
 	var fit budgetFit
 	if t.reserved, fit = r.budget.reserve(t.req.CustomID, t.req.Model, t.req.Body); fit != budgetFits {
