@@ -14,14 +14,18 @@
 //	                  and the helpers every file uses: querier, scanner,
 //	                  millis, fromMillis, msDuration, isUniqueViolation,
 //	                  nullString, nullBytes
-//	migrations/       0001_init.sql (the whole schema) and the embed
+//	migrations/       0001_init.sql (the whole schema), the later ones
+//	                  numbered on, and the embed
 //	jobs.go           Job, Jobs, Retry, Cancel, SaveSettings, EndRun; the
 //	                  helpers counts (requests per status), scanJob,
 //	                  jobColumns, deref, inActiveJob
 //	import.go         Import (COPY FROM), fingerprints, duplicates, lines
 //	                  kept invalid
 //	reader.go         the goroutine that reads an import's source ahead
-//	lock.go           Lock, Heartbeat, Unlock
+//	lease.go          many runners, one job (jobs.Runners): Lock, Heartbeat,
+//	                  Unlock, LiveRunners, the leases a store's runs hold,
+//	                  and heldLive (the SQL test of a request a live run
+//	                  holds)
 //	requests.go       Claim, Waiting, Recover, ClearWaits, CancelLeftovers
 //	record.go         Record: which outcomes apply
 //	record_rows.go    Record: the attempts and results it inserts

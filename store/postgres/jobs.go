@@ -116,21 +116,20 @@ func (s *Store) Retry(ctx context.Context, jobID int64) (int, error) {
 	})
 }
 
-// Cancel marks the job cancelled and its pending requests cancelled. When no
-// run holds the job, the orphans of a dead run are cancelled too; a live
-// run finishes what it has in flight and then stops claiming. Requests in
-// an open provider batch stay running: the batch's answers may still be
-// recorded, and collecting it puts the rest back for CancelLeftovers.
+// Cancel marks the job cancelled and its pending requests cancelled, and
+// its running ones that no live run holds: the orphans of dead runs. A
+// live run finishes what it holds and then stops claiming (its heartbeat
+// says the job is cancelled). Requests in an open provider batch stay
+// running: the batch's answers may still be recorded, and collecting it
+// puts the rest back for CancelLeftovers.
 func (s *Store) Cancel(ctx context.Context, jobID int64) (int, error) {
 	return s.inActiveJob(ctx, "cancel", jobID, func(tx pgx.Tx) (int64, error) {
-		var unlocked bool
-		if err := tx.QueryRow(ctx, `UPDATE jobs SET state = 'cancelled' WHERE id = $1
-			RETURNING lock_token IS NULL`, jobID).Scan(&unlocked); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET state = 'cancelled' WHERE id = $1`, jobID); err != nil {
 			return 0, err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE requests SET status = 'cancelled'
-			WHERE job_id = $1 AND (status = 'pending' OR (status = 'running' AND $2 AND NOT `+inOpenBatch+`))`,
-			jobID, unlocked)
+		tag, err := tx.Exec(ctx, `UPDATE requests SET status = 'cancelled', lease_owner = NULL, lease_until = NULL
+			WHERE job_id = $1 AND (status = 'pending' OR (status = 'running' AND NOT `+heldLive+` AND NOT `+inOpenBatch+`))`,
+			jobID)
 		return tag.RowsAffected(), err
 	})
 }

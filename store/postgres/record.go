@@ -12,14 +12,18 @@ import (
 )
 
 // Record applies outcomes in one transaction (the group commit). Each
-// applies only while its request is still running, so a result can never be
-// recorded twice, whatever runs, runners and restarts came between: the
-// UPDATE that moves a request out of running takes its row lock, and a
-// second Record of the same request, on this host or another, finds it no
-// longer running. Plain successes (the bulk of a run) move in one
-// statement; every other outcome has a statement of its own, all sent in
-// one round trip; the attempts and results of those that applied then go
-// in as one INSERT … SELECT FROM unnest(…) each.
+// applies only while its request is still running under the lease of the
+// run that locked its job through this store (leaseHeld), so a result can
+// never be recorded twice, whatever runs, runners and restarts came
+// between: the UPDATE that moves a request out of running takes its row
+// lock, and a second Record of the same request, on this host or another,
+// finds it no longer running, or no longer its run's; a run whose lease
+// expired (it was stopped, or cut off, for a lease period) records
+// nothing of what it held, which another run may have taken since. Plain
+// successes (the bulk of a run) move in one statement; every other outcome
+// has a statement of its own, all sent in one round trip; the attempts and
+// results of those that applied then go in as one INSERT … SELECT FROM
+// unnest(…) each.
 func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 	if err := checkOutcomes(outcomes); err != nil {
 		return err
@@ -29,7 +33,7 @@ func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	applied, err := applyOutcomes(ctx, tx, outcomes)
+	applied, err := applyOutcomes(ctx, tx, outcomes, s.leases.tokenOf)
 	if err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
@@ -73,14 +77,15 @@ func checkOutcomes(outcomes []jobs.Outcome) error {
 // UPDATE locks rows in the order its plan reads them, which after a few
 // updates is not id order. The lock rides in the same round trip as the
 // updates.
-func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome) ([]*jobs.Outcome, error) {
+func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome, tokenOf func(jobID int64) *string) ([]*jobs.Outcome, error) {
 	chosen := chooseOutcomes(outcomes)
-	var ids, all []int64
+	var all []int64
+	var plain []successGroup
 	var others []*jobs.Outcome
 	for _, o := range inIDOrder(chosen) {
 		all = append(all, o.Request.ID)
 		if isPlainSuccess(o) {
-			ids = append(ids, o.Request.ID)
+			plain = addSuccess(plain, o.Request, tokenOf)
 		} else {
 			others = append(others, o)
 		}
@@ -90,11 +95,11 @@ func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome) ([]*
 	if lockFirst {
 		b.Queue(`SELECT id FROM requests WHERE id = ANY($1) AND status = 'running' ORDER BY id FOR UPDATE`, all)
 	}
-	if len(ids) > 0 {
-		b.Queue(markSucceeded, ids)
+	for _, p := range plain {
+		b.Queue(markSucceeded, p.ids, p.token)
 	}
 	for _, o := range others {
-		queueOutcome(b, o)
+		queueOutcome(b, o, tokenOf(o.Request.JobID))
 	}
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
@@ -103,7 +108,7 @@ func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome) ([]*
 			return nil, fmt.Errorf("lock requests: %w", err)
 		}
 	}
-	moved, err := movedIDs(res, len(ids) > 0)
+	moved, err := movedIDs(res, len(plain))
 	if err != nil {
 		return nil, err
 	}
@@ -144,51 +149,85 @@ func inIDOrder(chosen map[int64]*jobs.Outcome) []*jobs.Outcome {
 	return list
 }
 
-// movedIDs reads the ids markSucceeded moved, if it was queued.
-func movedIDs(res pgx.BatchResults, queued bool) (map[int64]bool, error) {
+// successGroup is the plain successes recorded under one run's lease
+// (token, nil for none): one markSucceeded each. A Record usually holds
+// one job's outcomes, so there is one.
+type successGroup struct {
+	token *string
+	ids   []int64
+}
+
+// addSuccess adds r to the successes of its job's run.
+func addSuccess(list []successGroup, r jobs.Request, tokenOf func(jobID int64) *string) []successGroup {
+	token := tokenOf(r.JobID)
+	for i := range list {
+		if (list[i].token == nil) == (token == nil) && (token == nil || *list[i].token == *token) {
+			list[i].ids = append(list[i].ids, r.ID)
+			return list
+		}
+	}
+	return append(list, successGroup{token: token, ids: []int64{r.ID}})
+}
+
+// movedIDs reads the ids the queued markSucceeded statements moved.
+func movedIDs(res pgx.BatchResults, queued int) (map[int64]bool, error) {
 	moved := map[int64]bool{}
-	if !queued {
-		return moved, nil
-	}
-	rows, err := res.Query()
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		moved[id] = true
+	for range queued {
+		rows, err := res.Query()
+		if err != nil {
+			return nil, err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			moved[id] = true
+		}
 	}
 	return moved, nil
 }
 
+// leaseHeld is true of a request (of the statement's table requests) whose
+// lease the run $N holds and has not let expire; with $N NULL (no run of
+// this store locked the job), of a request nobody leased. It is what
+// Record's updates add to "still running".
+func leaseHeld(n int) string {
+	p := fmt.Sprintf("$%d::text", n)
+	return `requests.lease_owner IS NOT DISTINCT FROM ` + p +
+		` AND (requests.lease_until IS NULL OR requests.lease_until >= llmbatch_now_ms())`
+}
+
 // markSucceeded moves the requests of plain successes ($1, their ids)
-// that are still running to succeeded, using one attempt, and returns
-// those it moved. A request named twice moves once.
-const markSucceeded = `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
+// that are still running under the lease of $2 to succeeded, using one
+// attempt, and returns those it moved. A request named twice moves once.
+var markSucceeded = `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
 	error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL,
 	error_request_id = NULL, lease_owner = NULL, lease_until = NULL
-	WHERE id = ANY($1) AND status = 'running' RETURNING id`
+	WHERE id = ANY($1) AND status = 'running' AND ` + leaseHeld(2) + ` RETURNING id`
 
 // outcomeUpdate moves one request from running to the outcome's status.
 const outcomeUpdate = `UPDATE requests SET status = $1, attempts = attempts + $2,
 	not_before = $3, error_class = $4, error_status_code = $5, error_message = $6, error_body = $7,
 	error_request_id = $8, lease_owner = NULL, lease_until = NULL WHERE id = $9 AND status = 'running'`
 
+// onlineOutcomeUpdate is outcomeUpdate for an answer online: it applies
+// only under the lease of the run $10.
+var onlineOutcomeUpdate = outcomeUpdate + ` AND ` + leaseHeld(10)
+
 // batchOutcomeUpdate is outcomeUpdate for the answer of a provider batch
 // ($10): it applies only while the request is running in that batch and
-// the batch is open. Once collected, a request that still names it was put
-// back and claimed since, and a late line of the batch must not be its
-// answer.
+// the batch is open, whichever run records it (the run that made the
+// batch may be gone; a batch's requests are leased to no run). Once
+// collected, a request that still names it was put back and claimed
+// since, and a late line of the batch must not be its answer.
 const batchOutcomeUpdate = outcomeUpdate + ` AND provider_batch = $10
 	AND EXISTS (SELECT 1 FROM provider_batches WHERE id = $10 AND state <> 'collected')`
 
 // queueOutcome queues the update that moves o's request from running to
 // its next status, with its failure's columns (all NULL without one, so
-// that a success clears the last error).
-func queueOutcome(b *pgx.Batch, o *jobs.Outcome) {
+// that a success clears the last error), under the lease of token.
+func queueOutcome(b *pgx.Batch, o *jobs.Outcome, token *string) {
 	counted := 0
 	if o.CountAttempt {
 		counted = 1
@@ -205,7 +244,7 @@ func queueOutcome(b *pgx.Batch, o *jobs.Outcome) {
 		b.Queue(batchOutcomeUpdate, append(args, batch)...)
 		return
 	}
-	b.Queue(outcomeUpdate, args...)
+	b.Queue(onlineOutcomeUpdate, append(args, token)...)
 }
 
 // ptrUnlessEmpty is &s, or nil (NULL) for "".

@@ -21,6 +21,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// leases are the runs this store works jobs for (lease.go).
+	leases leases
 }
 
 var _ jobs.Store = (*Store)(nil)
