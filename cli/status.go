@@ -87,8 +87,12 @@ func runStatus(ctx context.Context, st jobs.Store, o statusOptions, prices jobs.
 	for n := 0; ; n++ {
 		var buf bytes.Buffer
 		stats, err := readStatus(ctx, st, job.ID)
+		var runners []jobs.RunnerInfo
 		if err == nil {
-			err = writeStatus(&buf, stats, prices, o.JSON)
+			runners, err = liveRunners(ctx, st, job.ID)
+		}
+		if err == nil {
+			err = writeStatus(&buf, stats, runners, prices, o.JSON)
 		}
 		if ctx.Err() != nil && (n > 0 || o.Watch) {
 			return nil // Ctrl-C while reading: the last report, if any, stands
@@ -130,11 +134,24 @@ func readStatus(ctx context.Context, st jobs.Store, jobID int64) (jobs.Stats, er
 	return stats, err
 }
 
-func writeStatus(w io.Writer, stats jobs.Stats, prices jobs.Prices, asJSON bool) error {
-	if asJSON {
-		return output.WriteStatusJSON(w, stats, prices)
+// liveRunners lists the runs working the job on an engine where several
+// share it (PostgreSQL); none elsewhere, where status names the one run.
+func liveRunners(ctx context.Context, st jobs.Store, jobID int64) ([]jobs.RunnerInfo, error) {
+	r, ok := st.(jobs.Runners)
+	if !ok {
+		return nil, nil
 	}
-	return output.WriteStatus(w, stats, prices)
+	return r.LiveRunners(ctx, jobID)
+}
+
+func writeStatus(w io.Writer, stats jobs.Stats, runners []jobs.RunnerInfo, prices jobs.Prices, asJSON bool) error {
+	if asJSON {
+		return output.WriteStatusJSONRunners(w, stats, prices, runners)
+	}
+	if err := output.WriteStatus(w, stats, prices); err != nil {
+		return err
+	}
+	return output.WriteRunners(w, runners, stats.At)
 }
 
 // liveRun returns how the run working the job is pacing itself, or nil

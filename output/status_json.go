@@ -23,7 +23,8 @@ import (
 // reported). eta.state is "no_run" when requests are left but no run is
 // live: no time is estimated then. run_live says whether a run is working
 // the job (it saved its state in the last few seconds); run is its pacing,
-// null without one; last_run is how the last run ended.
+// null without one; last_run is how the last run ended. runners lists the
+// runs working a job that several share (PostgreSQL; empty elsewhere).
 type StatusJSON struct {
 	Job struct {
 		Name      string `json:"name"`
@@ -66,6 +67,9 @@ type StatusJSON struct {
 	// Batches lists the job's provider batches (--mode batch), oldest first.
 	InBatches int               `json:"in_batches"`
 	Batches   []StatusJSONBatch `json:"batches"`
+	// Runners are the live runs of a job several runs share, oldest first
+	// (WriteStatusJSONRunners).
+	Runners []StatusJSONRunner `json:"runners"`
 }
 
 // StatusJSONBatch is one of the job's provider batches.
@@ -201,6 +205,7 @@ func NewStatusJSON(s jobs.Stats, prices jobs.Prices) StatusJSON {
 	c.Cancelled = s.Counts[jobs.StatusCancelled]
 	v.Usage, v.ResultsWithoutUsage = newStatusJSONUsage(s.Usage), s.ResultsWithoutUsage
 	v.InBatches, v.Batches = s.InBatches, batchesJSON(s.Batches)
+	v.Runners = []StatusJSONRunner{}
 	v.Models = make([]StatusJSONModel, 0, len(s.Models))
 	for _, m := range s.Models {
 		cost, ok := prices.ModelCost(m)

@@ -102,7 +102,7 @@ func TestWriteStatusJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := objectKeys(t, buf.Bytes()), []string{"job", "counts", "usage", "results_without_usage", "models", "cost", "attempts",
-		"cached", "errors", "latency_ms", "ttft_ms", "throughput", "eta", "run_live", "last_run", "run", "in_batches", "batches"}; !equal(got, want) {
+		"cached", "errors", "latency_ms", "ttft_ms", "throughput", "eta", "run_live", "last_run", "run", "in_batches", "batches", "runners"}; !equal(got, want) {
 		t.Errorf("keys %q, want %q", got, want)
 	}
 	var counts []string
