@@ -415,6 +415,9 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 		RPM: opts.RPM, TPM: opts.TPM, MaxAttempts: opts.MaxAttempts,
 		Retry:  worker.RetryPolicy{Initial: opts.RetryDelay, Max: opts.MaxRetryDelay},
 		Budget: budget, BaseURL: send.BaseURL, Reached: reached}
+	if shared, ok := st.(jobs.SharedLimits); ok {
+		wopts.Shared = shared // --rpm, --tpm and the budgets are the job's, whatever runs share it
+	}
 	var closeAttempts func()
 	wopts.OnFailure, closeAttempts = attemptLog(opts, job, msgs)
 	defer closeAttempts()
