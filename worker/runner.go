@@ -461,6 +461,9 @@ func (r *Runner) admitNext() (task, time.Duration, bool) {
 	var fit budgetFit
 	if t.reserved, fit = r.budget.reserve(t.req.CustomID, t.req.Model, t.req.Body); fit != budgetFits {
 		r.out.unsent(t.probe)
+		if fit == budgetWait && r.shared != nil {
+			return task{}, sharedPoll, false // the other runs' settles wake nobody here
+		}
 		if fit == budgetWait {
 			return task{}, waitForCall, false // until a call in flight settles
 		}

@@ -20,9 +20,10 @@ import (
 
 const (
 	// grantWindow is the time of a run's rate one grant of a shared bucket
-	// holds: a run takes its grants this much at a time, and the job's
-	// bucket saves up no more than that (see sharedRate). The larger, the
-	// fewer round trips to the database and the larger the bursts.
+	// holds: a run takes its grants up to this much at a time, and the
+	// job's bucket saves up no more than twice that (see sharedRate and
+	// bucketTake). The larger, the fewer round trips to the database and
+	// the larger the bursts.
 	grantWindow = 100 * time.Millisecond
 	// sharedRecheck is how long a request that waits for a grant waits at
 	// most before it asks again; a grant arriving wakes it sooner.
@@ -417,33 +418,34 @@ func (s *sharedRate) asks() (req, tok jobs.BucketTake, ok bool) {
 
 // bucketTake asks for what tops have up to a grant of the rate perMinute,
 // and for at least half a grant or what need lacks (so that a run waiting
-// for a grant does not ask for a sliver at a time), within what the
-// bucket holds at most: a grant.
+// for a grant does not ask for a sliver at a time). The bucket saves up
+// two grants while nobody takes, so that the job loses none of its rate
+// when its runs come back late, as a busy host's may.
 func bucketTake(perMinute, grant, have, need float64) jobs.BucketTake {
 	want := grant - have
 	least := min(want, grant, max(grant/2, need-have))
-	return jobs.BucketTake{PerMinute: perMinute, Burst: grant, Want: want, Least: least}
+	return jobs.BucketTake{PerMinute: perMinute, Burst: 2 * grant, Want: want, Least: least}
 }
 
 // granted adds g, taken for req and tok, and returns how long until the
-// job's buckets hold what the run still lacks (0: it lacks nothing).
+// job's buckets should hold again what a take asks for at least, when a
+// take got less than it wanted (the bucket is empty, or held less than
+// that); 0 when every take got what it wanted and the run lacks nothing.
 func (s *sharedRate) granted(g jobs.RateGrant, req, tok jobs.BucketTake) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reqs += g.Requests
 	s.toks += g.Tokens
-	short := (s.rpm > 0 && s.reqs < 1) || (s.tpm > 0 && s.toks < s.tokNeed)
-	if !short {
-		s.want = false
-		return 0
-	}
-	// A bucket the run is short of holds what the take left in it.
 	var wait time.Duration
-	if s.rpm > 0 && s.reqs < 1 {
+	if req.Want > 0 && g.Requests < req.Want {
 		wait = max(wait, refillTime(req.Least-(g.RequestsLeft-g.Requests), req.PerMinute))
 	}
-	if s.tpm > 0 && s.toks < s.tokNeed {
+	if tok.Want > 0 && g.Tokens < tok.Want {
 		wait = max(wait, refillTime(tok.Least-(g.TokensLeft-g.Tokens), tok.PerMinute))
+	}
+	if short := (s.rpm > 0 && s.reqs < 1) || (s.tpm > 0 && s.toks < s.tokNeed); !short {
+		s.want = false
+		return wait
 	}
 	return max(time.Millisecond, wait)
 }
@@ -455,8 +457,9 @@ func refillTime(n, perMinute float64) time.Duration {
 
 // takeRate takes the grants the allowance wants, and returns how long
 // until it should take again (0: nothing more is wanted now). After a
-// take that left the run short, it takes again only once the job's
-// buckets should hold what it lacks, however often requests ask.
+// take that got nothing, or left the run short, it takes again only once
+// the job's buckets should hold what it asks for, however often requests
+// ask.
 func (sh *shared) takeRate(ctx context.Context) (time.Duration, error) {
 	if wait := time.Until(sh.rateAt); wait > 0 {
 		return wait, nil
