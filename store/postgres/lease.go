@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,6 +80,40 @@ const heldLive = `(requests.lease_owner IS NOT NULL AND requests.lease_until >= 
 	AND EXISTS (SELECT 1 FROM job_runners r WHERE r.job_id = requests.job_id
 		AND r.token = requests.lease_owner AND ` + runnerLive + `))`
 
+// queueIdleBound queues the statement that ends the transaction's session
+// should it sit idle in the transaction for period: a run stopped (SIGSTOP,
+// a host asleep, its network cut) between two statements of a
+// transaction would otherwise keep the rows it locked for as long as it
+// stays stopped, and the heartbeats of the other runs, which pass over
+// locked rows, could not give back what it held once its lease expired.
+// Its transaction then fails, as anything it would record must. The bound
+// is never below minIdleBound, so that a lease shorter than a test's
+// leaves time between a transaction's round trips.
+func queueIdleBound(b *pgx.Batch, period time.Duration) {
+	b.Queue(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`,
+		strconv.FormatInt(max(period, minIdleBound).Milliseconds(), 10)+"ms")
+}
+
+// minIdleBound is the least time queueIdleBound lets a transaction idle.
+const minIdleBound = time.Second
+
+// givenUp is err, the failure of a write of the run this store works jobID
+// for, wrapped with jobs.ErrLockLost when that run was given up meanwhile
+// (its transaction may have failed for it, see queueIdleBound).
+func (s *Store) givenUp(ctx context.Context, jobID int64, err error) error {
+	run, ok := s.leases.of(jobID)
+	if !ok {
+		return err
+	}
+	var live bool
+	qerr := s.pool.QueryRow(context.WithoutCancel(ctx), `SELECT EXISTS (SELECT 1 FROM job_runners r
+		WHERE r.job_id = $1 AND r.token = $2 AND `+runnerLive+`)`, jobID, run.token).Scan(&live)
+	if qerr != nil || live {
+		return err
+	}
+	return fmt.Errorf("%w: this run was given up (its lease expired): %w", jobs.ErrLockLost, err)
+}
+
 // Lock admits owner to the job beside any other live runs: it never
 // returns a *jobs.LockedError. It gives owner a row of job_runners (renewed
 // if owner has one), leases what this store claims for the job to owner
@@ -98,6 +133,11 @@ func (s *Store) Lock(ctx context.Context, jobID int64, owner jobs.LockOwner, sta
 		return fmt.Errorf("lock job: %w", err)
 	}
 	defer tx.Rollback(ctx)
+	idle := &pgx.Batch{}
+	queueIdleBound(idle, staleAfter)
+	if err := tx.SendBatch(ctx, idle).Close(); err != nil {
+		return fmt.Errorf("lock job: %w", err)
+	}
 	tag, err := tx.Exec(ctx, `UPDATE jobs SET lock_token = $2, lock_pid = $3, lock_host = $4,
 		lock_heartbeat = llmbatch_now_ms() WHERE id = $1`, jobID, owner.Token, owner.PID, owner.Host)
 	if err != nil {
@@ -186,6 +226,9 @@ func (s *Store) Heartbeat(ctx context.Context, jobID int64, owner jobs.LockOwner
 // never waits for a Record and never deadlocks with one.
 func (s *Store) beat(ctx context.Context, jobID int64, owner jobs.LockOwner) (string, error) {
 	b := &pgx.Batch{}
+	if run, ok := s.leases.of(jobID); ok {
+		queueIdleBound(b, run.period)
+	}
 	// The job's lock columns name a live run: this one, unless they name
 	// another that is live.
 	b.Queue(`UPDATE jobs SET lock_token = $2, lock_pid = $3, lock_host = $4, lock_heartbeat = llmbatch_now_ms()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -362,5 +363,48 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("waited %s for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStalledRunLetsGo: a run stopped in the middle of a transaction that
+// locked what it held (as a SIGSTOP between Record's round trips leaves
+// it) does not keep it past its lease: its session ends once idle for the
+// lease period, and another run's heartbeat then gives back what it held.
+// A failed write of a run given up says so (jobs.ErrLockLost).
+func TestStalledRunLetsGo(t *testing.T) {
+	const period = time.Second
+	hosts := openHosts(t, 2)
+	a, b := hosts[0], hosts[1]
+	job := mustImportLines(t, a, "stalled", chatLines(3, "m", nil))
+	mustLock(t, a, job.ID, runnerOwner(0), period)
+	mustLock(t, b, job.ID, runnerOwner(1), period)
+	held := claimN(t, a, job.ID, 3)
+	tx, err := a.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	lock := &pgx.Batch{}
+	queueIdleBound(lock, period)
+	lock.Queue(`SELECT id FROM requests WHERE id = ANY($1) FOR UPDATE`, idsOf(held))
+	if err := tx.SendBatch(t.Context(), lock).Close(); err != nil {
+		t.Fatal(err)
+	}
+	// a stalls here, holding the rows.
+	waitFor(t, 5*period, "a's requests to come back", func() bool {
+		if err := b.Heartbeat(t.Context(), job.ID, runnerOwner(1)); err != nil {
+			t.Fatalf("Heartbeat(b): %v", err)
+		}
+		return leasedTo(t, b, job.ID, runnerOwner(0).Token) == 0
+	})
+	if err := tx.Commit(t.Context()); err == nil {
+		t.Errorf("the stalled transaction committed after its session should have ended")
+	}
+	cause := errors.New("connection lost")
+	if err := b.givenUp(t.Context(), job.ID, cause); err != cause {
+		t.Errorf("givenUp of a live run = %v, want the error as it is", err)
+	}
+	if err := a.givenUp(t.Context(), job.ID, cause); !errors.Is(err, jobs.ErrLockLost) || !errors.Is(err, cause) {
+		t.Errorf("givenUp of a run given up = %v, want ErrLockLost and the cause", err)
 	}
 }

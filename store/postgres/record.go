@@ -28,12 +28,22 @@ func (s *Store) Record(ctx context.Context, outcomes []jobs.Outcome) error {
 	if err := checkOutcomes(outcomes); err != nil {
 		return err
 	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	if err := s.record(ctx, outcomes); err != nil {
+		return s.givenUp(ctx, outcomes[0].Request.JobID, err)
+	}
+	return nil
+}
+
+func (s *Store) record(ctx context.Context, outcomes []jobs.Outcome) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	applied, err := applyOutcomes(ctx, tx, outcomes, s.leases.tokenOf)
+	applied, err := applyOutcomes(ctx, tx, outcomes, &s.leases)
 	if err != nil {
 		return fmt.Errorf("record outcomes: %w", err)
 	}
@@ -76,8 +86,10 @@ func checkOutcomes(outcomes []jobs.Outcome) error {
 // of which lost them) wait for each other instead of deadlocking: an
 // UPDATE locks rows in the order its plan reads them, which after a few
 // updates is not id order. The lock rides in the same round trip as the
-// updates.
-func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome, tokenOf func(jobID int64) *string) ([]*jobs.Outcome, error) {
+// updates, and so does the bound on how long the transaction may sit idle
+// holding it (queueIdleBound).
+func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome, runs *leases) ([]*jobs.Outcome, error) {
+	tokenOf := runs.tokenOf
 	chosen := chooseOutcomes(outcomes)
 	var all []int64
 	var plain []successGroup
@@ -91,6 +103,10 @@ func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome, toke
 		}
 	}
 	b := &pgx.Batch{}
+	run, bounded := runs.of(outcomes[0].Request.JobID)
+	if bounded {
+		queueIdleBound(b, run.period)
+	}
 	lockFirst := len(all) > 1
 	if lockFirst {
 		b.Queue(`SELECT id FROM requests WHERE id = ANY($1) AND status = 'running' ORDER BY id FOR UPDATE`, all)
@@ -103,6 +119,11 @@ func applyOutcomes(ctx context.Context, tx pgx.Tx, outcomes []jobs.Outcome, toke
 	}
 	res := tx.SendBatch(ctx, b)
 	defer res.Close()
+	if bounded {
+		if _, err := res.Exec(); err != nil {
+			return nil, fmt.Errorf("bound idle time: %w", err)
+		}
+	}
 	if lockFirst {
 		if _, err := res.Exec(); err != nil {
 			return nil, fmt.Errorf("lock requests: %w", err)
