@@ -70,8 +70,9 @@ func runAll(t *testing.T, runners []*Runner) []error {
 // fakeapi.Limit's default). Together they keep to the limit, with at most
 // 1 % of their calls answered 429, and use at least 90 % of it. 450 requests at 50 a
 // second take about 9 s. The job's time is until its last request was
-// answered: a run that finds the last pending requests in another run's
-// claim waits up to a second before it looks again and ends.
+// answered: the runs end up to a second later, as a run that finds
+// nothing to claim while other runs hold requests looks again only every
+// second.
 func TestSharedRPMAcrossRunners(t *testing.T) {
 	const n, rpm = 450, 3000
 	stores, jobID := openShared(t, 3, n)
