@@ -15,6 +15,10 @@
 // endpoint (outage.go); an endpoint never reached stops the run with an
 // *UnreachableError. A budget reserves each request's worst case and waits
 // for the reservations in flight before it counts as reached (budget.go).
+// With Options.Shared the rate limits, the pause and the budget are the
+// job's, kept with the other runs working it through the database
+// (shared.go). BatchRunner sends a job through the provider's Batch API
+// instead (batch_*.go).
 //
 // It is the only package that knows HTTP. It imports jobs and
 // internal/jsonscan, talks to storage through jobs.Queue, reports progress

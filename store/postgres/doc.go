@@ -32,6 +32,10 @@
 //	runstate.go       SaveRunState, RunState, ClearRunState
 //	batches.go        the ProviderBatches methods, and inOpenBatch (the SQL
 //	                  test of a request in an open provider batch)
+//	limits.go         the limits a job's runs share (jobs.SharedLimits):
+//	                  JoinLimits, LeaveLimits, TakeRate, Pause, ReadLimits,
+//	                  Reserve, Settle, on the job's row of job_limits
+//	copy.go, copy_load.go  jobs.JobCopier: DumpJob, LoadJob
 //	stats.go          Stats                               ┐
 //	summary.go        BeginSummary, Summary               │
 //	models.go         Models, OpenModels, usage per model │ the reading
