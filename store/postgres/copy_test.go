@@ -13,8 +13,8 @@ import (
 // database to another, and across engines both ways.
 func TestCopy(t *testing.T) {
 	t.Run("PostgreSQL", func(t *testing.T) { storetest.RunCopy(t, openPostgres, openPostgres) })
-	t.Run("FromSQLite", func(t *testing.T) { storetest.RunCopy(t, openSQLite, openPostgres) })
-	t.Run("ToSQLite", func(t *testing.T) { storetest.RunCopy(t, openPostgres, openSQLite) })
+	t.Run("FromSQLite", func(t *testing.T) { storetest.RunCopy(t, openLite, openPostgres) })
+	t.Run("ToSQLite", func(t *testing.T) { storetest.RunCopy(t, openPostgres, openLite) })
 }
 
 // TestCopySQLiteToPostgreSQLAndBack carries a job with every kind of row
@@ -25,18 +25,19 @@ func TestCopySQLiteToPostgreSQLAndBack(t *testing.T) {
 }
 
 func openPostgres(t *testing.T) jobs.Store { return mustOpen(t) }
+func openLite(t *testing.T) jobs.Store     { return openSQLite(t) }
 
-// openSQLite opens a new SQLite database in t's temporary directory,
-// closed when t ends.
-func openSQLite(t *testing.T) jobs.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "llmbatch.db"))
+// openSQLite opens a new SQLite database in tb's temporary directory,
+// closed when tb ends.
+func openSQLite(tb testing.TB) jobs.Store {
+	tb.Helper()
+	s, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "llmbatch.db"))
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+			tb.Errorf("Close: %v", err)
 		}
 	})
 	return s
