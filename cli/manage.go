@@ -98,6 +98,9 @@ func changeJob(c *urfave.Context, env func(string) string, stdout io.Writer, ch 
 // one stops claiming and drains; one that is gone (killed) left requests
 // running, which are cancelled now.
 func cancelLive(ctx context.Context, st jobs.Store, job jobs.Job, stdout io.Writer) error {
+	if r, ok := st.(jobs.Runners); ok {
+		return cancelRunners(ctx, st, r, job, stdout)
+	}
 	owner := newOwner()
 	if err := st.Lock(ctx, job.ID, owner, lockStale, ownerDead); errors.Is(err, jobs.ErrLocked) {
 		fmt.Fprintf(stdout, "job %s: the run working it (pid %d on %s) stops claiming within %s; the requests it has in flight finish, and what they leave pending is cancelled\n",
@@ -111,6 +114,25 @@ func cancelLive(ctx context.Context, st jobs.Store, job jobs.Job, stdout io.Writ
 	if err == nil && n > 0 {
 		fmt.Fprintf(stdout, "job %s: the run that held it (pid %d on %s) is gone; the %s it left running are cancelled too\n",
 			job.Name, job.Lock.PID, job.Lock.Host, output.Plural(n, "request"))
+	}
+	return err
+}
+
+// cancelRunners is cancelLive on a job several runs share: each live one
+// stops claiming at its next heartbeat and drains; what runs that are gone
+// left is cancelled now (CancelLeftovers leaves what live runs hold).
+func cancelRunners(ctx context.Context, st jobs.Store, r jobs.Runners, job jobs.Job, stdout io.Writer) error {
+	live, err := r.LiveRunners(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	for _, run := range live {
+		fmt.Fprintf(stdout, "job %s: the run pid %d on %s stops claiming within %s; the %s it has in flight finish, and what they leave pending is cancelled\n",
+			job.Name, run.Owner.PID, run.Owner.Host, lockBeat, output.Plural(run.Running, "request"))
+	}
+	n, err := st.CancelLeftovers(ctx, job.ID)
+	if err == nil && n > 0 {
+		fmt.Fprintf(stdout, "job %s: the %s that runs now gone left running are cancelled too\n", job.Name, output.Plural(n, "request"))
 	}
 	return err
 }

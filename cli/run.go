@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,10 @@ type runOptions struct {
 	// the messages of how a run ended: the demo's own, which restarts its
 	// stand-in for the provider. Else `llmbatch run JOB`.
 	Resume string
+	// Profiles are $LLMBATCH_CPUPROFILE and $LLMBATCH_MEMPROFILE: files
+	// to write the run's CPU profile and its allocations to, for
+	// BENCHMARKS.md's profiles of the real binary.
+	Profiles profileFiles
 }
 
 func (o runOptions) Validate() error {
@@ -247,6 +252,7 @@ func runOptionsFrom(c *urfave.Context, env func(string) string) (runOptions, err
 		return o, err
 	}
 	o.Prices = prices
+	o.Profiles = profileFiles{CPU: env("LLMBATCH_CPUPROFILE"), Mem: env("LLMBATCH_MEMPROFILE")}
 	o.APIKey = env("OPENAI_API_KEY")
 	if f := c.String("api-key-file"); f != "" {
 		if o.APIKey, err = readKeyFile(f); err != nil {
@@ -278,6 +284,11 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts.Settings = opts.newSettings()
+	stopProfiles, err := opts.Profiles.start()
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	return withInputJob(ctx, opts.importOptions, true, func(st jobs.Store, in importOptions, job jobs.Job, imported bool) error {
 		opts.importOptions = in
 		if job.State == jobs.JobCancelled {
@@ -288,6 +299,38 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 		}
 		return sendJob(ctx, st, job, opts, stderr)
 	})
+}
+
+// profileFiles name the profiles a run writes, "" for none.
+type profileFiles struct{ CPU, Mem string }
+
+// start starts the CPU profile; stop ends it and writes the allocations.
+func (p profileFiles) start() (stop func(), err error) {
+	stop = func() {}
+	if p.CPU != "" {
+		f, err := os.Create(p.CPU)
+		if err != nil {
+			return nil, fmt.Errorf("LLMBATCH_CPUPROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("LLMBATCH_CPUPROFILE: %w", err)
+		}
+		stop = func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+	}
+	if p.Mem == "" {
+		return stop, nil
+	}
+	return func() {
+		stop()
+		if f, err := os.Create(p.Mem); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}, nil
 }
 
 // sendJob resolves how the job's requests are sent and works it.
@@ -321,7 +364,7 @@ func runLocked(ctx context.Context, st jobs.Store, job jobs.Job, opts runOptions
 	// own state only once it starts.
 	_ = st.SaveRunState(ctx, job.ID, jobs.RunState{Concurrency: opts.Concurrency, MaxConcurrency: opts.Concurrency,
 		RPM: opts.RPM, TPM: opts.TPM, UpdatedAt: time.Now()})
-	defer st.ClearRunState(context.WithoutCancel(ctx), job.ID)
+	defer clearRunState(context.WithoutCancel(ctx), st, job.ID)
 	if n, err := st.Recover(ctx, job.ID); err != nil {
 		return cannotWrite(opts.importOptions, job, err)
 	} else if n > 0 {
@@ -448,14 +491,37 @@ func work(ctx context.Context, st jobs.Store, job jobs.Job, owner jobs.LockOwner
 	return lostOr(job, lost, err)
 }
 
-// lostOr is the run's error: a lost lock if the heartbeat lost it, else err.
+// lostOr is the run's error: a lost lock if the heartbeat lost it (or a
+// write failed for that reason), else err.
 func lostOr(job jobs.Job, lost <-chan error, err error) error {
 	select {
 	case lerr := <-lost:
-		return fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)
+		return lostLock{fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, lerr)}
 	default:
-		return err
 	}
+	if errors.Is(err, jobs.ErrLockLost) {
+		return lostLock{fmt.Errorf("job %q: %w: another run took the job over; this run stopped", job.Name, err)}
+	}
+	return err
+}
+
+// lostLock is a run that lost its claim on the job: another run took it
+// over (SQLite), or its leases lapsed while it was stopped or cut off and
+// the other runners took its requests (PostgreSQL). Nothing is to be fixed
+// and nothing was lost.
+type lostLock struct{ error }
+
+func (e lostLock) Unwrap() error { return e.error }
+
+// clearRunState forgets the run's pacing, unless other runs share the job
+// and still work it (their state is the job's now).
+func clearRunState(ctx context.Context, st jobs.Store, jobID int64) {
+	if r, ok := st.(jobs.Runners); ok {
+		if live, err := r.LiveRunners(ctx, jobID); err == nil && len(live) > 1 {
+			return
+		}
+	}
+	_ = st.ClearRunState(ctx, jobID)
 }
 
 // attemptLog starts run --verbose's line for each failed attempt, to msgs:
@@ -601,6 +667,8 @@ func runEnd(job jobs.Job, o importOptions, resume string, runErr error, cancelle
 		return jobs.EndCancelled, someFailedError{fmt.Errorf("job %s was cancelled: %s succeeded, %d failed, %d cancelled; see `%s`",
 			job.Name, output.Plural(c[jobs.StatusSucceeded], "request"), c[jobs.StatusFailed], c[jobs.StatusCancelled],
 			command(o, "export", job.Name, "--errors", "FILE"))}
+	case errors.As(runErr, new(lostLock)):
+		return jobs.EndError, fmt.Errorf("%w; its results committed so far are kept, and what it held is the other runs' now (it was stopped or cut off for longer than --lease); `%s` joins again", runErr, resume)
 	case errors.Is(runErr, errDetached):
 		return jobs.EndDetached, nil
 	case errors.Is(runErr, jobs.ErrInterrupted):

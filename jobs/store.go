@@ -36,7 +36,10 @@ type Queue interface {
 	// success that used one attempt and set nothing else applies first.
 	Record(ctx context.Context, outcomes []Outcome) error
 	// Waiting returns how many requests of an active job are pending and the
-	// earliest time one of them may be claimed.
+	// earliest time one of them may be claimed. On an engine whose runs
+	// share a job (Runners) it also counts, as due at no set time, the
+	// requests other runs hold, so that a run with nothing left to claim
+	// stays to take them over should their run be lost.
 	Waiting(ctx context.Context, jobID int64) (n int, next time.Time, err error)
 }
 
@@ -60,7 +63,9 @@ type Store interface {
 	Jobs(ctx context.Context) ([]JobSummary, error)
 	// Lock takes the job's lock for owner, taking it over from a holder
 	// whose heartbeat is older than staleAfter or that dead(holder) says is
-	// gone. It returns a *LockedError when a live run holds it.
+	// gone. It returns a *LockedError when a live run holds it; an engine
+	// whose runs share a job (Runners) admits every run instead, leasing
+	// its claims for staleAfter.
 	Lock(ctx context.Context, jobID int64, owner LockOwner, staleAfter time.Duration, dead func(LockOwner) bool) error
 	// Heartbeat renews owner's lock, or returns ErrLockLost; it returns
 	// ErrCancelled, with the lock renewed, once the job was cancelled.
@@ -81,7 +86,7 @@ type Store interface {
 	// attempt counts reset, and returns how many.
 	Retry(ctx context.Context, jobID int64) (int, error)
 	// Cancel marks the job cancelled and its pending requests cancelled
-	// (its running ones too when no run holds the job), and returns how
+	// (its running ones too when no live run holds them), and returns how
 	// many. It returns ErrCancelled for a job cancelled before.
 	Cancel(ctx context.Context, jobID int64) (int, error)
 	// CancelLeftovers cancels what a cancelled job still has pending or
@@ -131,8 +136,9 @@ type Summaries interface {
 
 // Summary is a job's counts and usage as they stood at one moment.
 type Summary interface {
-	// Counts is the job, its counts by status and how many were answered
-	// from the cache (Stats.Cached); no usage yet.
+	// Counts is the job, its counts by status, how many were answered
+	// from the cache (Stats.Cached) and how many are in open provider
+	// batches (Stats.InBatches); no usage yet.
 	Counts() Stats
 	// Finish adds the usage per model and ends the summary.
 	Finish(ctx context.Context) (Stats, error)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"path"
 	"testing"
 
 	"github.com/llmbatch/llmbatch/internal/pgtest"
@@ -12,20 +11,11 @@ import (
 
 // TestContract holds the PostgreSQL engine to the store contract, each
 // case on a fresh database with the real clock, as the command line opens
-// it; but for the cases of one run per job, which jobs.Runners replaces
-// (lease_test.go holds the engine to what it promises instead).
+// it; the suite skips the cases of one run per job, which jobs.Runners
+// replaces (lease_test.go holds the engine to what it promises instead).
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) jobs.Store {
-		if oneRunPerJob[path.Base(t.Name())] {
-			t.Skip("a live run does not keep another off the job here: Lock admits every run (jobs.Runners)")
-		}
-		return mustOpen(t)
-	})
+	storetest.Run(t, func(t *testing.T) jobs.Store { return mustOpen(t) })
 }
-
-// oneRunPerJob are the contract's cases that a second run is refused
-// while the first lives.
-var oneRunPerJob = map[string]bool{"LockRefusedWhileLive": true, "LockTakenOverWhenStale": true}
 
 // mustOpen opens a fresh database of the test server, closed when t ends.
 func mustOpen(tb testing.TB) *Store {
