@@ -169,8 +169,12 @@ func printCopied(w io.Writer, o copyOptions, job jobs.Job, n jobs.CopyCounts, to
 	if n.Invalid > 0 {
 		reqs += fmt.Sprintf(" (%d kept invalid)", n.Invalid)
 	}
+	name := job.Name
+	if name != o.Job {
+		name = o.Job + " as " + job.Name
+	}
 	fmt.Fprintf(w, "copied job %s from %s to %s in %s: %s, %s, %s, %s, and its settings; the source is unchanged\n",
-		job.Name, store.Display(o.source()), store.Display(o.target()), took.Round(time.Millisecond), reqs,
+		name, store.Display(o.source()), store.Display(o.target()), took.Round(time.Millisecond), reqs,
 		output.Plural(n.Attempts, "attempt"), output.Plural(n.Results, "result"), providerBatches(n.Batches))
 	at := importOptions{DB: o.target()}
 	fmt.Fprintf(w, "see it:      %s\n", command(at, "status", job.Name))

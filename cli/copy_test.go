@@ -107,7 +107,9 @@ func TestCopyGoldenJob(t *testing.T) {
 	}
 	sameExports(t, db, "golden", to, "golden")
 	back := filepath.Join(t.TempDir(), "back.db")
-	mustCopyCLI(t, "--db", back, "copy", "golden", "--from", to, "--job", "golden-2")
+	if out := mustCopyCLI(t, "--db", back, "copy", "golden", "--from", to, "--job", "golden-2"); !strings.Contains(out, "copied job golden as golden-2 from ") {
+		t.Errorf("a renamed copy does not say so:\n%s", out)
+	}
 	sameExports(t, db, "golden", back, "golden-2")
 	if a, b := statusJSON(t, db, "golden"), statusJSON(t, back, "golden-2"); !sameStatus(a, b) {
 		t.Errorf("status of the copy:\n%v\nwant the original's\n%v", b, a)
