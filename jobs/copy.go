@@ -92,6 +92,46 @@ type CopyRequest struct {
 	HasTTFT bool
 }
 
+// Size is about the bytes c holds in memory: what bounds a chunk of a
+// dump besides its count.
+func (c *CopyRequest) Size() int {
+	n := len(c.Request.Body) + len(c.Request.Metadata)
+	if c.Failure != nil {
+		n += len(c.Failure.Body) + len(c.Failure.Message)
+	}
+	if c.Result != nil {
+		n += len(c.Result.Raw) + len(c.Result.Content) + len(c.Result.ReasoningContent)
+	}
+	return n
+}
+
+// CheckBatches refuses a chunk of a load that names a provider batch
+// (as a request's, an attempt's or a result's) the head did not give:
+// known holds the head's batches by their ids in the source. Rows naming
+// one could not say which batch of the target they belong to.
+func CheckBatches(chunk []CopyRequest, known map[int64]int64) error {
+	check := func(id int64) error {
+		if _, ok := known[id]; id != 0 && !ok {
+			return fmt.Errorf("load job: provider batch %d is not the job's", id)
+		}
+		return nil
+	}
+	for i := range chunk {
+		c := &chunk[i]
+		err := check(c.Batch)
+		for j := range c.Attempts {
+			err = errors.Join(err, check(c.Attempts[j].ProviderBatch))
+		}
+		if c.Result != nil {
+			err = errors.Join(err, check(c.Result.ProviderBatch))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CopyKey is the n-th other name (n ≥ 1) of a provider batch's key, for a
 // copy into a database that holds the key already (the job was copied
 // there before): "K-copy.jsonl", then "K-copy2.jsonl", … for "K.jsonl".

@@ -53,3 +53,25 @@ func TestLiveLock(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckBatches: a chunk may name only the head's provider batches, in
+// a request, an attempt or a result.
+func TestCheckBatches(t *testing.T) {
+	known := map[int64]int64{7: 1}
+	tests := []struct {
+		name string
+		c    CopyRequest
+		ok   bool
+	}{
+		{"None", CopyRequest{Attempts: []Attempt{{}}, Result: &Result{}}, true},
+		{"Known", CopyRequest{Batch: 7, Attempts: []Attempt{{ProviderBatch: 7}}, Result: &Result{ProviderBatch: 7}}, true},
+		{"Request", CopyRequest{Batch: 8}, false},
+		{"Attempt", CopyRequest{Attempts: []Attempt{{}, {ProviderBatch: 8}}}, false},
+		{"Result", CopyRequest{Result: &Result{ProviderBatch: 8}}, false},
+	}
+	for _, tt := range tests {
+		if err := CheckBatches([]CopyRequest{{}, tt.c}, known); (err == nil) != tt.ok {
+			t.Errorf("%s: CheckBatches = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}

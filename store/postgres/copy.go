@@ -99,7 +99,7 @@ func dumpRequests(ctx context.Context, tx pgx.Tx, fn func(jobs.CopyPart) error) 
 			if fetched[i].Attempts, err = atts.of(ctx, fetched[i].Request.ID); err != nil {
 				return err
 			}
-			if size += dumpedSize(&fetched[i]); size >= dumpChunkBytes || i == len(fetched)-1 {
+			if size += fetched[i].Size(); size >= dumpChunkBytes || i == len(fetched)-1 {
 				if err := fn(jobs.CopyPart{Requests: fetched[start : i+1 : i+1]}); err != nil {
 					return err
 				}
@@ -123,18 +123,6 @@ func fetchDumped(ctx context.Context, tx pgx.Tx) ([]jobs.CopyRequest, error) {
 		return nil, fmt.Errorf("dump job: requests: %w", err)
 	}
 	return out, nil
-}
-
-// dumpedSize is what r holds in memory, roughly: its bytes.
-func dumpedSize(r *jobs.CopyRequest) int {
-	n := len(r.Request.Body) + len(r.Request.Metadata)
-	if r.Failure != nil {
-		n += len(r.Failure.Body) + len(r.Failure.Message)
-	}
-	if r.Result != nil {
-		n += len(r.Result.Raw) + len(r.Result.Content) + len(r.Result.ReasoningContent)
-	}
-	return n
 }
 
 // scanDumped reads a row of dumpColumns.

@@ -139,7 +139,7 @@ func (l *loader) load(ctx context.Context, chunk []jobs.CopyRequest) error {
 	if len(chunk) == 0 {
 		return nil
 	}
-	if err := l.checkBatches(chunk); err != nil {
+	if err := jobs.CheckBatches(chunk, l.batches); err != nil {
 		return err
 	}
 	ids, err := l.drawIDs(ctx, len(chunk))
@@ -192,31 +192,6 @@ func (l *loader) drawIDs(ctx context.Context, n int) ([]int64, error) {
 type attemptOf struct {
 	id int64
 	a  *jobs.Attempt
-}
-
-// checkBatches refuses a chunk that names a provider batch the head did
-// not give: its rows could not say which batch they belong to.
-func (l *loader) checkBatches(chunk []jobs.CopyRequest) error {
-	check := func(id int64) error {
-		if _, ok := l.batches[id]; id != 0 && !ok {
-			return fmt.Errorf("load job: provider batch %d is not the job's", id)
-		}
-		return nil
-	}
-	for i := range chunk {
-		c := &chunk[i]
-		err := check(c.Batch)
-		for j := range c.Attempts {
-			err = errors.Join(err, check(c.Attempts[j].ProviderBatch))
-		}
-		if c.Result != nil {
-			err = errors.Join(err, check(c.Result.ProviderBatch))
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // batch is the id here of the source's batch id, or NULL for none.

@@ -97,7 +97,7 @@ func dumpRequests(ctx context.Context, tx *sql.Tx, jobID int64, fn func(jobs.Cop
 		if r.Attempts, err = atts.of(r.Request.ID); err != nil {
 			return err
 		}
-		chunk, size = append(chunk, r), size+dumpedSize(&r)
+		chunk, size = append(chunk, r), size+r.Size()
 		if len(chunk) == dumpChunk || size >= dumpChunkBytes {
 			if err := fn(jobs.CopyPart{Requests: chunk}); err != nil {
 				return err
@@ -115,18 +115,6 @@ func dumpRequests(ctx context.Context, tx *sql.Tx, jobID int64, fn func(jobs.Cop
 		return nil
 	}
 	return fn(jobs.CopyPart{Requests: chunk})
-}
-
-// dumpedSize is what r holds in memory, roughly: its bytes.
-func dumpedSize(r *jobs.CopyRequest) int {
-	n := len(r.Request.Body) + len(r.Request.Metadata)
-	if r.Failure != nil {
-		n += len(r.Failure.Body) + len(r.Failure.Message)
-	}
-	if r.Result != nil {
-		n += len(r.Result.Raw) + len(r.Result.Content) + len(r.Result.ReasoningContent)
-	}
-	return n
 }
 
 // scanDumped reads a row of dumpColumns.

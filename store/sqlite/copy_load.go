@@ -136,7 +136,7 @@ var (
 // load stores a chunk: its requests under the next ids, then their
 // attempts and results.
 func (l *loader) load(ctx context.Context, chunk []jobs.CopyRequest) error {
-	if err := l.checkBatches(chunk); err != nil {
+	if err := jobs.CheckBatches(chunk, l.batches); err != nil {
 		return err
 	}
 	first := l.nextID
@@ -178,31 +178,6 @@ type attemptOf struct {
 	a  *jobs.Attempt
 }
 
-// checkBatches refuses a chunk that names a provider batch the head did
-// not give: its rows could not say which batch they belong to.
-func (l *loader) checkBatches(chunk []jobs.CopyRequest) error {
-	check := func(id int64) error {
-		if _, ok := l.batches[id]; id != 0 && !ok {
-			return fmt.Errorf("load job: provider batch %d is not the job's", id)
-		}
-		return nil
-	}
-	for i := range chunk {
-		c := &chunk[i]
-		err := check(c.Batch)
-		for j := range c.Attempts {
-			err = errors.Join(err, check(c.Attempts[j].ProviderBatch))
-		}
-		if c.Result != nil {
-			err = errors.Join(err, check(c.Result.ProviderBatch))
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // batch is the id here of the source's batch id, or NULL for none.
 func (l *loader) batch(id int64) any {
 	if id == 0 {
@@ -235,9 +210,9 @@ func (l *loader) resultArgs(args []any, id int64, c *jobs.CopyRequest) []any {
 		ttft = x.TTFT.Milliseconds()
 	}
 	return append(args, id, l.jobID, x.StatusCode, x.ResponseID, x.ProviderRequestID, x.Model, nonNil(x.Raw),
-		x.Content, x.ReasoningContent, x.FinishReason, boolInt(u.Known), u.PromptTokens, u.CompletionTokens,
+		x.Content, x.ReasoningContent, x.FinishReason, u.Known, u.PromptTokens, u.CompletionTokens,
 		u.ReasoningTokens, u.CachedTokens, u.TotalTokens, x.Latency.Milliseconds(), ttft, millis(x.CreatedAt),
-		boolInt(c.Cached), l.batch(x.ProviderBatch))
+		c.Cached, l.batch(x.ProviderBatch))
 }
 
 // nonNil is b, or an empty slice for nil: a NOT NULL column's empty value.
@@ -246,11 +221,4 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
