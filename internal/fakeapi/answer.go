@@ -18,8 +18,11 @@ type reply struct {
 	usage   usageJSON
 	// How the answer is shaped (Config.Style, Config.FloatUsage), and what
 	// StyleVLLM echoes of the request.
-	style       string
-	floatUsage  bool
+	style      string
+	floatUsage bool
+	// deltas is the most pieces a stream sends each text in: maxDeltas,
+	// or a word each under Config.StreamWords.
+	deltas      int
 	stop        string
 	serviceTier json.RawMessage
 }
@@ -28,8 +31,20 @@ type replyChoice struct {
 	content, reasoning, finish string
 }
 
+// newReply is the answer to call n.
 func newReply(req *request, n, created int64, reasoning bool) *reply {
-	rep := &reply{chat: req.chat, created: created, model: req.Model, stop: req.firstStop(), serviceTier: req.ServiceTier}
+	return newLongReply(req, n, created, reasoning, 0)
+}
+
+// newLongReply is newReply whose texts, when words is positive, are
+// lengthened to that many words and streamed a word per event
+// (Config.StreamWords).
+func newLongReply(req *request, n, created int64, reasoning bool, words int) *reply {
+	rep := &reply{chat: req.chat, created: created, model: req.Model, stop: req.firstStop(), serviceTier: req.ServiceTier,
+		deltas: maxDeltas}
+	if words > 0 {
+		rep.deltas = words
+	}
 	rep.id = "cmpl-" + strconv.FormatInt(n, 10)
 	if req.chat {
 		rep.id = "chatcmpl-" + strconv.FormatInt(n, 10)
@@ -38,31 +53,45 @@ func newReply(req *request, n, created int64, reasoning bool) *reply {
 	if req.MaxCompletionTokens > 0 {
 		limit = req.MaxCompletionTokens
 	}
-	words, thoughts := 0, 0
+	answered, thoughts := 0, 0
 	for _, in := range req.inputs {
-		c := replyChoice{content: "echo: " + in, finish: "stop"}
+		c := replyChoice{content: lengthen("echo: "+in, words), finish: "stop"}
 		if limit > 0 {
 			if w := strings.Fields(c.content); len(w) > limit {
 				c.content, c.finish = strings.Join(w[:limit], " "), "length"
 			}
 		}
 		if reasoning && req.chat {
-			c.reasoning = "thinking about " + in
+			c.reasoning = lengthen("thinking about "+in, words)
 		}
 		for j := 0; j < req.n; j++ {
 			rep.choices = append(rep.choices, c)
-			words += countWords(c.content)
+			answered += countWords(c.content)
 			thoughts += countWords(c.reasoning)
 		}
 	}
 	u := &rep.usage
 	u.PromptTokens = req.promptTokens
-	u.CompletionTokens = words + thoughts
+	u.CompletionTokens = answered + thoughts
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	if reasoning && req.chat {
 		u.Details = &usageDetails{ReasoningTokens: thoughts}
 	}
 	return rep
+}
+
+// lengthen repeats the words of s until it has words of them; s as it is
+// when words is not positive or s has no word.
+func lengthen(s string, words int) string {
+	have := strings.Fields(s)
+	if words <= 0 || len(have) == 0 || len(have) == words {
+		return s
+	}
+	out := make([]string, words)
+	for i := range out {
+		out[i] = have[i%len(have)]
+	}
+	return strings.Join(out, " ")
 }
 
 // styled sets how the answer is shaped from cfg, and returns rep.

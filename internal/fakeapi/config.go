@@ -17,6 +17,14 @@ type Config struct {
 	Latency time.Duration
 	// ChunkInterval is waited between the events of a stream.
 	ChunkInterval time.Duration
+	// StreamWords, if positive, makes streams long, as a reasoning model's
+	// are: a streamed answer's content, and its reasoning for a reasoning
+	// model, are each lengthened to StreamWords words (the echo repeated,
+	// then cut by max_tokens as usual) and sent a word per event. A chat
+	// stream of a reasoning model then has 2 × StreamWords + 2 data events
+	// (+1 with include_usage), ChunkInterval apart. Plain answers are not
+	// changed.
+	StreamWords int
 	// Faults are random faults at given rates.
 	Faults Faults
 	// Script, if set, decides a fault per call before Faults are drawn; it

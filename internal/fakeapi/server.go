@@ -182,7 +182,11 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, cfg *Config, n 
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	rep := newReply(req, n, now().Unix(), isReasoning(cfg, req.Model)).styled(cfg)
+	words := 0
+	if req.Stream {
+		words = cfg.StreamWords
+	}
+	rep := newLongReply(req, n, now().Unix(), isReasoning(cfg, req.Model), words).styled(cfg)
 	if req.Stream {
 		s.stream(w, r, cfg, req, rep, f)
 		return

@@ -141,10 +141,10 @@ func (rep *reply) events(includeUsage bool) [][]byte {
 		if rep.chat {
 			add([]choiceJSON{rep.delta(i, &deltaJSON{Role: "assistant", Content: strPtr("")})}, usage)
 		}
-		for _, p := range splitWords(c.reasoning) {
+		for _, p := range splitWords(c.reasoning, rep.deltas) {
 			add([]choiceJSON{rep.delta(i, rep.reasoningDelta(p))}, usage)
 		}
-		for _, p := range splitWords(c.content) {
+		for _, p := range splitWords(c.content, rep.deltas) {
 			add([]choiceJSON{rep.piece(i, p, "")}, usage)
 		}
 		add([]choiceJSON{rep.piece(i, "", c.finish)}, usage)
@@ -204,9 +204,9 @@ func (rep *reply) piece(i int, text, finish string) choiceJSON {
 	return rep.delta(i, &deltaJSON{Content: strPtr(text)})
 }
 
-// splitWords cuts s at word starts into at most maxDeltas pieces whose
+// splitWords cuts s at word starts into at most most pieces whose
 // concatenation is s.
-func splitWords(s string) []string {
+func splitWords(s string, most int) []string {
 	if s == "" {
 		return nil
 	}
@@ -216,10 +216,10 @@ func splitWords(s string) []string {
 			starts = append(starts, i)
 		}
 	}
-	if m := len(starts); m > maxDeltas-1 {
-		picked := make([]int, 0, maxDeltas-1)
-		for k := 1; k < maxDeltas; k++ {
-			picked = append(picked, starts[k*(m+1)/maxDeltas-1])
+	if m := len(starts); m > most-1 {
+		picked := make([]int, 0, most-1)
+		for k := 1; k < most; k++ {
+			picked = append(picked, starts[k*(m+1)/most-1])
 		}
 		starts = picked
 	}

@@ -233,3 +233,32 @@ func TestStreamChunkIntervalCanceled(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestStreamWords checks the long streams of Config.StreamWords: a word
+// per event, reasoning and content each that long, usage counting them,
+// and a plain answer unchanged.
+func TestStreamWords(t *testing.T) {
+	s := Start(t, Config{StreamWords: 52})
+	_, got := stream(t, s, "/chat/completions",
+		chatBody("deepseek/deepseek-r1", "a b", `"stream":true`, `"stream_options":{"include_usage":true}`))
+	if n := len(got.data) - 1; n != 2*52+3 {
+		t.Errorf("%d data events before [DONE], want %d", n, 2*52+3)
+	}
+	content, reasoning, _, usage := assemble(t, got.data)
+	if w := strings.Fields(content[0]); len(w) != 52 || w[0] != "echo:" || w[3] != "echo:" {
+		t.Errorf("content %q: want 52 words repeating the echo", content[0])
+	}
+	if w := strings.Fields(reasoning[0]); len(w) != 52 || w[0] != "thinking" || w[4] != "thinking" {
+		t.Errorf("reasoning %q: want 52 words repeating the thought", reasoning[0])
+	}
+	if usage == nil || usage.CompletionTokens != 104 || usage.Details == nil || usage.Details.ReasoningTokens != 52 {
+		t.Errorf("usage %+v, want 104 completion tokens, 52 of them reasoning", usage)
+	}
+	_, got = stream(t, s, "/chat/completions", chatBody("m", "a b", `"stream":true`, `"max_tokens":5`))
+	if content, _, finish, _ := assemble(t, got.data); content[0] != "echo: a b echo: a" || finish[0] != "length" {
+		t.Errorf("with max_tokens 5: content %q, finish %q", content[0], finish[0])
+	}
+	if res := mustPost(t, s, "/chat/completions", chatBody("m", "a b")); !strings.Contains(string(res.body), `"content":"echo: a b"`) {
+		t.Errorf("plain answer %s: want it unchanged", res.body)
+	}
+}
