@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmbatch/llmbatch/jobs"
 )
 
 func TestThousands(t *testing.T) {
@@ -62,11 +67,12 @@ func TestCompareSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minimal, llm, err := compare(context.Background(), e, 300, time.Millisecond, "")
+	c, err := compare(context.Background(), e, 300, time.Millisecond, profiles{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if minimal.n != 300 || llm.n != 300 || minimal.rate() <= 0 || llm.rate() <= 0 || llm.outcomes != 300 {
+	minimal, llm := c.pick(false)
+	if minimal.n != 300 || llm.n != 300 || minimal.rate <= 0 || llm.rate <= 0 || llm.outcomes != 300 {
 		t.Errorf("minimal = %+v, llmbatch = %+v; want 300 requests each", minimal, llm)
 	}
 }
@@ -98,5 +104,95 @@ func TestScatteredSmall(t *testing.T) {
 	}
 	if faulty.lowest < 1 || faulty.lowest > c.conc || faulty.p95 <= 0 || faulty.p95 > faulty.wall {
 		t.Errorf("faulty run %+v: concurrency or 95th percentile out of range", faulty)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want float64
+		arg  int
+	}{
+		{[]float64{3, 1, 2}, 2, 2},
+		{[]float64{4, 1, 3, 2}, 2.5, 3},
+		{[]float64{5}, 5, 0},
+	}
+	for _, tt := range tests {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+		if got := argMedian(tt.in); got != tt.arg {
+			t.Errorf("argMedian(%v) = %d, want %d", tt.in, got, tt.arg)
+		}
+	}
+}
+
+func TestCategorize(t *testing.T) {
+	out := []byte(`File: bench
+Type: cpu
+-----------+-------------------------------------------------------
+      10ms   runtime.findObject
+             runtime.gcDrain
+             runtime.gcBgMarkWorker
+-----------+-------------------------------------------------------
+     1.20s   runtime.cgocall
+             github.com/mattn/go-sqlite3._Cfunc__sqlite3_step_values
+             github.com/llmbatch/llmbatch/store/sqlite.claimTx
+-----------+-------------------------------------------------------
+      30ms   internal/runtime/syscall/linux.Syscall6
+             syscall.write
+             net.(*conn).Write
+             net/http.(*persistConn).writeLoop
+-----------+-------------------------------------------------------
+      20ms   runtime.mallocgc
+             encoding/json.Unmarshal
+             github.com/llmbatch/llmbatch/worker.(*Client).call
+`)
+	samples, err := parseTraces(out)
+	if err != nil || len(samples) != 4 {
+		t.Fatalf("parseTraces: %d samples, %v; want 4", len(samples), err)
+	}
+	wantValues := []time.Duration{10 * time.Millisecond, 1200 * time.Millisecond, 30 * time.Millisecond, 20 * time.Millisecond}
+	wantNames := []string{"GC", "SQLite", "syscalls", "JSON"}
+	for i, s := range samples {
+		if got := categories[categorize(s.stack)].name; s.value != wantValues[i] || !strings.HasPrefix(got, wantNames[i]) {
+			t.Errorf("sample %d: %v in %q, want %v in %s…", i, s.value, got, wantValues[i], wantNames[i])
+		}
+	}
+}
+
+func TestReadEvents(t *testing.T) {
+	long := strings.Repeat("x", 10_000)
+	tests := []struct {
+		name, in string
+		want     error
+	}{
+		{"Done", "data: {\"a\":1}\n\n: keep-alive\n\ndata: [DONE]\n\n", nil},
+		{"LongLine", "data: \"" + long + "\"\n\ndata: [DONE]\n\n", nil},
+		{"Truncated", "data: {\"a\":1}\n\n", errNoDone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := readEvents(strings.NewReader(tt.in)); !errors.Is(got, tt.want) {
+				t.Errorf("readEvents = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBodyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bodies.txt")
+	want := []jobs.Request{{Endpoint: jobs.EndpointChat, Body: []byte(`{"a":"b\tc"}`)}, {Endpoint: jobs.EndpointCompletions, Body: []byte(`{}`)}}
+	if err := writeBodies(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readBodyFile(path)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("readBodyFile = %d requests, %v", len(got), err)
+	}
+	for i := range want {
+		if got[i].Endpoint != want[i].Endpoint || string(got[i].Body) != string(want[i].Body) {
+			t.Errorf("request %d = %s %s, want %s %s", i, got[i].Endpoint, got[i].Body, want[i].Endpoint, want[i].Body)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,18 +56,18 @@ func (r runResult) cpuPer1k() float64 { return r.cpu.Seconds() * 1000 / float64(
 func runDispatch(ctx context.Context, e *Env) error {
 	n, conc := e.cfg.dispatchN, e.cfg.concurrency
 	e.note("%s chat requests, concurrency %d, zero-latency fake server in this process", thousands(float64(n)), conc)
-	minimal, llm, err := compare(ctx, e, n, 0, e.cfg.cpuprofile)
+	c, err := compare(ctx, e, n, 0, profiles{cpu: e.cfg.cpuprofile, mem: e.cfg.memprofile})
 	if err != nil {
 		return err
 	}
-	e.figure("minimal client (no persistence)", fmt.Sprintf("%s req/s", thousands(minimal.rate())), "", false)
-	e.figure("  CPU per 1,000 requests", fmt.Sprintf("%.3f CPU-s", minimal.cpuPer1k()), "", false)
-	e.figure("llmbatch (import → store → runner)", fmt.Sprintf("%s req/s", thousands(llm.rate())), "", false)
-	e.figure("  CPU per 1,000 requests", fmt.Sprintf("%.3f CPU-s", llm.cpuPer1k()), "", false)
-	ratio := llm.rate() / minimal.rate()
-	e.figure("llmbatch / minimal client", fmt.Sprintf("%.2f×", ratio), "≥ 0.50×", ratio >= 0.5)
-	e.note("best of %d rounds each; CPU is this process's (getrusage), the fake server's share included in both",
-		max(1, e.cfg.rounds))
+	minimal, llm := c.pick(e.cfg.best)
+	e.figure("minimal client (no persistence)", fmt.Sprintf("%s req/s", thousands(minimal.rate)), "", false)
+	e.figure("  CPU per 1,000 requests", fmt.Sprintf("%.3f CPU-s", minimal.cpuPer1k), "", false)
+	e.figure("llmbatch (import → store → runner)", fmt.Sprintf("%s req/s", thousands(llm.rate)), "", false)
+	e.figure("  CPU per 1,000 requests", fmt.Sprintf("%.3f CPU-s", llm.cpuPer1k), "", false)
+	ratio := c.ratio(e.cfg.best)
+	e.figure("llmbatch / minimal client", fmt.Sprintf("%.2f× (rounds %s)", ratio, c.ratios()), "≥ 0.70×", ratio >= 0.7)
+	e.note("%s; CPU is this process's (getrusage), the fake server's share included in both", c.how(e.cfg.best))
 	e.note("group commit: %s outcomes in %s transactions (%.0f per commit)",
 		thousands(float64(llm.outcomes)), thousands(float64(llm.commits)), float64(llm.outcomes)/float64(max(1, llm.commits)))
 	e.note("store: %s", llm.queue)
@@ -77,50 +78,112 @@ func runLatency(ctx context.Context, e *Env) error {
 	n, conc, lat := e.cfg.latencyN, e.cfg.concurrency, e.cfg.latency
 	ideal := float64(conc) / lat.Seconds()
 	e.note("%s chat requests, concurrency %d, server latency %s: ideal %s req/s", thousands(float64(n)), conc, lat, thousands(ideal))
-	minimal, llm, err := compare(ctx, e, n, lat, "")
+	c, err := compare(ctx, e, n, lat, profiles{})
 	if err != nil {
 		return err
 	}
-	e.figure("minimal client", fmt.Sprintf("%s req/s (%.1f %%)", thousands(minimal.rate()), 100*minimal.rate()/ideal), "", false)
-	pct := 100 * llm.rate() / ideal
-	e.figure("llmbatch", fmt.Sprintf("%s req/s (%.1f %%)", thousands(llm.rate()), pct), "≥ 95 % of ideal", pct >= 95)
+	minimal, llm := c.pick(e.cfg.best)
+	e.figure("minimal client", fmt.Sprintf("%s req/s (%.1f %%)", thousands(minimal.rate), 100*minimal.rate/ideal), "", false)
+	pct := 100 * llm.rate / ideal
+	e.figure("llmbatch", fmt.Sprintf("%s req/s (%.1f %%)", thousands(llm.rate), pct), "≥ 95 % of ideal", pct >= 95)
+	e.note("%s", c.how(e.cfg.best))
 	e.note("group commit: %.0f outcomes per commit", float64(llm.outcomes)/float64(max(1, llm.commits)))
 	e.note("store: %s", llm.queue)
 	return nil
 }
 
+// comparison is the rounds of two clients run in turn, round i of each
+// beside the other's.
+type comparison struct {
+	minimal, llm []runResult
+}
+
+// summary is what a client's rounds come to: the median (or best) rate and
+// CPU per 1,000 requests, and the other figures of the round with that rate.
+type summary struct {
+	rate, cpuPer1k float64
+	runResult
+}
+
+// pick summarizes each client's rounds.
+func (c comparison) pick(best bool) (minimal, llm summary) {
+	return summarize(c.minimal, best), summarize(c.llm, best)
+}
+
+func summarize(rs []runResult, best bool) summary {
+	rates, cpus := make([]float64, len(rs)), make([]float64, len(rs))
+	for i, r := range rs {
+		rates[i], cpus[i] = r.rate(), r.cpuPer1k()
+	}
+	if best {
+		i := argBest(rates)
+		return summary{rate: rates[i], cpuPer1k: cpus[i], runResult: rs[i]}
+	}
+	return summary{rate: median(rates), cpuPer1k: median(cpus), runResult: rs[argMedian(rates)]}
+}
+
+// ratio is the median of the rounds' ratios, llmbatch's rate over the
+// minimal client's in the same round (with best, the best rates' ratio).
+func (c comparison) ratio(best bool) float64 {
+	if best {
+		m, l := c.pick(true)
+		return l.rate / m.rate
+	}
+	return median(c.roundRatios())
+}
+
+func (c comparison) roundRatios() []float64 {
+	out := make([]float64, len(c.llm))
+	for i := range c.llm {
+		out[i] = c.llm[i].rate() / c.minimal[i].rate()
+	}
+	return out
+}
+
+// ratios lists the rounds' ratios, for the noise to be seen.
+func (c comparison) ratios() string {
+	var parts []string
+	for _, r := range c.roundRatios() {
+		parts = append(parts, fmt.Sprintf("%.2f", r))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (c comparison) how(best bool) string {
+	if best {
+		return fmt.Sprintf("best of %d rounds each", len(c.llm))
+	}
+	return fmt.Sprintf("median of %d rounds, the clients in turn; the ratio is the median of the rounds' ratios", len(c.llm))
+}
+
 // compare runs n requests with the minimal client, then with llmbatch, each
 // against a fresh fake server answering after latency, -rounds times in
-// turn, and keeps the fastest run of each: on a shared machine the slow
-// runs measure the neighbours.
-func compare(ctx context.Context, e *Env, n int, latency time.Duration, profile string) (minimal, llm runResult, err error) {
+// turn. On a shared machine a round measures the neighbours too: the
+// median of the rounds is the figure.
+func compare(ctx context.Context, e *Env, n int, latency time.Duration, profile profiles) (comparison, error) {
+	var c comparison
 	file, err := e.input(n)
 	if err != nil {
-		return minimal, llm, err
+		return c, err
 	}
 	reqs, err := readBodies(file)
 	if err != nil {
-		return minimal, llm, err
+		return c, err
 	}
-	for round := range max(1, e.cfg.rounds) {
+	for round := range e.rounds(5) {
 		m, err := runMinimalOnce(ctx, reqs, latency, e.cfg.concurrency)
 		if err != nil {
-			return minimal, llm, fmt.Errorf("minimal client: %w", err)
+			return c, fmt.Errorf("minimal client: %w", err)
 		}
 		l, err := runLLMBatchOnce(ctx, e, file, n, latency, profile)
 		if err != nil {
-			return minimal, llm, fmt.Errorf("llmbatch: %w", err)
+			return c, fmt.Errorf("llmbatch: %w", err)
 		}
-		e.note("round %d: minimal client %s req/s, llmbatch %s req/s", round+1, thousands(m.rate()), thousands(l.rate()))
-		if m.rate() > minimal.rate() || minimal.n == 0 {
-			minimal = m
-		}
-		if l.rate() > llm.rate() || llm.n == 0 {
-			llm = l
-		}
-		profile = "" // profile the first round only
+		e.note("round %d: minimal client %s req/s, llmbatch %s req/s (%.2f×)", round+1, thousands(m.rate()), thousands(l.rate()), l.rate()/m.rate())
+		c.minimal, c.llm = append(c.minimal, m), append(c.llm, l)
+		profile = profiles{} // profile the first round only
 	}
-	return minimal, llm, nil
+	return c, nil
 }
 
 func runMinimalOnce(ctx context.Context, reqs []jobs.Request, latency time.Duration, conc int) (runResult, error) {
@@ -129,7 +192,7 @@ func runMinimalOnce(ctx context.Context, reqs []jobs.Request, latency time.Durat
 	return runMinimal(ctx, fake.URL(), reqs, conc)
 }
 
-func runLLMBatchOnce(ctx context.Context, e *Env, file string, n int, latency time.Duration, profile string) (runResult, error) {
+func runLLMBatchOnce(ctx context.Context, e *Env, file string, n int, latency time.Duration, profile profiles) (runResult, error) {
 	fake := fakeapi.New(fakeapi.Config{Key: benchKey, Latency: latency})
 	defer fake.Close()
 	res, err := runInProcess(ctx, e, fake.URL(), file, e.cfg.concurrency, profile)
@@ -146,6 +209,14 @@ func runLLMBatchOnce(ctx context.Context, e *Env, file string, n int, latency ti
 // http.Client, reading each answer to the end and keeping nothing: the
 // machine's limit for this server.
 func runMinimal(ctx context.Context, baseURL string, reqs []jobs.Request, conc int) (runResult, error) {
+	return runMinimalWith(ctx, baseURL, reqs, conc, func(r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+}
+
+// runMinimalWith is runMinimal reading each 200 answer with read.
+func runMinimalWith(ctx context.Context, baseURL string, reqs []jobs.Request, conc int, read func(io.Reader) error) (runResult, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conc, conc
 	defer tr.CloseIdleConnections()
@@ -164,12 +235,11 @@ func runMinimal(ctx context.Context, baseURL string, reqs []jobs.Request, conc i
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
 		}
-		return err
+		return read(resp.Body)
 	}
 	runtime.GC()
 	cpu0, start := cpuTime(), time.Now()
@@ -219,7 +289,7 @@ func importFresh(ctx context.Context, e *Env, name, file string) (*sqlite.Store,
 
 // runInProcess imports file into a new store on disk and works the job with
 // a worker.Runner, timing the run alone.
-func runInProcess(ctx context.Context, e *Env, baseURL, file string, conc int, profile string) (runResult, error) {
+func runInProcess(ctx context.Context, e *Env, baseURL, file string, conc int, profile profiles) (runResult, error) {
 	st, job, err := importFresh(ctx, e, "bench", file)
 	if err != nil {
 		return runResult{}, err
@@ -252,7 +322,29 @@ func runInProcess(ctx context.Context, e *Env, baseURL, file string, conc int, p
 	return res, nil
 }
 
-func startProfile(path string) (stop func(), err error) {
+// profiles name the profiles of a run: CPU, and allocations; "" for none.
+type profiles struct{ cpu, mem string }
+
+// startProfile starts the profiles p names; stop ends them.
+func startProfile(p profiles) (stop func(), err error) {
+	stopCPU, err := startCPUProfile(p.cpu)
+	if err != nil {
+		return nil, err
+	}
+	if p.mem == "" {
+		return stopCPU, nil
+	}
+	if err := writeAllocs(p.mem + ".base"); err != nil {
+		stopCPU()
+		return nil, err
+	}
+	return func() {
+		stopCPU()
+		_ = writeAllocs(p.mem)
+	}, nil
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
 	}
@@ -268,4 +360,14 @@ func startProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeAllocs writes the allocations so far (as of a GC, which it runs).
+func writeAllocs(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
 }

@@ -45,6 +45,12 @@ type config struct {
 	dir         string
 	keep        bool
 	cpuprofile  string
+	memprofile  string
+	best        bool
+	profileSum  string
+	child       string
+	binProfile  string
+	streams     streamsConfig
 }
 
 func main() {
@@ -53,7 +59,8 @@ func main() {
 	flag.BoolVar(&c.huge, "huge", false, "also run the scenarios that take 1,000,000 requests (several minutes)")
 	flag.BoolVar(&c.list, "list", false, "list the scenarios and exit")
 	flag.IntVar(&c.concurrency, "concurrency", 64, "requests in flight, for llmbatch and the minimal client")
-	flag.IntVar(&c.rounds, "rounds", 2, "runs of the minimal client and of llmbatch, in turn, in the dispatch and latency scenarios (the best counts)")
+	flag.IntVar(&c.rounds, "rounds", 0, "runs of the minimal client and of llmbatch, in turn, in the dispatch, latency, binary and streams scenarios, the median counting (default 5); runs of each case of scattered, the best counting (default 2)")
+	flag.BoolVar(&c.best, "best", false, "keep the best round of each client instead of the median (the first four passes of BENCHMARKS.md did)")
 	flag.IntVar(&c.dispatchN, "dispatch-requests", 20_000, "requests of the dispatch scenario")
 	flag.IntVar(&c.latencyN, "latency-requests", 6_400, "requests of the latency scenario")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "server latency of the latency scenario")
@@ -63,7 +70,31 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "", "work `directory` for input files and databases (default: a new one under $TMPDIR)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the in-process llmbatch dispatch run to `FILE`")
+	flag.StringVar(&c.memprofile, "memprofile", "", "write the allocations of the in-process llmbatch dispatch run to `FILE` (and those before it to FILE.base: go tool pprof -sample_index=alloc_space -diff_base FILE.base FILE)")
+	flag.StringVar(&c.profileSum, "profile-summary", "", "print where the CPU of the profile `FILE` goes, by category (HTTP, SQLite, JSON, GC, ...), and exit")
+	flag.StringVar(&c.child, "minimal-child", "", "internal: run the minimal client of the binary and streams scenarios in this process, as `JSON` says, and exit")
+	c.streams.flags()
+	flag.StringVar(&c.binProfile, "bin-cpuprofile", "", "write a CPU profile of the binary's first llmbatch round of each case of the binary and streams scenarios to `PREFIX`-CASE.prof ($LLMBATCH_CPUPROFILE)")
 	flag.Parse()
+	if os.Getenv("GOMAXPROCS") == "" {
+		// As the llmbatch binary sets it (main.go), for the in-process
+		// runs and the minimal client, here or in a child.
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
+	if c.child != "" {
+		if err := runMinimalChild(c.child); err != nil {
+			fmt.Fprintf(os.Stderr, "bench minimal client: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if c.profileSum != "" {
+		if err := summarizeProfile(os.Stdout, c.profileSum); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if c.list {
 		for _, s := range scenarios {
 			huge := ""
@@ -92,11 +123,6 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer e.close()
-	if os.Getenv("GOMAXPROCS") == "" {
-		// As the llmbatch binary sets it (main.go), for the in-process
-		// runs; the minimal client runs with it too.
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-	}
 	fmt.Printf("llmbatch bench: %s, %d CPUs (GOMAXPROCS %d), %s; work dir %s\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), e.dir)
 	failed := 0

@@ -84,7 +84,7 @@ func runScattered(ctx context.Context, e *Env) error {
 		if err != nil {
 			return err
 		}
-		e.note("%s (best of %d runs each)", c.label, max(1, e.cfg.rounds))
+		e.note("%s (best of %d runs each)", c.label, e.rounds(2))
 		for _, r := range []struct {
 			name string
 			res  scResult
@@ -106,7 +106,7 @@ func runScattered(ctx context.Context, e *Env) error {
 // turn, and keeps the fastest run of each: on a shared machine the slow
 // runs measure the neighbours.
 func scatteredBest(ctx context.Context, e *Env, c scCase) (clean, faulty scResult, err error) {
-	for round := range max(1, e.cfg.rounds) {
+	for round := range e.rounds(2) {
 		cl, err := scatteredRun(ctx, e, c.clean())
 		if err != nil {
 			return clean, faulty, fmt.Errorf("%s, clean: %w", c.label, err)

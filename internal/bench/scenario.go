@@ -66,6 +66,14 @@ func (e *Env) close() {
 	}
 }
 
+// rounds is -rounds, or def when it was not given.
+func (e *Env) rounds(def int) int {
+	if e.cfg.rounds > 0 {
+		return e.cfg.rounds
+	}
+	return def
+}
+
 // path names a file in the work directory.
 func (e *Env) path(name string) string { return filepath.Join(e.dir, name) }
 
