@@ -1,7 +1,7 @@
 // Package storetest is the store-contract suite: the behaviours the command
 // line and the worker rely on from any jobs.Store, checked through that
-// interface alone, so that every engine (store/sqlite today, a shared one
-// tomorrow) is held to the same promises. An engine's tests call Run with a
+// interface alone, so that every engine (store/sqlite, store/postgres) is
+// held to the same promises. An engine's tests call Run with a
 // constructor of fresh, empty stores:
 //
 //	func TestContract(t *testing.T) {
@@ -16,7 +16,10 @@
 // cancel, leftovers, waits, settings, run ends, run state), and provider
 // batches (a request put in one is the batch's until its answer is
 // recorded, once, or the batch is collected; the usage answered in
-// batches is counted apart).
+// batches is counted apart). The cases of one run per job are skipped for
+// an engine that implements jobs.Runners (its own tests hold it to leases
+// instead). RunCopy and CopyChain hold a pair of engines to jobs.Copy: every
+// row of a job, exactly, from one database to another (jobs.JobCopier).
 //
 // Time: the suite moves time only through the arguments the interface
 // takes (Claim's now, EndRun's at, the times of attempts and results it
