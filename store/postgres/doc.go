@@ -21,7 +21,6 @@
 //	                  jobColumns, deref, inActiveJob
 //	import.go         Import (COPY FROM), fingerprints, duplicates, lines
 //	                  kept invalid
-//	reader.go         the goroutine that reads an import's source ahead
 //	lease.go          many runners, one job (jobs.Runners): Lock, Heartbeat,
 //	                  Unlock, LiveRunners, the leases a store's runs hold,
 //	                  and heldLive (the SQL test of a request a live run

@@ -102,18 +102,18 @@ func importRequests(ctx context.Context, tx pgx.Tx, job jobs.Job, src jobs.Reque
 	if k, ok := src.(invalidKeeper); ok {
 		ins.keep = k.KeepsInvalid()
 	}
-	rd := readAhead(src, readBatch)
-	defer rd.stop()
-	for batch := range rd.batches {
+	rd := jobs.ReadAhead(src, readBatch, 8)
+	defer rd.Stop()
+	for batch := range rd.Batches() {
 		for i := range batch {
 			if err := ins.add(ctx, &batch[i]); err != nil {
 				return 0, err
 			}
 		}
-		rd.recycle(batch)
+		rd.Recycle(batch)
 	}
-	if rd.err != nil {
-		return 0, rd.err
+	if err := rd.Err(); err != nil {
+		return 0, err
 	}
 	if err := ins.flush(ctx); err != nil {
 		return 0, err

@@ -53,7 +53,7 @@ func readSeries(ctx context.Context, tx pgx.Tx, jobID int64, buckets int, rep *j
 		return nil
 	}
 	rep.Start, rep.End = time.UnixMilli(*first), time.UnixMilli(*last)
-	rep.Bucket = niceStep(rep.End.Sub(rep.Start)/time.Duration(max(buckets, 1)), timeSteps)
+	rep.Bucket = jobs.ReportBucket(rep.End.Sub(rep.Start), buckets)
 	rep.BucketStart = rep.Start.Truncate(rep.Bucket)
 	n := int(rep.End.Sub(rep.BucketStart)/rep.Bucket) + 1
 	rows, err := tx.Query(ctx, `SELECT coalesce(error_class, ''), (started_at + duration_ms - $1) / $2, count(*)
@@ -113,7 +113,7 @@ func readHistograms(ctx context.Context, tx pgx.Tx, jobID int64, bins int, rep *
 	if err != nil {
 		return fmt.Errorf("time to first token: %w", err)
 	}
-	rep.Latency, rep.TTFT = histogram(lat, bins), histogram(ttft, bins)
+	rep.Latency, rep.TTFT = jobs.NewHistogram(lat, bins), jobs.NewHistogram(ttft, bins)
 	return nil
 }
 
@@ -170,82 +170,4 @@ func readFailed(ctx context.Context, tx pgx.Tx, jobID int64, limit int) ([]jobs.
 		return r, err
 	})
 	return list, total, err
-}
-
-// timeSteps are the bucket widths of the report's time series: widths a
-// reader can count in on a clock.
-var timeSteps = []time.Duration{
-	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
-	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
-	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
-	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
-}
-
-// niceStep returns the smallest of steps that is at least d, or beyond the
-// last step a whole multiple of it.
-func niceStep(d time.Duration, steps []time.Duration) time.Duration {
-	for _, s := range steps {
-		if s >= d {
-			return s
-		}
-	}
-	last := steps[len(steps)-1]
-	return (d + last - 1) / last * last
-}
-
-// niceWidth returns the smallest 1, 2 or 5 times a power of ten
-// milliseconds that is at least d: the bin widths of the histograms.
-func niceWidth(d time.Duration) time.Duration {
-	for w := time.Millisecond; ; w *= 10 {
-		for _, m := range []time.Duration{1, 2, 5} {
-			if m*w >= d {
-				return m * w
-			}
-		}
-	}
-}
-
-// histogram bins sorted durations into about bins bins of a round width.
-// When the slowest percent reaches more than twice as far above the
-// minimum as the 99th percentile, the bins end after the 99th percentile
-// and the values beyond go into one overflow bin up to the maximum.
-func histogram(sorted []time.Duration, bins int) jobs.Histogram {
-	h := jobs.Histogram{Count: len(sorted)}
-	if len(sorted) == 0 {
-		return h
-	}
-	h.Min, h.Max = sorted[0], sorted[len(sorted)-1]
-	h.P50, h.P95, h.P99 = nearestRank(sorted, 50), nearestRank(sorted, 95), nearestRank(sorted, 99)
-	hi := h.Max
-	if h.P99 > h.Min && h.Max-h.Min > 2*(h.P99-h.Min) {
-		hi = h.P99
-	}
-	width := niceWidth((hi - h.Min) / time.Duration(max(bins, 1)))
-	lo := h.Min.Truncate(width)
-	// A value on the top edge counts in the last bin, which is [Lo, Hi].
-	n := max(1, int((hi-lo+width-1)/width))
-	edge := lo + time.Duration(n)*width
-	for i := range n {
-		h.Bins = append(h.Bins, jobs.Bin{Lo: lo + time.Duration(i)*width, Hi: lo + time.Duration(i+1)*width})
-	}
-	if h.Max > hi && h.Max >= edge {
-		h.Bins = append(h.Bins, jobs.Bin{Lo: edge, Hi: h.Max, Overflow: true})
-	}
-	for _, v := range sorted {
-		if v > hi && v >= edge {
-			h.Bins[len(h.Bins)-1].Count++
-			continue
-		}
-		h.Bins[min(int((v-lo)/width), n-1)].Count++
-	}
-	return h
-}
-
-// nearestRank returns the pct-th percentile of sorted values: the value of
-// rank ceil(pct·n/100), as Stats computes it.
-func nearestRank(sorted []time.Duration, pct int) time.Duration {
-	i := (pct*len(sorted)+99)/100 - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }

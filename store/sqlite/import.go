@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -68,22 +66,22 @@ func importRequests(ctx context.Context, tx *sql.Tx, job jobs.Job, src jobs.Requ
 		ins.keep = k.KeepsInvalid()
 	}
 	defer ins.close()
-	rd := readAhead(src, importBatch)
-	defer rd.stop()
+	rd := jobs.ReadAhead(src, importBatch, 4)
+	defer rd.Stop()
 	n := 0
-	for batch := range rd.batches {
+	for batch := range rd.Batches() {
 		k, err := ins.insert(ctx, batch)
 		if err != nil {
 			return 0, err
 		}
 		n += k
-		rd.recycle(batch)
+		rd.Recycle(batch)
 		if err := def.maybeDrop(ctx, tx, n); err != nil {
 			return 0, fmt.Errorf("import: %w", err)
 		}
 	}
-	if rd.err != nil {
-		return 0, rd.err
+	if err := rd.Err(); err != nil {
+		return 0, err
 	}
 	for _, d := range ins.dups {
 		src.Reject(d.line, d.reason)
@@ -358,90 +356,6 @@ func (ins *inserter) close() {
 			s.Close()
 		}
 	}
-}
-
-// reader calls a source's Next on a goroutine of its own and hands the
-// requests over in batches, so that reading and validating the file runs
-// beside the inserts. Only that goroutine touches the source until batches
-// is closed.
-type reader struct {
-	batches chan []jobs.Request
-	free    chan []jobs.Request
-	done    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
-	// err is what Next returned other than io.EOF; read it after batches
-	// is closed.
-	err error
-}
-
-func readAhead(src jobs.RequestSource, size int) *reader {
-	rd := &reader{batches: make(chan []jobs.Request, 4), free: make(chan []jobs.Request, 6), done: make(chan struct{})}
-	rd.wg.Add(1)
-	go func() {
-		defer rd.wg.Done()
-		defer close(rd.batches)
-		rd.err = rd.read(src, size)
-	}()
-	return rd
-}
-
-func (rd *reader) read(src jobs.RequestSource, size int) error {
-	batch := rd.batch(size)
-	for {
-		r, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return err
-		}
-		if batch = append(batch, r); len(batch) == size {
-			if !rd.send(batch) {
-				return nil
-			}
-			batch = rd.batch(size)
-		}
-	}
-	if len(batch) > 0 {
-		rd.send(batch)
-	}
-	return nil
-}
-
-// batch returns an empty batch, one the inserter is done with if it can.
-func (rd *reader) batch(size int) []jobs.Request {
-	select {
-	case b := <-rd.free:
-		return b[:0]
-	default:
-		return make([]jobs.Request, 0, size)
-	}
-}
-
-func (rd *reader) send(batch []jobs.Request) bool {
-	select {
-	case rd.batches <- batch:
-		return true
-	case <-rd.done:
-		return false
-	}
-}
-
-// recycle hands a stored batch back for reuse.
-func (rd *reader) recycle(batch []jobs.Request) {
-	clear(batch)
-	select {
-	case rd.free <- batch:
-	default:
-	}
-}
-
-// stop ends the reading goroutine, if it still runs, and waits for it.
-func (rd *reader) stop() {
-	rd.once.Do(func() { close(rd.done) })
-	for range rd.batches {
-	}
-	rd.wg.Wait()
 }
 
 // InvalidLines returns the messages ("FILE:LINE: reason") of the first

@@ -53,7 +53,7 @@ func readSeries(ctx context.Context, tx *sql.Tx, jobID int64, buckets int, rep *
 		return nil
 	}
 	rep.Start, rep.End = time.UnixMilli(first.Int64), time.UnixMilli(last.Int64)
-	rep.Bucket = niceStep(rep.End.Sub(rep.Start)/time.Duration(max(buckets, 1)), timeSteps)
+	rep.Bucket = jobs.ReportBucket(rep.End.Sub(rep.Start), buckets)
 	rep.BucketStart = rep.Start.Truncate(rep.Bucket)
 	n := int(rep.End.Sub(rep.BucketStart)/rep.Bucket) + 1
 	origin, width := rep.BucketStart.UnixMilli(), rep.Bucket.Milliseconds()
@@ -114,7 +114,7 @@ func readHistograms(ctx context.Context, tx *sql.Tx, jobID int64, bins int, rep 
 	if err != nil {
 		return fmt.Errorf("time to first token: %w", err)
 	}
-	rep.Latency, rep.TTFT = histogram(lat, bins), histogram(ttft, bins)
+	rep.Latency, rep.TTFT = jobs.NewHistogram(lat, bins), jobs.NewHistogram(ttft, bins)
 	return nil
 }
 

@@ -1,10 +1,9 @@
-package sqlite
+package jobs
 
-import (
-	"time"
+import "time"
 
-	"github.com/llmbatch/llmbatch/jobs"
-)
+// The report's histograms and time buckets, which every engine computes
+// the same way from the durations it reads.
 
 // timeSteps are the bucket widths of the report's time series: widths a
 // reader can count in on a clock.
@@ -41,17 +40,17 @@ func niceWidth(d time.Duration) time.Duration {
 	}
 }
 
-// histogram bins sorted durations into about bins bins of a round width.
+// NewHistogram bins sorted durations into about bins bins of a round width.
 // When the slowest percent reaches more than twice as far above the
 // minimum as the 99th percentile, the bins end after the 99th percentile
 // and the values beyond go into one overflow bin up to the maximum.
-func histogram(sorted []time.Duration, bins int) jobs.Histogram {
-	h := jobs.Histogram{Count: len(sorted)}
+func NewHistogram(sorted []time.Duration, bins int) Histogram {
+	h := Histogram{Count: len(sorted)}
 	if len(sorted) == 0 {
 		return h
 	}
 	h.Min, h.Max = sorted[0], sorted[len(sorted)-1]
-	h.P50, h.P95, h.P99 = nearestRank(sorted, 50), nearestRank(sorted, 95), nearestRank(sorted, 99)
+	h.P50, h.P95, h.P99 = NearestRank(sorted, 50), NearestRank(sorted, 95), NearestRank(sorted, 99)
 	hi := h.Max
 	if h.P99 > h.Min && h.Max-h.Min > 2*(h.P99-h.Min) {
 		hi = h.P99
@@ -62,10 +61,10 @@ func histogram(sorted []time.Duration, bins int) jobs.Histogram {
 	n := max(1, int((hi-lo+width-1)/width))
 	edge := lo + time.Duration(n)*width
 	for i := range n {
-		h.Bins = append(h.Bins, jobs.Bin{Lo: lo + time.Duration(i)*width, Hi: lo + time.Duration(i+1)*width})
+		h.Bins = append(h.Bins, Bin{Lo: lo + time.Duration(i)*width, Hi: lo + time.Duration(i+1)*width})
 	}
 	if h.Max > hi && h.Max >= edge {
-		h.Bins = append(h.Bins, jobs.Bin{Lo: edge, Hi: h.Max, Overflow: true})
+		h.Bins = append(h.Bins, Bin{Lo: edge, Hi: h.Max, Overflow: true})
 	}
 	for _, v := range sorted {
 		if v > hi && v >= edge {
@@ -77,9 +76,15 @@ func histogram(sorted []time.Duration, bins int) jobs.Histogram {
 	return h
 }
 
-// nearestRank returns the pct-th percentile of sorted values: the value of
+// NearestRank returns the pct-th percentile of sorted values: the value of
 // rank ceil(pct·n/100), as Stats computes it.
-func nearestRank(sorted []time.Duration, pct int) time.Duration {
+func NearestRank(sorted []time.Duration, pct int) time.Duration {
 	i := (pct*len(sorted)+99)/100 - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// ReportBucket is the width of the report's time-series buckets for a run
+// of span in about n buckets: a width a reader can count in on a clock.
+func ReportBucket(span time.Duration, n int) time.Duration {
+	return niceStep(span/time.Duration(max(n, 1)), timeSteps)
 }
