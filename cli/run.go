@@ -413,6 +413,10 @@ func cancelledJob(ctx context.Context, st jobs.Store, job jobs.Job, o importOpti
 			fmt.Fprintf(stderr, "llmbatch: job %s: %s left pending by a run after the cancel are cancelled now\n", job.Name, output.Plural(n, "request"))
 		}
 	}
+	if open, err := hasOpenBatches(ctx, st, job.ID); err == nil && open {
+		fmt.Fprintf(stderr, "llmbatch: job %s: its provider batches are still open; `%s` cancels them and records what they answered\n",
+			job.Name, command(o, "cancel", job.Name))
+	}
 	return fmt.Errorf("job %q was cancelled; its results stay exportable (%s); to run the file again, import it under a new --job name",
 		job.Name, command(o, "export", job.Name, "--errors", "FILE"))
 }
