@@ -207,7 +207,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cancel()
 	r.mu.Lock()
 	r.cancel = cancel
-	r.w = newWriter(r.q, int(r.window), r.committed, r.fail)
+	r.w = newWriter(r.q, int(r.window), func() bool { return r.calling.Load() > 0 }, r.committed, r.fail)
 	r.mu.Unlock()
 	stopState := r.saveStates(ctx)
 	defer stopState()

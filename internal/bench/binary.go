@@ -56,9 +56,11 @@ func runBinLatency(ctx context.Context, e *Env) error {
 			c.latency, conc, ms(ideal), thousands(float64(conc)/c.latency.Seconds()), roundList(rounds, func(r childRound) string {
 				return fmt.Sprintf("%.1f %%", pct(r.llm))
 			}))
-		e.figure(fmt.Sprintf("minimal client, %s requests", thousands(float64(n))), fmt.Sprintf("%.1f %% of ideal", m), "", false)
-		e.figure(fmt.Sprintf("llmbatch, %s requests, start to exit", thousands(float64(n))), fmt.Sprintf("%.1f %% of ideal (%s)", l,
-			ms(time.Duration(median(walls(rounds))))), fmt.Sprintf("≥ %.0f %% of ideal", want), l >= want)
+		cpu := func(r childResult) float64 { return r.cpu.Seconds() * 1e6 / float64(n) }
+		mCPU, lCPU := medianOf(rounds, cpu)
+		e.figure(fmt.Sprintf("minimal client, %s requests", thousands(float64(n))), fmt.Sprintf("%.1f %% of ideal, %.0f ms CPU per 1,000", m, mCPU), "", false)
+		e.figure(fmt.Sprintf("llmbatch, %s requests, start to exit", thousands(float64(n))), fmt.Sprintf("%.1f %% of ideal (%s), %.0f ms CPU per 1,000", l,
+			ms(time.Duration(median(walls(rounds)))), lCPU), fmt.Sprintf("≥ %.0f %% of ideal", want), l >= want)
 	}
 	return nil
 }

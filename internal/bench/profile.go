@@ -15,7 +15,8 @@ import (
 // A CPU profile's summary: each sample goes to the first category whose
 // rule matches its stack, so the shares add up to the whole. The fake
 // server and the GC come first, since they own whatever they call; then
-// SQLite (cgo included) and JSON, then what the sample's leaf does.
+// syscalls and wake-ups made from Go (SQLite's are inside its cgo calls),
+// SQLite, JSON, and the rest by what the sample's stack holds.
 //
 //	go run ./internal/bench -profile-summary FILE   # FILE from -cpuprofile or $LLMBATCH_CPUPROFILE
 type category struct {
@@ -31,18 +32,18 @@ var categories = []category{
 	{name: "GC (marking, sweeping, assists, scavenging)",
 		any: []string{"runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge",
 			"runtime.gcStart", "runtime.sweepone", "runtime.(*mheap).reclaim", "runtime.gcMarkDone"}},
+	{name: "syscalls (socket reads and writes, other)",
+		leaf: []string{"syscall.", "internal/runtime/syscall"}},
+	{name: "wake-ups (futex, epoll, timers' sleeps)",
+		leaf: []string{"runtime.futex", "runtime.epollwait", "runtime.usleep", "runtime.osyield", "runtime.nanosleep"}},
 	{name: "SQLite and cgo (database/sql, go-sqlite3, the store)",
 		any: []string{"mattn/go-sqlite3", "database/sql", "runtime.cgocall", "store/sqlite."}},
 	{name: "JSON (answers, streams, bodies)",
 		any: []string{"encoding/json", "jsonscan.", "worker.parseResponse", "worker.scanResponse", "worker.(*scanner)",
 			"worker.(*assembler)", "worker.(*merger)", "worker.(*jsonWriter)", "worker.prepareBody", "jobs.Lookup",
-			"jobs.WithMember", "jobs.WithoutMembers", "worker.(*sseReader)"}},
-	{name: "syscalls (socket reads and writes, other)",
-		leaf: []string{"syscall.", "internal/runtime/syscall"}},
-	{name: "wake-ups (futex, epoll, timers' sleeps)",
-		leaf: []string{"runtime.futex", "runtime.epollwait", "runtime.usleep", "runtime.osyield", "runtime.nanosleep"}},
-	{name: "HTTP client (net/http, net, bufio, textproto; not its syscalls)",
-		any: []string{"net/http.", "net.", "bufio.", "net/textproto.", "internal/poll.", "mime."}},
+			"jobs.WithMember", "jobs.WithoutMembers"}},
+	{name: "HTTP client and SSE reading (net/http, net, bufio, textproto; not their syscalls)",
+		any: []string{"net/http.", "net.", "bufio.", "net/textproto.", "internal/poll.", "mime.", "worker.(*sseReader)"}},
 	{name: "channels, select and the scheduler",
 		any: []string{"runtime.chansend", "runtime.chanrecv", "runtime.selectgo", "runtime.schedule", "runtime.findRunnable",
 			"runtime.park_m", "runtime.goready", "runtime.ready", "runtime.netpoll", "runtime.mcall", "runtime.gopark",
