@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ const DefaultMaxResponseBytes = 64 << 20
 type Client struct {
 	base    string
 	key     string
+	auth    []string // the Authorization header, nil without a key
 	http    *http.Client
 	timeout time.Duration
 	maxBody int64
@@ -81,6 +83,9 @@ func NewClient(opts ClientOptions) *Client {
 		http: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
+	}
+	if c.key != "" {
+		c.auth = []string{"Bearer " + c.key}
 	}
 	if c.maxBody <= 0 {
 		c.maxBody = DefaultMaxResponseBytes
@@ -149,24 +154,14 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 		actx, cancelTimeout = context.WithTimeout(actx, c.timeout)
 		defer cancelTimeout()
 	}
-	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+string(req.Endpoint), bytes.NewReader(body))
+	trace := newSentTrace()
+	hreq, err := c.newRequest(httptrace.WithClientTrace(actx, &trace.ClientTrace), c.base+string(req.Endpoint), body, stream)
 	if err != nil {
 		return nil, c.fail(jobs.ClassInvalidRequest, 0, err.Error(), nil)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if stream {
-		hreq.Header.Set("Accept", "text/event-stream")
-	} else {
-		hreq.Header.Set("Accept", "application/json")
-	}
-	hreq.Header.Set("User-Agent", "llmbatch")
-	if c.key != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	sent := traceSent(hreq)
-	resp, err := c.http.Do(hreq)
+	resp, err := c.roundTrip(hreq)
 	if err != nil {
-		return nil, c.unsentError(c.transportError(ctx, err), sent)
+		return nil, c.unsentError(c.transportError(ctx, err), &trace.sent)
 	}
 	defer resp.Body.Close()
 	if hasQuota(resp.Header) {
@@ -198,7 +193,7 @@ func (c *Client) answer(ctx, actx context.Context, cancel context.CancelCauseFun
 	if ok && stream && isEventStream(resp.Header) {
 		return c.readStreamed(ctx, actx, cancel, req, resp, start)
 	}
-	body, err := c.readBody(resp.Body)
+	body, err := c.readResponse(resp)
 	if err != nil {
 		return nil, c.transportError(ctx, err)
 	}
@@ -254,6 +249,20 @@ func requestID(h http.Header, body []byte) string {
 
 var errTooLarge = errors.New("response body too large")
 
+// readResponse reads resp's body in one allocation when its length is
+// known (an answer with a Content-Length), else as readBody.
+func (c *Client) readResponse(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > c.maxBody {
+		return c.readBody(resp.Body)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 func (c *Client) readBody(r io.Reader) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r, c.maxBody+1))
 	if err != nil {
@@ -285,20 +294,72 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	}
 }
 
-// traceSent sets a trace on req that says whether the request was written
-// whole to a connection: a failure before that (a refused dial, an unknown
-// host, a TLS handshake refused or spoken to a plain-HTTP server, a proxy
-// that would not connect) never reached a server, which a wrong base URL
-// gives; a failure after it is the server's.
-func traceSent(req *http.Request) *atomic.Bool {
-	sent := new(atomic.Bool)
-	trace := &httptrace.ClientTrace{WroteRequest: func(w httptrace.WroteRequestInfo) {
-		if w.Err == nil {
-			sent.Store(true)
-		}
-	}}
-	*req = *req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	return sent
+// sentTrace is a trace that says whether a request was written whole to
+// a connection: a failure before that (a refused dial, an unknown host, a
+// TLS handshake refused or spoken to a plain-HTTP server, a proxy that
+// would not connect) never reached a server, which a wrong base URL gives;
+// a failure after it is the server's. One allocation holds both.
+type sentTrace struct {
+	httptrace.ClientTrace
+	sent atomic.Bool
+}
+
+func newSentTrace() *sentTrace {
+	t := &sentTrace{}
+	t.WroteRequest = t.wrote
+	return t
+}
+
+func (t *sentTrace) wrote(w httptrace.WroteRequestInfo) {
+	if w.Err == nil {
+		t.sent.Store(true)
+	}
+}
+
+// The headers of every call: shared, never modified (a transport only
+// reads a request's headers), so that a call sets them without
+// allocating or canonicalizing their names.
+var (
+	headerJSON      = []string{"application/json"}
+	headerStream    = []string{"text/event-stream"}
+	headerUserAgent = []string{"llmbatch"}
+)
+
+// newRequest is the POST of body to url under ctx.
+func (c *Client) newRequest(ctx context.Context, url string, body []byte, stream bool) (*http.Request, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	h := hreq.Header
+	h["Content-Type"] = headerJSON
+	h["Accept"] = headerJSON
+	if stream {
+		h["Accept"] = headerStream
+	}
+	h["User-Agent"] = headerUserAgent
+	if c.auth != nil {
+		h["Authorization"] = c.auth
+	}
+	return hreq, nil
+}
+
+// roundTrip sends hreq through the client's transport, as http.Client.Do
+// would for a client that follows no redirect and keeps no cookies, less
+// its cost per call (a copy of the headers for redirects it never
+// follows): a 3xx comes back as it is, and errors are wrapped alike.
+func (c *Client) roundTrip(hreq *http.Request) (*http.Response, error) {
+	resp, err := c.http.Transport.RoundTrip(hreq)
+	if err == nil {
+		return resp, nil
+	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+		err = http.ErrSchemeMismatch
+	}
+	u := *hreq.URL
+	u.User = nil
+	return nil, &url.Error{Op: "Post", URL: u.String(), Err: err}
 }
 
 // unsentError marks a failure as one where no request reached a server.
