@@ -142,8 +142,18 @@ var (
 	chunkChoiceKeys = []string{"index", "message", "delta", "text", "finish_reason", "logprobs"}
 )
 
-// shadows reports whether m's key matches one of keys but for case.
+// shadows reports whether m's key matches one of keys but for case. A
+// plain ASCII key, every key a provider sends, is compared where it lies:
+// this runs for most members of every chunk.
 func shadows(m member, keys []string) bool {
+	if !m.esc && !hasSpecial(m.key) {
+		for _, k := range keys {
+			if string(m.key) != k && foldEqual(m.key, k) {
+				return true
+			}
+		}
+		return false
+	}
 	key := keyString(m)
 	for _, k := range keys {
 		if key != k && strings.EqualFold(key, k) {

@@ -36,8 +36,9 @@ type sseEvent struct {
 	// "event: error" is an sseData event even without data, so that a
 	// provider's error is never mistaken for a keep-alive.
 	Event string
-	// Data is the block's data lines joined with "\n" (sseData only). The
-	// event owns it; later calls to Next do not reuse it.
+	// Data is the block's data lines joined with "\n" (sseData only). It
+	// is valid until the next call to Next, which reuses its memory: a
+	// long stream then allocates nothing per event.
 	Data []byte
 }
 
@@ -57,6 +58,13 @@ type sseReader struct {
 	err     error  // sticky: once Next fails it keeps failing
 }
 
+// sseBuffer is the size of an sseReader's read buffer: a few events' worth
+// (a chunk of a stream is a few hundred bytes). The reader under it (a
+// response body) is buffered already; a longer line is gathered across
+// reads, so that a thousand streams in flight do not each hold the
+// largest line there could be.
+const sseBuffer = 512
+
 // newSSEReader returns a reader of the events in r. A line or an event
 // longer than maxEvent bytes (DefaultMaxResponseBytes when maxEvent <= 0)
 // is an error wrapping errTooLarge.
@@ -64,7 +72,7 @@ func newSSEReader(r io.Reader, maxEvent int) *sseReader {
 	if maxEvent <= 0 {
 		maxEvent = DefaultMaxResponseBytes
 	}
-	return &sseReader{r: bufio.NewReader(r), max: maxEvent}
+	return &sseReader{r: bufio.NewReaderSize(r, sseBuffer), max: maxEvent}
 }
 
 var utf8BOM = []byte("\xEF\xBB\xBF")
@@ -132,7 +140,7 @@ func (s *sseReader) dispatch() sseEvent {
 			ev.Kind = sseDone
 		}
 	}
-	s.data, s.event = nil, ""
+	s.data, s.event = s.data[:0], ""
 	return ev
 }
 
@@ -176,7 +184,7 @@ func (s *sseReader) readLine() ([]byte, error) {
 				continue
 			}
 		}
-		i := bytes.IndexAny(buf, "\r\n")
+		i := lineEnd(buf)
 		n := len(buf)
 		if i >= 0 {
 			n = i
@@ -193,6 +201,20 @@ func (s *sseReader) readLine() ([]byte, error) {
 		_, _ = s.r.Discard(i + 1)
 		return s.line, nil
 	}
+}
+
+// lineEnd is the index of the first CR or LF in buf, or -1: two
+// vectorized scans, where bytes.IndexAny walks byte by byte.
+func lineEnd(buf []byte) int {
+	i := bytes.IndexByte(buf, '\n')
+	head := buf
+	if i >= 0 {
+		head = buf[:i]
+	}
+	if j := bytes.IndexByte(head, '\r'); j >= 0 {
+		return j
+	}
+	return i
 }
 
 // buffered returns the bytes buffered, reading when there are none; it
