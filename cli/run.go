@@ -304,9 +304,10 @@ func runJob(ctx context.Context, opts runOptions, stdout, stderr io.Writer) erro
 // profileFiles name the profiles a run writes, "" for none.
 type profileFiles struct{ CPU, Mem string }
 
-// start starts the CPU profile; stop ends it and writes the allocations.
-func (p profileFiles) start() (stop func(), err error) {
-	stop = func() {}
+// start starts the CPU profile; the function it returns ends it and
+// writes the allocations.
+func (p profileFiles) start() (func(), error) {
+	stopCPU := func() {}
 	if p.CPU != "" {
 		f, err := os.Create(p.CPU)
 		if err != nil {
@@ -316,16 +317,16 @@ func (p profileFiles) start() (stop func(), err error) {
 			f.Close()
 			return nil, fmt.Errorf("LLMBATCH_CPUPROFILE: %w", err)
 		}
-		stop = func() {
+		stopCPU = func() {
 			pprof.StopCPUProfile()
 			f.Close()
 		}
 	}
 	if p.Mem == "" {
-		return stop, nil
+		return stopCPU, nil
 	}
 	return func() {
-		stop()
+		stopCPU()
 		if f, err := os.Create(p.Mem); err == nil {
 			_ = pprof.Lookup("allocs").WriteTo(f, 0)
 			f.Close()
