@@ -5,6 +5,8 @@
 //	go run ./internal/bench -huge                # also run memory and resume start-up (1,000,000 requests)
 //	go run ./internal/bench -only import -import-lines 100000,1000000
 //	go run ./internal/bench -only ratelimit,scattered  # a limit found; scattered 429s cost little
+//	go run ./internal/bench -only binary,binlatency,streams  # the binary from start to exit (issue 17)
+//	go run ./internal/bench -profile-summary FILE     # where a CPU profile's time goes, by category
 //	go run ./internal/bench -list                # the scenarios
 //
 // The dispatch and latency scenarios run the real pipeline in this process
