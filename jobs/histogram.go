@@ -1,6 +1,9 @@
 package jobs
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // The report's histograms and time buckets, which every engine computes
 // the same way from the durations it reads.
@@ -87,4 +90,49 @@ func NearestRank(sorted []time.Duration, pct int) time.Duration {
 // of span in about n buckets: a width a reader can count in on a clock.
 func ReportBucket(span time.Duration, n int) time.Duration {
 	return niceStep(span/time.Duration(max(n, 1)), timeSteps)
+}
+
+// Series adds up the report's time series as an engine reads it: the
+// attempts that ended in each bucket, and those that failed by error class.
+type Series struct {
+	completed []int
+	byClass   map[string][]int
+}
+
+// NewSeries returns a series of n buckets.
+func NewSeries(n int) *Series {
+	return &Series{completed: make([]int, n), byClass: map[string][]int{}}
+}
+
+// Add counts count attempts of class ("" for a success) that ended in
+// bucket, which is clamped to the series.
+func (s *Series) Add(class string, bucket int64, count int) {
+	counts := s.completed
+	if class != "" {
+		if s.byClass[class] == nil {
+			s.byClass[class] = make([]int, len(s.completed))
+		}
+		counts = s.byClass[class]
+	}
+	counts[max(0, min(int(bucket), len(counts)-1))] += count
+}
+
+// Fill sets rep's Completed and Errors (most frequent class first).
+func (s *Series) Fill(rep *Report) {
+	rep.Completed = s.completed
+	list := make([]ClassSeries, 0, len(s.byClass))
+	for class, counts := range s.byClass {
+		cs := ClassSeries{Class: ErrorClass(class), Counts: counts}
+		for _, c := range counts {
+			cs.Total += c
+		}
+		list = append(list, cs)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Total != list[j].Total {
+			return list[i].Total > list[j].Total
+		}
+		return list[i].Class < list[j].Class
+	})
+	rep.Errors = list
 }

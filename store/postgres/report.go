@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,8 +61,7 @@ func readSeries(ctx context.Context, tx pgx.Tx, jobID int64, buckets int, rep *j
 		return fmt.Errorf("series: %w", err)
 	}
 	defer rows.Close()
-	rep.Completed = make([]int, n)
-	byClass := map[string][]int{}
+	series := jobs.NewSeries(n)
 	for rows.Next() {
 		var class string
 		var i int64
@@ -71,36 +69,10 @@ func readSeries(ctx context.Context, tx pgx.Tx, jobID int64, buckets int, rep *j
 		if err := rows.Scan(&class, &i, &c); err != nil {
 			return fmt.Errorf("series: %w", err)
 		}
-		counts := rep.Completed
-		if class != "" {
-			if byClass[class] == nil {
-				byClass[class] = make([]int, n)
-			}
-			counts = byClass[class]
-		}
-		counts[max(0, min(int(i), n-1))] += c
+		series.Add(class, i, c)
 	}
-	rep.Errors = classSeries(byClass)
+	series.Fill(rep)
 	return rows.Err()
-}
-
-// classSeries orders the error series by total, most frequent first.
-func classSeries(byClass map[string][]int) []jobs.ClassSeries {
-	list := make([]jobs.ClassSeries, 0, len(byClass))
-	for class, counts := range byClass {
-		cs := jobs.ClassSeries{Class: jobs.ErrorClass(class), Counts: counts}
-		for _, c := range counts {
-			cs.Total += c
-		}
-		list = append(list, cs)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].Total != list[j].Total {
-			return list[i].Total > list[j].Total
-		}
-		return list[i].Class < list[j].Class
-	})
-	return list
 }
 
 func readHistograms(ctx context.Context, tx pgx.Tx, jobID int64, bins int, rep *jobs.Report) error {
