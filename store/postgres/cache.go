@@ -46,13 +46,16 @@ func (p *CachePass) Answered() int { return p.answered }
 // look at.
 func (p *CachePass) Next(ctx context.Context, n int) (more bool, err error) {
 	if !p.started {
+		// With no result in the database yet, nothing can answer: a new
+		// job in a new database starts sending at once.
 		var first, last *int64
-		if err := p.s.pool.QueryRow(ctx, `SELECT min(id), max(id) FROM requests
-			WHERE job_id = $1 AND status = 'pending'`, p.jobID).Scan(&first, &last); err != nil {
+		var answers bool
+		if err := p.s.pool.QueryRow(ctx, `SELECT min(id), max(id), EXISTS (SELECT 1 FROM results)
+			FROM requests WHERE job_id = $1 AND status = 'pending'`, p.jobID).Scan(&first, &last, &answers); err != nil {
 			return false, fmt.Errorf("answer from cache: %w", err)
 		}
 		p.started = true
-		if first == nil {
+		if first == nil || !answers {
 			return false, nil
 		}
 		p.next, p.last = *first, *last

@@ -65,13 +65,16 @@ func (s *Store) NewCachePass(jobID int64) jobs.CachePass {
 // look at.
 func (p *CachePass) Next(ctx context.Context, n int) (more bool, err error) {
 	if !p.started {
+		// With no result in the database yet, nothing can answer: a new
+		// job in a new database starts sending at once.
 		var first, last sql.NullInt64
-		if err := p.s.r.QueryRowContext(ctx, `SELECT min(id), max(id) FROM requests
-			WHERE job_id = ? AND status = 'pending'`, p.jobID).Scan(&first, &last); err != nil {
+		var answers bool
+		if err := p.s.r.QueryRowContext(ctx, `SELECT min(id), max(id), EXISTS (SELECT 1 FROM results)
+			FROM requests WHERE job_id = ? AND status = 'pending'`, p.jobID).Scan(&first, &last, &answers); err != nil {
 			return false, fmt.Errorf("answer from cache: %w", err)
 		}
 		p.started, p.next, p.last = true, first.Int64, last.Int64
-		if !first.Valid {
+		if !first.Valid || !answers {
 			return false, nil
 		}
 	}

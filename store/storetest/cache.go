@@ -115,6 +115,21 @@ func checkCachedStats(t *testing.T, b, a jobs.Stats) {
 	}
 }
 
+// testCacheNothingToAnswer: in a database with no result yet, the first
+// step of a pass ends it, whatever the step's size; nothing is answered.
+func testCacheNothingToAnswer(t *testing.T, st jobs.Store) {
+	a := mustImport(t, st, "a", []jobs.Request{keyed(1, "k1"), keyed(2, "k1"), keyed(3, "k2")})
+	more, err := st.NewCachePass(a.ID).Next(t.Context(), 1)
+	if err != nil || more {
+		t.Fatalf("CachePass.Next = %v, %v in a database without results; want false, nil", more, err)
+	}
+	// Once one request has its answer, the pass looks again.
+	mustRecord(t, st, answer(mustClaim(t, st, a.ID, 1)[0], "one", time.Second))
+	if n := runPass(t, st, a.ID, 1); n != 1 {
+		t.Errorf("the cache pass answered %d requests after the first answer, want 1", n)
+	}
+}
+
 // testCacheChunks: a pass in steps answers in claim order, and a claim
 // between its steps takes only requests the pass has not answered; a
 // request claimed first is sent, not answered.

@@ -68,6 +68,7 @@ var contract = []struct {
 	{"RecordsStopsOnCallbackError", testRecordsStops},
 	{"CacheAnswersIdenticalRequests", testCacheAnswers},
 	{"CacheInChunksBesideClaims", testCacheChunks},
+	{"CacheWithNothingToAnswer", testCacheNothingToAnswer},
 	{"CacheOfCancelledJobs", testCacheCancelledJobs},
 	{"Embeddings", testEmbeddings},
 	{"StatsAfterKnownOutcomes", testStatsAfterKnownOutcomes},
