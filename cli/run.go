@@ -628,7 +628,7 @@ func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, r
 			runErr = errors.Join(runErr, err)
 		}
 	}
-	stats, err := st.Stats(ctx, job.ID)
+	stats, err := summary(ctx, st, job.ID)
 	if err != nil {
 		return errors.Join(runErr, err)
 	}
@@ -646,6 +646,17 @@ func finish(ctx context.Context, st jobs.Store, job jobs.Job, o importOptions, r
 		err = cannotWrite(o, job, serr)
 	}
 	return err
+}
+
+// summary reads what the summary line prints: the counts, the usage and
+// the attempts, not the quantiles and windows of a full Stats, which take
+// several times as long on a large job and would delay the exit.
+func summary(ctx context.Context, st jobs.Store, jobID int64) (jobs.Stats, error) {
+	sum, err := st.BeginSummary(ctx, jobID)
+	if err != nil {
+		return jobs.Stats{}, err
+	}
+	return sum.Finish(ctx)
 }
 
 // runEnd says how the run ended, and the error that exit code and message

@@ -140,7 +140,8 @@ type Summary interface {
 	// from the cache (Stats.Cached) and how many are in open provider
 	// batches (Stats.InBatches); no usage yet.
 	Counts() Stats
-	// Finish adds the usage per model and ends the summary.
+	// Finish adds the usage per model and in all, and the attempts
+	// made (Stats.Attempts), and ends the summary.
 	Finish(ctx context.Context) (Stats, error)
 	// Close ends the summary; safe after Finish.
 	Close()

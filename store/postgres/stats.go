@@ -23,13 +23,10 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 		return jobs.Stats{}, err
 	}
 	defer sum.Close()
-	if err := sum.addUsage(ctx); err != nil {
+	if err := sum.addTotals(ctx); err != nil {
 		return sum.stats, err
 	}
 	st, q := sum.stats, sum.tx
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE job_id = $1`, jobID).Scan(&st.Attempts); err != nil {
-		return st, fmt.Errorf("stats: %w", err)
-	}
 	if st.Errors, err = errorClasses(ctx, q, jobID); err != nil {
 		return st, err
 	}

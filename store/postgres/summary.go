@@ -87,21 +87,26 @@ func (sum *Summary) Counts() jobs.Stats { return sum.stats }
 
 // Finish adds the usage per model and in all, with the results that
 // reported none (results answered from the cache left out, as Stats does),
-// as of the summary's moment, and ends the transaction.
+// and the attempts made, as of the summary's moment, and ends the
+// transaction.
 func (sum *Summary) Finish(ctx context.Context) (jobs.Stats, error) {
 	defer sum.Close()
-	err := sum.addUsage(ctx)
+	err := sum.addTotals(ctx)
 	return sum.stats, err
 }
 
-// addUsage reads the usage per model and in all into the summary.
-func (sum *Summary) addUsage(ctx context.Context) error {
+// addTotals reads the usage per model and in all, and the attempts,
+// into the summary.
+func (sum *Summary) addTotals(ctx context.Context) error {
 	models, err := modelUsage(ctx, sum.tx, sum.jobID)
 	if err != nil {
 		return err
 	}
 	sum.stats.Models = models
 	sum.stats.Usage, sum.stats.ResultsWithoutUsage = totalUsage(models)
+	if err := sum.tx.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE job_id = $1`, sum.jobID).Scan(&sum.stats.Attempts); err != nil {
+		return fmt.Errorf("summary: attempts: %w", err)
+	}
 	return nil
 }
 

@@ -32,16 +32,10 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 		return jobs.Stats{}, err
 	}
 	defer sum.Close()
-	if err := sum.addUsage(ctx); err != nil {
+	if err := sum.addTotals(ctx); err != nil {
 		return sum.stats, err
 	}
 	st, q := sum.stats, sum.tx
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE job_id = ?`, jobID).Scan(&st.Attempts); err != nil {
-		return st, fmt.Errorf("stats: %w", err)
-	}
-	if st.Cached, err = s.cachedCount(ctx, q, jobID); err != nil {
-		return st, err
-	}
 	if st.Errors, err = s.errorClasses(ctx, q, jobID); err != nil {
 		return st, err
 	}

@@ -344,8 +344,11 @@ func testBatchRecord(t *testing.T, st jobs.Store) {
 	if err != nil {
 		t.Fatalf("BeginSummary: %v", err)
 	}
-	if got, err := sum.Finish(t.Context()); err != nil || !slices.Equal(got.Models, wantModels) {
-		t.Errorf("Summary.Finish() Models = %+v, %v;\nwant %+v", got.Models, err, wantModels)
+	// What the summary line of a run prints comes from the summary alone.
+	if got, err := sum.Finish(t.Context()); err != nil || !slices.Equal(got.Models, wantModels) ||
+		got.Usage != stats.Usage || got.Attempts != stats.Attempts || got.Counts[jobs.StatusSucceeded] != stats.Counts[jobs.StatusSucceeded] {
+		t.Errorf("Summary.Finish() = models %+v, usage %+v, %d attempts, counts %v, %v;\nwant %+v, %+v, %d, %v",
+			got.Models, got.Usage, got.Attempts, got.Counts, err, wantModels, stats.Usage, stats.Attempts, stats.Counts)
 	}
 }
 
