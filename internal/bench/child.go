@@ -36,6 +36,16 @@ type childResult struct {
 	// child would seem at least as large as the bench process.
 	maxRSS int64
 	code   int
+	// runners are the processes of a case several runners share, each
+	// its own, when this result adds them up (see together); nil for one.
+	runners []childResult
+	// server is the CPU time the PostgreSQL server spent for the run
+	// (see serverCPU); 0 on SQLite, whose work is the runner's own.
+	server time.Duration
+	// first and last are the times from the start to the fake's first
+	// request and to its last answer: what came before and after is the
+	// client's start and exit.
+	first, last time.Duration
 }
 
 // hwmEvery is how often the child's peak RSS is read. VmHWM only grows, so

@@ -6,6 +6,7 @@
 //	go run ./internal/bench -only import -import-lines 100000,1000000
 //	go run ./internal/bench -only ratelimit,scattered  # a limit found; scattered 429s cost little
 //	go run ./internal/bench -only binary,binlatency,streams  # the binary from start to exit (issue 17)
+//	go run ./internal/bench -only binary,binlatency -engines sqlite,postgres -runners 1,3  # PostgreSQL beside SQLite
 //	go run ./internal/bench -profile-summary FILE     # where a CPU profile's time goes, by category
 //	go run ./internal/bench -list                # the scenarios
 //
@@ -41,6 +42,7 @@ type config struct {
 	dispatchN   int
 	latencyN    int
 	latency     time.Duration
+	binLatencyN string
 	importLines string
 	hugeN       int
 	bin         string
@@ -52,6 +54,8 @@ type config struct {
 	profileSum  string
 	child       string
 	binProfile  string
+	engines     string
+	runners     string
 	streams     streamsConfig
 }
 
@@ -66,6 +70,7 @@ func main() {
 	flag.IntVar(&c.dispatchN, "dispatch-requests", 20_000, "requests of the dispatch scenario")
 	flag.IntVar(&c.latencyN, "latency-requests", 6_400, "requests of the latency scenario")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "server latency of the latency scenario")
+	flag.StringVar(&c.binLatencyN, "binlatency-requests", "5000,20000", "comma-separated `sizes` (requests) of the binlatency scenario")
 	flag.StringVar(&c.importLines, "import-lines", "100000,1000000", "comma-separated file sizes (lines) of the import scenario")
 	flag.IntVar(&c.hugeN, "huge-requests", 1_000_000, "requests of the memory and resume scenarios")
 	flag.StringVar(&c.bin, "bin", "", "llmbatch binary to run (default: go build into the work directory)")
@@ -75,6 +80,8 @@ func main() {
 	flag.StringVar(&c.memprofile, "memprofile", "", "write the allocations of the in-process llmbatch dispatch run to `FILE` (and those before it to FILE.base: go tool pprof -sample_index=alloc_space -diff_base FILE.base FILE)")
 	flag.StringVar(&c.profileSum, "profile-summary", "", "print where the CPU of the profile `FILE` goes, by category (HTTP, SQLite, JSON, GC, ...), and exit")
 	flag.StringVar(&c.child, "minimal-child", "", "internal: run the minimal client of the binary and streams scenarios in this process, as `JSON` says, and exit")
+	flag.StringVar(&c.engines, "engines", "sqlite", "comma-separated storage `engines` of the binary and binlatency scenarios: sqlite, postgres (a fresh database a round on the server in $LLMBATCH_TEST_POSTGRES)")
+	flag.StringVar(&c.runners, "runners", "1", "comma-separated `counts` of runners sharing the job in the binary and binlatency scenarios, each at -concurrency (PostgreSQL; SQLite runs one)")
 	c.streams.flags()
 	flag.StringVar(&c.binProfile, "bin-cpuprofile", "", "write a CPU profile of the binary's first llmbatch round of each case of the binary and streams scenarios to `PREFIX`-CASE.prof ($LLMBATCH_CPUPROFILE)")
 	flag.Parse()

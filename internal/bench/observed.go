@@ -18,6 +18,7 @@ type observed struct {
 	fake  *fakeapi.Server
 	ts    *httptest.Server
 	first atomic.Int64 // unix nanoseconds of the first request, 0 before
+	last  atomic.Int64 // unix nanoseconds of the last request's end
 	done  atomic.Int64
 }
 
@@ -26,6 +27,7 @@ func newObserved(cfg fakeapi.Config) *observed {
 	o.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.first.CompareAndSwap(0, time.Now().UnixNano())
 		o.fake.ServeHTTP(w, r)
+		o.last.Store(time.Now().UnixNano())
 		o.done.Add(1)
 	}))
 	o.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -45,6 +47,18 @@ func (o *observed) firstAt() time.Time {
 		return time.Unix(0, ns)
 	}
 	return time.Time{}
+}
+
+// span is the time from start to the first request and to the end of the
+// last, 0 for none.
+func (o *observed) span(start time.Time) (first, last time.Duration) {
+	if ns := o.first.Load(); ns != 0 {
+		first = time.Unix(0, ns).Sub(start)
+	}
+	if ns := o.last.Load(); ns != 0 {
+		last = time.Unix(0, ns).Sub(start)
+	}
+	return first, last
 }
 
 func (o *observed) close() {

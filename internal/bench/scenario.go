@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Scenario is one measurement. To add one (for example the rate-limit
@@ -117,13 +119,59 @@ func (e *Env) figure(name, value, target string, ok bool) {
 			mark = "ok"
 		}
 		target = "target " + target
-		if ok {
-			e.met++
-		} else {
-			e.missed++
-		}
+		e.tally(ok)
 	}
 	fmt.Printf("   %-40s %-34s %-24s %s\n", name, value, target, mark)
+}
+
+// tally counts a target met or missed.
+func (e *Env) tally(ok bool) {
+	if ok {
+		e.met++
+	} else {
+		e.missed++
+	}
+}
+
+// target is a table's cell for a target, counted: "≥ 0.70× ok".
+func (e *Env) target(target string, ok bool) string {
+	e.tally(ok)
+	if ok {
+		return target + " ok"
+	}
+	return target + " MISSED"
+}
+
+// table prints rows (the first the header) in columns, as figures are.
+func (e *Env) table(rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	for _, r := range rows {
+		line := "  "
+		for i, cell := range r {
+			line += " " + cell + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+		}
+		fmt.Println(strings.TrimRight(line, " "))
+	}
+}
+
+// cases are the engine cases -engines and -runners ask for.
+func (e *Env) cases() ([]engineCase, error) {
+	engines, runners := e.cfg.engines, e.cfg.runners
+	if engines == "" {
+		engines = "sqlite"
+	}
+	if runners == "" {
+		runners = "1"
+	}
+	return engineCases(engines, runners)
 }
 
 // note prints a line of context under the figures.

@@ -44,14 +44,15 @@ func runStreams(ctx context.Context, e *Env) error {
 	e.note("%s requests of deepseek-r1, %s streams at once, %d events %s apart (%s a stream)", thousands(float64(s.requests)),
 		thousands(float64(s.concurrency)), events, s.interval, ms(time.Duration(events-1)*s.interval))
 	cfg := fakeapi.Config{Key: benchKey, ChunkInterval: s.interval, StreamWords: s.words}
-	rounds, err := childRounds(ctx, e, "streams", file, s.concurrency, cfg, nil)
+	rounds, err := childRounds(ctx, e, roundSpec{label: "streams", file: file, conc: s.concurrency, cfg: cfg,
+		cases: []engineCase{sqliteOne}, rounds: e.rounds(5)})
 	if err != nil {
 		return err
 	}
 	ratio := func(f func(childResult) float64) (float64, string) {
 		rs := make([]float64, len(rounds))
 		for i, r := range rounds {
-			rs[i] = f(r.llm) / f(r.minimal)
+			rs[i] = f(r.llm[0]) / f(r.minimal)
 		}
 		return median(rs), floats(rs)
 	}
@@ -68,13 +69,15 @@ func runStreams(ctx context.Context, e *Env) error {
 		{"CPU", "CPU-s", cpu, 1, 1.5},
 		{"peak RSS", "MB", rss, 1e-6, 1.2},
 	} {
-		m, l := medianOf(rounds, f.f)
+		m, ls := medianOf(rounds, f.f)
+		l := ls[0]
 		r, list := ratio(f.f)
 		e.figure(fmt.Sprintf("%s, minimal / llmbatch", f.name), fmt.Sprintf("%.2f / %.2f %s", m*f.scale, l*f.scale, f.unit), "", false)
 		e.figure(fmt.Sprintf("  llmbatch / minimal client (%s)", f.name), fmt.Sprintf("%.2f× (rounds %s)", r, list),
 			fmt.Sprintf("≤ %.2f×", f.target), r <= f.target)
 	}
-	m, l := medianOf(rounds, cpu)
+	m, ls := medianOf(rounds, cpu)
+	l := ls[0]
 	perEvent := func(x float64) string {
 		return fmt.Sprintf("%.1f µs", x*1e6/float64(s.requests*events))
 	}
