@@ -165,13 +165,17 @@ Type: cpu
       20ms   runtime.mallocgc
              encoding/json.Unmarshal
              github.com/llmbatch/llmbatch/worker.(*Client).call
+-----------+-------------------------------------------------------
+      40ms   github.com/jackc/pgx/v5/pgproto3.(*Frontend).Receive
+             github.com/jackc/pgx/v5.(*Conn).Query
+             github.com/llmbatch/llmbatch/store/postgres.(*Store).Claim
 `)
 	samples, err := parseTraces(out)
-	if err != nil || len(samples) != 4 {
-		t.Fatalf("parseTraces: %d samples, %v; want 4", len(samples), err)
+	if err != nil || len(samples) != 5 {
+		t.Fatalf("parseTraces: %d samples, %v; want 5", len(samples), err)
 	}
-	wantValues := []time.Duration{10 * time.Millisecond, 1200 * time.Millisecond, 30 * time.Millisecond, 20 * time.Millisecond}
-	wantNames := []string{"GC", "SQLite", "syscalls", "JSON"}
+	wantValues := []time.Duration{10 * time.Millisecond, 1200 * time.Millisecond, 30 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
+	wantNames := []string{"GC", "SQLite", "syscalls", "JSON", "PostgreSQL"}
 	for i, s := range samples {
 		if got := categories[categorize(s.stack)].name; s.value != wantValues[i] || !strings.HasPrefix(got, wantNames[i]) {
 			t.Errorf("sample %d: %v in %q, want %v in %s…", i, s.value, got, wantValues[i], wantNames[i])

@@ -38,6 +38,8 @@ var categories = []category{
 		leaf: []string{"runtime.futex", "runtime.epollwait", "runtime.usleep", "runtime.osyield", "runtime.nanosleep"}},
 	{name: "SQLite and cgo (database/sql, go-sqlite3, the store)",
 		any: []string{"mattn/go-sqlite3", "database/sql", "runtime.cgocall", "store/sqlite."}},
+	{name: "PostgreSQL client (pgx, pgxpool, store/postgres; not its syscalls)",
+		any: []string{"jackc/pgx", "jackc/puddle", "store/postgres."}},
 	{name: "JSON (answers, streams, bodies)",
 		any: []string{"encoding/json", "jsonscan.", "worker.parseResponse", "worker.scanResponse", "worker.(*scanner)",
 			"worker.(*assembler)", "worker.(*merger)", "worker.(*jsonWriter)", "worker.prepareBody", "jobs.Lookup",
