@@ -227,27 +227,30 @@ func succeedAll(ctx context.Context, tx *sql.Tx, plain []*jobs.Outcome) ([]bool,
 }
 
 // succeedChunk moves the requests of chunk to succeeded if every one of
-// them is still running, and reports whether it did.
+// them is still running, and reports whether it did. It counts them
+// first rather than undoing a partial update: a savepoint would make
+// SQLite copy every page the update touches into its sub-journal.
 func succeedChunk(ctx context.Context, tx *sql.Tx, chunk []*jobs.Outcome) (bool, error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT succeed`); err != nil {
-		return false, err
-	}
 	args := make([]any, len(chunk))
 	for i, o := range chunk {
 		args[i] = o.Request.ID
 	}
+	var running int
+	if err := tx.QueryRowContext(ctx, countRunning.sql(len(chunk)), args...).Scan(&running); err != nil {
+		return false, err
+	}
+	if running < len(chunk) { // one was recorded or cancelled meanwhile, or is named twice
+		return false, nil
+	}
 	res, err := tx.ExecContext(ctx, markSucceeded.sql(len(chunk)), args...)
-	var n int64
-	if err == nil {
-		n, err = res.RowsAffected()
+	if err != nil {
+		return false, err
 	}
-	if err == nil && n < int64(len(chunk)) {
-		_, err = tx.ExecContext(ctx, `ROLLBACK TO succeed`)
+	n, err := res.RowsAffected()
+	if err == nil && n != int64(len(chunk)) {
+		err = fmt.Errorf("moved %d of %d running requests", n, len(chunk))
 	}
-	if _, rerr := tx.ExecContext(ctx, `RELEASE succeed`); err == nil {
-		err = rerr
-	}
-	return err == nil && n == int64(len(chunk)), err
+	return err == nil, err
 }
 
 // outcomeUpdate moves one request from running to the outcome's status.
@@ -290,8 +293,15 @@ func applyOutcome(ctx context.Context, update *sql.Stmt, o *jobs.Outcome, batch 
 
 // attemptInserts and resultInserts are the multi-row inserts Record makes,
 // of online outcomes ([0]) and of provider batches' ([1], with the batch),
-// markSucceeded its update of plain successes; markRunning is the claim's
-// update.
+// markSucceeded its update of plain successes (after countRunning);
+// markRunning is the claim's update.
+//
+// The updates are OR FAIL: a statement that may abort half-way (ABORT, the
+// default) makes SQLite copy each page it touches into a statement journal,
+// which for these updates of many requests outgrows memory and is written
+// to a temporary file. FAIL keeps the rows changed before a failing one,
+// which never reach the database: any error rolls the whole transaction
+// back (Record, Claim).
 var (
 	attemptInserts = [2]rowsStmt{
 		{head: `INSERT INTO attempts (job_id, request_id, number, started_at,
@@ -303,9 +313,11 @@ var (
 		{head: `INSERT INTO results (` + resultColumns + `) VALUES `, cols: 19},
 		{head: `INSERT INTO results (` + resultColumns + `, provider_batch) VALUES `, cols: 20},
 	}
-	markRunning = rowsStmt{head: `UPDATE requests SET status = 'running' WHERE status = 'pending' AND id IN (`,
+	markRunning = rowsStmt{head: `UPDATE OR FAIL requests SET status = 'running' WHERE status = 'pending' AND id IN (`,
 		cols: 1, tail: `)`}
-	markSucceeded = rowsStmt{head: `UPDATE requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
+	countRunning = rowsStmt{head: `SELECT count(*) FROM requests WHERE status = 'running' AND id IN (`,
+		cols: 1, tail: `)`}
+	markSucceeded = rowsStmt{head: `UPDATE OR FAIL requests SET status = 'succeeded', attempts = attempts + 1, not_before = 0,
 		error_class = NULL, error_status_code = NULL, error_message = NULL, error_body = NULL,
 		error_request_id = NULL WHERE status = 'running' AND id IN (`, cols: 1, tail: `)`}
 )

@@ -384,12 +384,12 @@ func TestRecordManySomeNoLongerRunning(t *testing.T) {
 	}
 }
 
-// TestRecordFailsInsideItsSavepoint makes the UPDATE of plain successes
-// fail halfway through a chunk (a trigger aborts the statement, rolls back
-// the transaction, or fails it leaving the rows before it changed): Record
-// returns the error, every request stays running, and the same outcomes
-// then record on the same store.
-func TestRecordFailsInsideItsSavepoint(t *testing.T) {
+// TestRecordFailsHalfway makes the UPDATE of plain successes fail halfway
+// through a chunk (a trigger aborts the statement, rolls back the
+// transaction, or fails it leaving the rows before it changed, as the
+// update's OR FAIL would): Record returns the error, every request stays
+// running, and the same outcomes then record on the same store.
+func TestRecordFailsHalfway(t *testing.T) {
 	for _, action := range []string{"ABORT", "ROLLBACK", "FAIL"} {
 		t.Run(action, func(t *testing.T) {
 			ctx := context.Background()
@@ -417,6 +417,33 @@ func TestRecordFailsInsideItsSavepoint(t *testing.T) {
 				if got := readRow(t, s, r.ID); got.Status != jobs.StatusSucceeded || got.Results != 1 {
 					t.Fatalf("request %d after Record = %+v, want succeeded with one result", r.ID, got)
 				}
+			}
+		})
+	}
+}
+
+// TestClaimFailsHalfway makes the claim's UPDATE fail halfway through its
+// requests (a trigger aborts it, rolls back the transaction, or fails it
+// leaving the rows before it changed): Claim returns the error and hands
+// out nothing, every request stays pending, and the next claim gets them.
+func TestClaimFailsHalfway(t *testing.T) {
+	for _, action := range []string{"ABORT", "ROLLBACK", "FAIL"} {
+		t.Run(action, func(t *testing.T) {
+			ctx := context.Background()
+			s := mustOpenStore(t)
+			job := mustImport(t, s, "claim", chatRequests(100))
+			mustExec(t, s, `CREATE TEMP TRIGGER boom BEFORE UPDATE OF status ON requests
+				WHEN old.line = 41 AND new.status = 'running'
+				BEGIN SELECT RAISE(`+action+`, 'boom'); END`)
+			if reqs, err := s.Claim(ctx, job.ID, 100, t0); err == nil || len(reqs) != 0 {
+				t.Fatalf("Claim with the trigger in place = %d requests, %v; want none and boom", len(reqs), err)
+			}
+			if got := queryInt(t, s, `SELECT count(*) FROM requests WHERE status = 'pending'`); got != 100 {
+				t.Fatalf("pending requests after the failed Claim = %d, want 100", got)
+			}
+			mustExec(t, s, `DROP TRIGGER temp.boom`)
+			if got := len(mustClaim(t, s, job.ID, 100)); got != 100 {
+				t.Fatalf("Claim after the failure = %d requests, want 100", got)
 			}
 		})
 	}
