@@ -25,10 +25,14 @@ const DefaultMaxResponseBytes = 64 << 20
 
 // Client sends request bodies to an OpenAI-compatible API.
 type Client struct {
-	base    string
-	key     string
-	auth    []string // the Authorization header, nil without a key
-	http    *http.Client
+	base string
+	key  string
+	auth []string // the Authorization header, nil without a key
+	http *http.Client
+	// direct calls a plain-HTTP base URL without net/http's transport;
+	// nil when the calls need it (see newDirect).
+	direct  *direct
+	conns   int
 	timeout time.Duration
 	maxBody int64
 	stream  bool
@@ -62,8 +66,8 @@ type ClientOptions struct {
 // alive, and which never follows redirects: a redirected POST would resend
 // the key to wherever the redirect points.
 func NewClient(opts ClientOptions) *Client {
-	rt := opts.Transport
-	if rt == nil {
+	rt, custom := opts.Transport, opts.Transport != nil
+	if !custom {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = max(100, opts.Conns)
 		t.MaxIdleConnsPerHost = max(2, opts.Conns)
@@ -80,12 +84,16 @@ func NewClient(opts ClientOptions) *Client {
 		stream:  opts.Stream,
 		stall:   opts.StallTimeout,
 		now:     opts.Now,
+		conns:   opts.Conns,
 		http: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
 	}
 	if c.key != "" {
 		c.auth = []string{"Bearer " + c.key}
+	}
+	if !custom {
+		c.direct = newDirect(c.base, c.key, c.conns)
 	}
 	if c.maxBody <= 0 {
 		c.maxBody = DefaultMaxResponseBytes
@@ -104,6 +112,9 @@ func NewClient(opts ClientOptions) *Client {
 func (c *Client) WithBaseURL(base string) *Client {
 	d := *c
 	d.base = strings.TrimRight(base, "/")
+	if c.direct != nil {
+		d.direct = newDirect(d.base, d.key, d.conns)
+	}
 	return &d
 }
 
@@ -149,19 +160,20 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 		actx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
 	}
-	if c.timeout > 0 {
-		var cancelTimeout context.CancelFunc
-		actx, cancelTimeout = context.WithTimeout(actx, c.timeout)
-		defer cancelTimeout()
+	var resp *http.Response
+	var sent bool
+	if c.direct != nil && c.direct.serves(string(req.Endpoint)) {
+		resp, sent, err = c.postDirect(actx, req.Endpoint, body, stream)
+	} else {
+		if c.timeout > 0 {
+			var cancelTimeout context.CancelFunc
+			actx, cancelTimeout = context.WithTimeout(actx, c.timeout)
+			defer cancelTimeout()
+		}
+		resp, sent, err = c.post(actx, req.Endpoint, body, stream)
 	}
-	trace := newSentTrace()
-	hreq, err := c.newRequest(httptrace.WithClientTrace(actx, &trace.ClientTrace), c.base+string(req.Endpoint), body, stream)
 	if err != nil {
-		return nil, c.fail(jobs.ClassInvalidRequest, 0, err.Error(), nil)
-	}
-	resp, err := c.roundTrip(hreq)
-	if err != nil {
-		return nil, c.unsentError(c.transportError(ctx, err), &trace.sent)
+		return nil, c.unsentError(c.transportError(ctx, err), sent)
 	}
 	defer resp.Body.Close()
 	if hasQuota(resp.Header) {
@@ -173,6 +185,32 @@ func (c *Client) call(ctx context.Context, req *jobs.Request, q *Quota) (*jobs.R
 		ce.RequestID = c.redact(requestID(resp.Header, ce.Body))
 	}
 	return res, err
+}
+
+// post sends body to the endpoint through the transport; sent says
+// whether the request was written whole to a connection.
+func (c *Client) post(ctx context.Context, endpoint jobs.Endpoint, body []byte, stream bool) (*http.Response, bool, error) {
+	trace := newSentTrace()
+	hreq, err := c.newRequest(httptrace.WithClientTrace(ctx, &trace.ClientTrace), c.base+string(endpoint), body, stream)
+	if err != nil {
+		return nil, false, c.fail(jobs.ClassInvalidRequest, 0, err.Error(), nil)
+	}
+	resp, err := c.roundTrip(hreq)
+	return resp, trace.sent.Load(), err
+}
+
+// postDirect is post the direct way, its timeout a deadline on the
+// connection rather than a context, its errors wrapped as the transport's.
+func (c *Client) postDirect(ctx context.Context, endpoint jobs.Endpoint, body []byte, stream bool) (*http.Response, bool, error) {
+	var deadline time.Time
+	if c.timeout > 0 {
+		deadline = time.Now().Add(c.timeout)
+	}
+	resp, sent, err := c.direct.post(ctx, string(endpoint), body, stream, deadline)
+	if err != nil {
+		err = &url.Error{Op: "Post", URL: c.base + string(endpoint), Err: err}
+	}
+	return resp, sent, err
 }
 
 // prepare returns the body to send and whether it asks for a stream. An
@@ -363,9 +401,9 @@ func (c *Client) roundTrip(hreq *http.Request) (*http.Response, error) {
 }
 
 // unsentError marks a failure as one where no request reached a server.
-func (c *Client) unsentError(err error, sent *atomic.Bool) error {
+func (c *Client) unsentError(err error, sent bool) error {
 	var ce *CallError
-	if errors.As(err, &ce) && !sent.Load() {
+	if errors.As(err, &ce) && !sent {
 		ce.NoConnection = true
 	}
 	return err
