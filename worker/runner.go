@@ -338,7 +338,7 @@ func (r *Runner) dispatch(ctx context.Context, work chan<- task) (bool, error) {
 					continue
 				}
 			} else if ready == 0 {
-				r.wait(ctx, time.Time{})
+				r.wait(ctx, time.Time{}, time.Second)
 				continue
 			}
 		}
@@ -536,15 +536,22 @@ func (r *Runner) idle(ctx context.Context) (bool, error) {
 	if n == 0 {
 		next = time.Time{}
 	}
-	r.wait(ctx, next)
+	most := time.Second
+	if r.shared != nil && n > 0 {
+		// What other runs hold may be all that is left, and their outcomes
+		// wake nobody here: look again soon, so that this run ends soon
+		// after the job's last answer.
+		most = sharedPoll
+	}
+	r.wait(ctx, next, most)
 	return false, nil
 }
 
 // wait sleeps until an outcome is committed, the next request falls due,
-// the run stops, or a second passes (to notice changes by other processes,
-// such as the retry command).
-func (r *Runner) wait(ctx context.Context, next time.Time) {
-	d := time.Second
+// the run stops, or most passes (to notice changes by other processes,
+// such as the retry command, or other runs' outcomes).
+func (r *Runner) wait(ctx context.Context, next time.Time, most time.Duration) {
+	d := most
 	if !next.IsZero() {
 		d = min(d, max(time.Millisecond, next.Sub(r.opts.Now())))
 	}

@@ -70,9 +70,7 @@ func runAll(t *testing.T, runners []*Runner) []error {
 // fakeapi.Limit's default). Together they keep to the limit, with at most
 // 1 % of their calls answered 429, and use at least 90 % of it. 450 requests at 50 a
 // second take about 9 s. The job's time is until its last request was
-// answered: the runs end up to a second later, as a run that finds
-// nothing to claim while other runs hold requests looks again only every
-// second.
+// answered.
 func TestSharedRPMAcrossRunners(t *testing.T) {
 	const n, rpm = 450, 3000
 	stores, jobID := openShared(t, 3, n)
@@ -134,6 +132,39 @@ func TestSharedRPMAcrossRunners(t *testing.T) {
 	t.Logf("%d takes from the job's buckets: %.1f a second a run, %.2f a request", takes.Load(), perRun, float64(takes.Load())/n)
 	if perRun > 30 {
 		t.Errorf("%.1f takes a second a run, want at most 30", perRun)
+	}
+}
+
+// TestSharedRunEndsSoonAfterTheLastAnswer: a run that finds nothing to
+// claim while another run holds the job's last requests ends soon after
+// their answers are recorded, although no outcome of its own wakes it.
+func TestSharedRunEndsSoonAfterTheLastAnswer(t *testing.T) {
+	const n = 4
+	stores, jobID := openShared(t, 2, n)
+	fake := fakeapi.Start(t, fakeapi.Config{Key: testKey, Latency: 1200 * time.Millisecond})
+	holder := newTestRunner(stores[1], jobID, fake, Options{Concurrency: n, MaxAttempts: 2, Shared: stores[1].(jobs.SharedLimits)})
+	idler := newTestRunner(stores[0], jobID, fake, Options{Concurrency: n, MaxAttempts: 2, Shared: stores[0].(jobs.SharedLimits)})
+	var held time.Time
+	heldDone := make(chan error, 1)
+	go func() {
+		err := holder.Run(context.Background())
+		held = time.Now()
+		heldDone <- err
+	}()
+	waitFor(t, 10*time.Second, "the first run to send every request", func() bool { return fake.Stats().InFlight == n })
+	idleDone := runAsync(context.Background(), idler)
+	if err := mustReturn(t, heldDone, time.Minute); err != nil {
+		t.Fatalf("the run holding the requests: %v", err)
+	}
+	if err := mustReturn(t, idleDone, time.Minute); err != nil {
+		t.Fatalf("the idle run: %v", err)
+	}
+	// A run that looked again only every second would end 0.8 s late here.
+	if late := time.Since(held); late > 500*time.Millisecond {
+		t.Errorf("the idle run ended %v after the other run's last answer, want within 0.5 s", late.Round(time.Millisecond))
+	}
+	if _, outcomes := idler.Stats(); outcomes != 0 {
+		t.Errorf("the idle run recorded %d outcomes, want 0 (the other run held every request)", outcomes)
 	}
 }
 
