@@ -2,10 +2,11 @@ package worker
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -36,13 +37,24 @@ import (
 // others follow in the order in which they first appeared.
 type assembler struct {
 	endpoint jobs.Endpoint
-	top      []field // top-level members but choices, in order of appearance
-	usage    []byte  // the last usage that was not null
-	choices  map[int]*choiceAcc
+	top      []field         // top-level members but choices, in order of appearance
+	usage    []byte          // the last usage that was not null
+	choices  []indexedChoice // by index
 	outputs  int
 	err      *CallError // the first failure; Add and Result repeat it
-	m        merger
+	m        *merger    // during Add only, from mergers
 }
+
+// indexedChoice is a choice being accumulated and its index.
+type indexedChoice struct {
+	index int
+	acc   *choiceAcc
+}
+
+// mergers lends Add the scratch slices it splits a chunk into: a thousand
+// streams in flight then share a few sets rather than each keeping its own
+// between events.
+var mergers = sync.Pool{New: func() any { return new(merger) }}
 
 // field is a member kept with its raw value.
 type field struct {
@@ -63,7 +75,7 @@ type choiceAcc struct {
 
 // newAssembler returns an assembler for a stream from endpoint.
 func newAssembler(endpoint jobs.Endpoint) *assembler {
-	return &assembler{endpoint: endpoint, choices: map[int]*choiceAcc{}}
+	return &assembler{endpoint: endpoint}
 }
 
 // Add takes the data of one event. It returns a *CallError for data that is
@@ -77,6 +89,11 @@ func (a *assembler) Add(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil // an empty data line carries nothing
 	}
+	a.m = mergers.Get().(*merger)
+	defer func() {
+		mergers.Put(a.m)
+		a.m = nil
+	}()
 	ms, ok := a.m.split(data, 0)
 	if !ok {
 		return a.notAnObject(data)
@@ -234,11 +251,7 @@ func (a *assembler) addChoice(e []byte) *CallError {
 			index = i
 		}
 	}
-	ch := a.choices[index]
-	if ch == nil {
-		ch = &choiceAcc{}
-		a.choices[index] = ch
-	}
+	ch := a.choice(index)
 	output := false
 	for _, m := range ms {
 		got, err := a.addChoiceMember(ch, m)
@@ -251,6 +264,15 @@ func (a *assembler) addChoice(e []byte) *CallError {
 		a.outputs++
 	}
 	return nil
+}
+
+// choice returns the choice of index, adding it when it is new.
+func (a *assembler) choice(index int) *choiceAcc {
+	k, found := slices.BinarySearchFunc(a.choices, index, func(c indexedChoice, i int) int { return cmp.Compare(c.index, i) })
+	if !found {
+		a.choices = slices.Insert(a.choices, k, indexedChoice{index: index, acc: &choiceAcc{}})
+	}
+	return a.choices[k].acc
 }
 
 // addChoiceMember merges one member of a chunk choice and reports whether
@@ -363,13 +385,12 @@ func (a *assembler) Body() ([]byte, error) {
 	if len(a.choices) == 0 {
 		return nil, badResponse("stream carried no choices")
 	}
-	indexes := slices.Sorted(maps.Keys(a.choices))
-	for _, i := range indexes {
-		if a.choices[i].finish == "" {
-			return nil, badResponse("stream ended before choice %d had a finish_reason", i)
+	for _, c := range a.choices {
+		if c.acc.finish == "" {
+			return nil, badResponse("stream ended before choice %d had a finish_reason", c.index)
 		}
 	}
-	w := newJSONWriter()
-	a.render(w, indexes)
+	w := newJSONWriter(a.size())
+	a.render(w)
 	return w.bytes(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/llmbatch/llmbatch/jobs"
 )
@@ -11,30 +12,86 @@ import (
 // jsonWriter writes the assembled body as encoding/json would, but leaves
 // <, > and & alone: the model's text is full of them and providers do not
 // escape them either. Values kept raw are compacted, as encoding/json
-// compacts a json.RawMessage.
+// compacts a json.RawMessage. Its buffer is sized once, from what was
+// assembled, so that a thousand streams ending together each allocate
+// their body once rather than a chain of doublings.
 type jsonWriter struct {
 	buf bytes.Buffer
-	enc *json.Encoder
 }
 
-func newJSONWriter() *jsonWriter {
+func newJSONWriter(size int) *jsonWriter {
 	w := &jsonWriter{}
-	w.enc = json.NewEncoder(&w.buf)
-	w.enc.SetEscapeHTML(false)
+	w.buf.Grow(size)
 	return w
 }
 
 func (w *jsonWriter) bytes() []byte { return w.buf.Bytes() }
 
 func (w *jsonWriter) str(s string) {
-	_ = w.enc.Encode(s) // a string always encodes
-	w.buf.Truncate(w.buf.Len() - 1)
+	w.buf.Write(appendJSONString(w.buf.AvailableBuffer(), s))
 }
 
 func (w *jsonWriter) raw(v []byte) {
 	if json.Compact(&w.buf, v) != nil {
 		w.buf.Write(v) // not reached: every value kept was validated
 	}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaped exactly as
+// encoding/json escapes it with HTML escaping off: quotes, backslashes,
+// control characters, U+2028 and U+2029; invalid UTF-8 becomes U+FFFD.
+// encoding/json would box each string in an interface, an allocation a
+// key.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = appendEscapedByte(append(dst, s[start:i]...), b)
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case c == utf8.RuneError && size == 1:
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+		case c == '\u2028' || c == '\u2029':
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(dst, s[start:]...), '"')
+}
+
+// appendEscapedByte appends the escape of an ASCII byte that a JSON string
+// cannot hold as it is.
+func appendEscapedByte(dst []byte, b byte) []byte {
+	switch b {
+	case '\\', '"':
+		return append(dst, '\\', b)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 }
 
 // object writes the members of one JSON object.
@@ -61,7 +118,7 @@ func (o *object) key(k string) {
 func (o *object) close() { o.w.buf.WriteByte('}') }
 
 // render writes the assembled body.
-func (a *assembler) render(w *jsonWriter, indexes []int) {
+func (a *assembler) render(w *jsonWriter) {
 	o := w.object()
 	o.key("id")
 	w.raw(a.topValue("id", `""`))
@@ -83,11 +140,11 @@ func (a *assembler) render(w *jsonWriter, indexes []int) {
 	}
 	o.key("choices")
 	w.buf.WriteByte('[')
-	for k, i := range indexes {
+	for k, c := range a.choices {
 		if k > 0 {
 			w.buf.WriteByte(',')
 		}
-		a.choices[i].render(w, i, a.endpoint)
+		c.acc.render(w, c.index, a.endpoint)
 	}
 	w.buf.WriteByte(']')
 	// Usage is left out, not zeroed, when no chunk carried it.
@@ -104,6 +161,46 @@ func (a *assembler) render(w *jsonWriter, indexes []int) {
 		w.raw(f.val)
 	}
 	o.close()
+}
+
+// size estimates the length of the assembled body, a little over: the
+// buffer it is written to is allocated once.
+func (a *assembler) size() int {
+	n := 256 + len(a.usage)
+	for _, f := range a.top {
+		n += len(f.key) + len(f.val) + 4
+	}
+	for _, c := range a.choices {
+		n += c.acc.size()
+	}
+	return n + n/8
+}
+
+func (ch *choiceAcc) size() int {
+	n := 128 + ch.message.size() + ch.text.size() + len(ch.finish) + ch.logprobs.size()
+	for _, f := range ch.other {
+		n += len(f.key) + len(f.val) + 4
+	}
+	return n
+}
+
+// size estimates the length of a merged value as JSON; text is counted
+// with room for a few escapes.
+func (n *node) size() int {
+	switch n.kind {
+	case nodeRaw:
+		return len(n.raw)
+	case nodeString:
+		return n.text.Len() + n.text.Len()/16 + 2
+	}
+	s := 4
+	for i, k := range n.keys {
+		s += len(k) + 4 + n.vals[i].size()
+	}
+	for _, it := range n.items {
+		s += it.size() + 1
+	}
+	return s
 }
 
 // topValue returns the value kept of a top-level member, else def (nil

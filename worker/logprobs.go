@@ -55,6 +55,15 @@ func (l *logprobsAcc) add(raw json.RawMessage) {
 	}
 }
 
+// size estimates the length of the merged object as JSON.
+func (l *logprobsAcc) size() int {
+	n := 4
+	for _, k := range l.keys {
+		n += len(k) + 6 + l.values[k].Len()
+	}
+	return n
+}
+
 // json renders the merged object, or null when no chunk had logprobs.
 func (l *logprobsAcc) json() json.RawMessage {
 	if len(l.keys) == 0 {
