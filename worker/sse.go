@@ -50,12 +50,15 @@ type sseEvent struct {
 type sseReader struct {
 	r       *bufio.Reader
 	max     int
-	line    []byte // the line being read, reused
+	line    []byte // a line that spans reads, gathered
 	data    []byte // the pending block's data lines, each followed by "\n"
 	event   string // the pending block's event field
 	afterCR bool   // the last line ended in CR: an LF that follows is part of it
 	started bool   // the first line (and its byte order mark) is behind us
-	err     error  // sticky: once Next fails it keeps failing
+	// lent is how many buffered bytes the last line or event returned
+	// still points into; they are discarded before the next read.
+	lent int
+	err  error // sticky: once Next fails it keeps failing
 }
 
 // sseBuffer is the size of an sseReader's read buffer: a few events' worth
@@ -90,6 +93,12 @@ func (s *sseReader) Next() (sseEvent, error) {
 	if s.err != nil {
 		return sseEvent{}, s.err
 	}
+	if ev, ok, err := s.whole(); ok || err != nil {
+		if err != nil {
+			return s.end(nil, err)
+		}
+		return ev, nil
+	}
 	for {
 		line, err := s.readLine()
 		if !s.started {
@@ -106,6 +115,47 @@ func (s *sseReader) Next() (sseEvent, error) {
 			s.err = err
 			return sseEvent{}, err
 		}
+	}
+}
+
+// whole returns the next event without copying it when it is one data
+// line and its blank line, LF-terminated and already read together, as a
+// provider sends each chunk: the event then points into the read buffer
+// until the next call. Anything else, ok false, goes the way of the
+// specification. err is the reader's, when it had nothing to read.
+func (s *sseReader) whole() (ev sseEvent, ok bool, err error) {
+	s.release()
+	if !s.started || s.afterCR || len(s.data) > 0 || s.event != "" {
+		return ev, false, nil
+	}
+	buf, err := s.buffered()
+	if err != nil {
+		return ev, false, err
+	}
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 || i+1 >= len(buf) || buf[i+1] != '\n' || i > s.max || !bytes.HasPrefix(buf, sseDataField) {
+		return ev, false, nil
+	}
+	value := buf[len(sseDataField):i]
+	if bytes.IndexByte(value, '\r') >= 0 {
+		return ev, false, nil
+	}
+	value = bytes.TrimPrefix(value, []byte(" "))
+	s.lent = i + 2
+	ev = sseEvent{Kind: sseData, Data: value}
+	if string(bytes.TrimSpace(value)) == "[DONE]" {
+		ev.Kind = sseDone
+	}
+	return ev, true, nil
+}
+
+var sseDataField = []byte("data:")
+
+// release discards the buffered bytes the last line or event returned.
+func (s *sseReader) release() {
+	if s.lent > 0 {
+		_, _ = s.r.Discard(s.lent)
+		s.lent = 0
 	}
 }
 
@@ -167,10 +217,13 @@ func (s *sseReader) field(line []byte) error {
 	return nil
 }
 
-// readLine returns the next line without its ending. The slice is reused by
-// the next call. At the end of the input it returns what it read of an
-// unterminated last line together with the error.
+// readLine returns the next line without its ending. The slice is valid
+// until the next call: a line found whole in the read buffer is returned
+// where it lies, one that spans reads is gathered. At the end of the input
+// it returns what it read of an unterminated last line together with the
+// error.
 func (s *sseReader) readLine() ([]byte, error) {
+	s.release()
 	s.line = s.line[:0]
 	for {
 		buf, err := s.buffered()
@@ -191,6 +244,11 @@ func (s *sseReader) readLine() ([]byte, error) {
 		}
 		if len(s.line)+n > s.max {
 			return nil, fmt.Errorf("%w: server-sent event line longer than %d bytes", errTooLarge, s.max)
+		}
+		if i >= 0 && len(s.line) == 0 {
+			s.afterCR = buf[i] == '\r'
+			s.lent = i + 1
+			return buf[:i], nil
 		}
 		s.line = append(s.line, buf[:n]...)
 		if i < 0 {

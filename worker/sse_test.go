@@ -306,3 +306,22 @@ func fuzzRead(t *testing.T, r io.Reader, maxEvent, n int) ([]string, error) {
 		}
 	}
 }
+
+// BenchmarkSSEReader reads the bench's deepseek-r1 stream (internal/bench,
+// streams) an event a read, as it comes off the network.
+func BenchmarkSSEReader(b *testing.B) {
+	events := fakeStreamEvents(b, 52)
+	b.ReportAllocs()
+	for b.Loop() {
+		sr := newSSEReader(&eventFeed{events: events}, DefaultMaxResponseBytes)
+		for {
+			ev, err := sr.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ev.Kind == sseDone {
+				break
+			}
+		}
+	}
+}
