@@ -251,12 +251,16 @@ func (pc *directConn) roundTrip(ctx context.Context, d *direct, endpoint string,
 		stop()
 		return nil, false, err
 	}
-	resp, err := pc.read()
+	resp, parsed, err := pc.read()
 	if err != nil {
 		stop()
 		return nil, true, err
 	}
-	resp.Body = &directBody{d: d, pc: pc, body: resp.Body, stop: stop, length: resp.ContentLength, close: resp.Close}
+	rb := &directBody{d: d, pc: pc, body: resp.Body, stop: stop, length: resp.ContentLength, close: resp.Close}
+	if parsed {
+		rb.body = nil // the body is what follows in br
+	}
+	resp.Body = rb
 	return resp, true, nil
 }
 
@@ -287,24 +291,31 @@ func (pc *directConn) write(d *direct, endpoint string, body []byte, stream bool
 	return err
 }
 
-// read reads an answer's headers, past any 1xx.
-func (pc *directConn) read() (*http.Response, error) {
+// read reads an answer's headers, past any 1xx; parsed says parseHead
+// read them, and the answer has no Body.
+func (pc *directConn) read() (resp *http.Response, parsed bool, err error) {
 	pc.left = directMaxHeader
 	defer func() { pc.left = math.MaxInt64 }()
 	if _, err := pc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-			return nil, &closedBeforeAnswer{err: err}
+			return nil, false, &closedBeforeAnswer{err: err}
 		}
-		return nil, err
+		return nil, false, err
+	}
+	if buffered, _ := pc.br.Peek(pc.br.Buffered()); len(buffered) > 0 {
+		if resp, n, ok := parseHead(buffered); ok {
+			_, _ = pc.br.Discard(n)
+			return resp, true, nil
+		}
 	}
 	for i := 0; ; i++ {
 		resp, err := http.ReadResponse(pc.br, nil)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		code := resp.StatusCode
 		if code >= 200 || code < 100 || code == http.StatusSwitchingProtocols || i == directMaxInformational {
-			return resp, nil
+			return resp, false, nil
 		}
 	}
 }
@@ -312,8 +323,10 @@ func (pc *directConn) read() (*http.Response, error) {
 // directBody is an answer's body; closing it keeps the connection for the
 // next call when the body was read to its end and nothing aborted it.
 type directBody struct {
-	d      *direct
-	pc     *directConn
+	d  *direct
+	pc *directConn
+	// body is http.ReadResponse's body; nil when parseHead read the head,
+	// and the body is the next length bytes of pc.br.
 	body   io.ReadCloser
 	stop   func() bool // stops the abort on ctx; false once it ran
 	length int64       // the Content-Length, -1 when unknown
@@ -327,10 +340,32 @@ func (b *directBody) Read(p []byte) (int, error) {
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
+	if b.body == nil {
+		return b.readBuffered(p)
+	}
 	n, err := b.body.Read(p)
 	b.read += int64(n)
 	if err == io.EOF {
 		b.eof = true
+	}
+	return n, err
+}
+
+// readBuffered reads the body parseHead's answer announced, failing as
+// http's body does when the connection ends first.
+func (b *directBody) readBuffered(p []byte) (int, error) {
+	left := b.length - b.read
+	if left <= 0 {
+		b.eof = true
+		return 0, io.EOF
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := b.pc.br.Read(p)
+	b.read += int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
 	}
 	return n, err
 }

@@ -328,3 +328,29 @@ func TestDirectConcurrent(t *testing.T) {
 		t.Errorf("fake served %d, want %d", st.Served, workers*calls)
 	}
 }
+
+// BenchmarkClientCall measures a call against the fake with no latency,
+// the fake's share included: per call, its time and allocations.
+func BenchmarkClientCall(b *testing.B) {
+	for _, name := range []string{"Direct", "Transport"} {
+		b.Run(name, func(b *testing.B) {
+			s := fakeapi.Start(b, fakeapi.Config{Key: testKey})
+			opts := ClientOptions{Conns: 8}
+			if name == "Transport" {
+				opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
+			}
+			c := newTestClient(s.URL(), opts)
+			req := chatRequest(testModel, "x")
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.Call(context.Background(), req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
