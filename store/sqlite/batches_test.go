@@ -26,7 +26,7 @@ func TestMigrationProviderBatchesKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, _ := mustOpenStoreAt(t, path)
+	s := mustOpenMigrated(t, path, "0007_provider_batches.sql")
 	want := map[string][]string{}
 	for table, rows := range before {
 		for _, r := range rows {

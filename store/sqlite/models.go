@@ -13,9 +13,10 @@ import (
 // provider batches are counted and summed apart as well, for the batch
 // discount, when the job has had any: grouping by batch or not makes the
 // pass over every result cost more CPU, which online jobs need not pay.
-// It reads the results through results_job, in request order: the planner
+// It reads the results in request (storage) order, through the range of
+// the job's request ids, which an import gives in one run: the planner
 // would otherwise pick results_job_latency for "cached = 0" and visit a
-// million rows in latency order, far slower than in storage order.
+// million rows in latency order, far slower.
 func (s *Store) modelUsage(ctx context.Context, q querier, jobID int64) ([]jobs.ModelUsage, error) {
 	var batched bool
 	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM provider_batches WHERE job_id = ?)`,
@@ -50,12 +51,15 @@ func (s *Store) modelUsage(ctx context.Context, q querier, jobID int64) ([]jobs.
 	return list, rows.Err()
 }
 
-// usageQuery sums the results of the job ? by model, and by what %s
-// groups them besides (in that order).
+// usageQuery sums the results of the job ?1 by model, and by what %s
+// groups them besides (in that order). The bounds of the id range are read
+// from results_job_latency, which holds every result's request id.
 const usageQuery = `SELECT q.model, %s, count(*), max(x.usage_known), count(*) - sum(x.usage_known),
 	sum(x.prompt_tokens), sum(x.completion_tokens), sum(x.reasoning_tokens), sum(x.cached_tokens), sum(x.total_tokens)
-	FROM results x INDEXED BY results_job JOIN requests q ON q.id = x.request_id
-	WHERE x.job_id = ? AND x.cached = 0 GROUP BY %s ORDER BY %[2]s`
+	FROM results x NOT INDEXED JOIN requests q ON q.id = x.request_id
+	WHERE x.request_id BETWEEN (SELECT min(request_id) FROM results WHERE job_id = ?1)
+	AND (SELECT max(request_id) FROM results WHERE job_id = ?1)
+	AND x.job_id = ?1 AND x.cached = 0 GROUP BY %s ORDER BY %[2]s`
 
 // onlineUsageQuery sums by model only, for a job that never had a provider
 // batch; batchUsageQuery by model and whether a batch answered.
