@@ -219,7 +219,9 @@ type directConn struct {
 	// an answer's headers are read, else unbounded.
 	left int64
 	// wbuf holds a request's head, and its body when small, for one write.
-	wbuf      []byte
+	wbuf []byte
+	// head holds the last answer's head when parseHead read it.
+	head      headBuf
 	idleSince time.Time
 	reused    bool // kept from an earlier call
 }
@@ -303,7 +305,7 @@ func (pc *directConn) read() (resp *http.Response, parsed bool, err error) {
 		return nil, false, err
 	}
 	if buffered, _ := pc.br.Peek(pc.br.Buffered()); len(buffered) > 0 {
-		if resp, n, ok := parseHead(buffered); ok {
+		if resp, n, ok := parseHead(buffered, &pc.head); ok {
 			_, _ = pc.br.Discard(n)
 			return resp, true, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 )
 
 // parseHead is the fast path of reading an answer's head (status line and
@@ -22,7 +23,11 @@ import (
 // Transfer-Encoding, Trailer or Pragma (which http.ReadResponse rewrites),
 // and a Connection header, if any, that is "close" or "keep-alive". The
 // fuzz target holds it to http.ReadResponse's answers.
-func parseHead(b []byte) (resp *http.Response, n int, ok bool) {
+//
+// The answer is hb's, and so are its Header and their values' slices: a
+// connection reuses one headBuf for every answer it reads, as nothing
+// keeps an answer's head past its body's Close.
+func parseHead(b []byte, hb *headBuf) (resp *http.Response, n int, ok bool) {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
 		return nil, 0, false
@@ -33,9 +38,14 @@ func parseHead(b []byte) (resp *http.Response, n int, ok bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	resp = &http.Response{Status: line[len("HTTP/1.1 "):], StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1,
-		ProtoMinor: 1, ContentLength: -1}
-	if !headerLines(resp, rest) {
+	if hb.header == nil {
+		hb.header = make(http.Header)
+	}
+	clear(hb.header)
+	hb.resp = http.Response{Status: line[len("HTTP/1.1 "):], StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1,
+		ProtoMinor: 1, ContentLength: -1, Header: hb.header}
+	resp = &hb.resp
+	if !headerLines(resp, rest, hb) {
 		return nil, 0, false
 	}
 	return resp, end + 4, true
@@ -82,17 +92,21 @@ func statusLine(line string) (int, bool) {
 	return code, true
 }
 
+// headBuf is where parseHead puts an answer's head.
+type headBuf struct {
+	resp   http.Response
+	header http.Header
+	values []string // the values of the keys given once
+}
+
 // headerLines reads the header lines in s into resp: its Header,
 // ContentLength and Close.
-func headerLines(resp *http.Response, s string) bool {
-	count := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			count++
-		}
+func headerLines(resp *http.Response, s string, hb *headBuf) bool {
+	count := strings.Count(s, "\n")
+	if cap(hb.values) < count {
+		hb.values = make([]string, count)
 	}
-	resp.Header = make(http.Header, count)
-	values := make([]string, count)
+	values := hb.values[:count]
 	for s != "" {
 		line, rest, ok := cutLine(s)
 		if !ok {
