@@ -43,6 +43,10 @@ type assembler struct {
 	outputs  int
 	err      *CallError // the first failure; Add and Result repeat it
 	m        *merger    // during Add only, from mergers
+	// topAt is, for each position of a member in the last chunk, the
+	// index in top of the field it was (-1: none): a stream's chunks
+	// repeat their members in the same order.
+	topAt []int
 }
 
 // indexedChoice is a choice being accumulated and its index.
@@ -103,16 +107,14 @@ func (a *assembler) Add(data []byte) error {
 			return a.fail(streamError(data))
 		}
 	}
-	for _, m := range ms {
+	for at, m := range ms {
 		var err *CallError
 		switch string(m.key) {
 		case "choices":
 			err = a.addChoices(m.val)
 		case "error", "obfuscation":
 		default:
-			if !shadows(m, chunkTopKeys) {
-				a.addTop(m)
-			}
+			a.addTop(m, at)
 		}
 		if err != nil {
 			return a.fail(err)
@@ -181,8 +183,9 @@ func shadows(m member, keys []string) bool {
 }
 
 // addTop keeps a top-level member's first value that is neither null nor
-// "" (usage: its last that is not null).
-func (a *assembler) addTop(m member) {
+// "" (usage: its last that is not null); at is its position in the chunk.
+// A member whose key shadows one of ours is dropped.
+func (a *assembler) addTop(m member, at int) {
 	v := m.val
 	if !m.esc && string(m.key) == "usage" {
 		if v[0] != 'n' {
@@ -190,28 +193,58 @@ func (a *assembler) addTop(m member) {
 		}
 		return
 	}
-	f := findField(a.top, m)
-	if f == nil {
-		a.top = append(a.top, field{key: keyString(m), val: bytes.Clone(v)})
+	i := a.topField(m, at)
+	if i < 0 {
 		return
 	}
-	if v[0] != 'n' && (string(f.val) == "null" || string(f.val) == `""`) {
+	if f := &a.top[i]; v[0] != 'n' && (string(f.val) == "null" || string(f.val) == `""`) {
 		f.val = append(f.val[:0], v...)
 	}
 }
 
+// topField returns the index in top of the field m is, adding it with m's
+// value when it is new, or -1 when m's key shadows one of ours. The field
+// m's position held in the last chunk is tried first: a key kept there
+// has passed shadows already.
+func (a *assembler) topField(m member, at int) int {
+	for len(a.topAt) <= at {
+		a.topAt = append(a.topAt, -1)
+	}
+	if i := a.topAt[at]; i >= 0 && !m.esc && a.top[i].key == string(m.key) {
+		return i
+	}
+	if shadows(m, chunkTopKeys) {
+		return -1
+	}
+	i := fieldIndex(a.top, m)
+	if i < 0 {
+		i = len(a.top)
+		a.top = append(a.top, field{key: keyString(m), val: bytes.Clone(m.val)})
+	}
+	a.topAt[at] = i
+	return i
+}
+
 // findField returns the field named by m's key, or nil.
 func findField(fields []field, m member) *field {
+	if i := fieldIndex(fields, m); i >= 0 {
+		return &fields[i]
+	}
+	return nil
+}
+
+// fieldIndex returns the index of the field named by m's key, or -1.
+func fieldIndex(fields []field, m member) int {
 	key := string(m.key) // compared without a copy when not escaped
 	if m.esc {
 		key = keyString(m)
 	}
 	for i := range fields {
 		if fields[i].key == key {
-			return &fields[i]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // addChoices merges the choices of a chunk.

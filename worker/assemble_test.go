@@ -317,6 +317,8 @@ func TestAssembleKeepsFirstMetadata(t *testing.T) {
 	mustAdd(t, a, "  ")
 	mustAdd(t, a, `{"id":"one","model":"m1","created":5,"system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"tool"}}]}`)
 	mustAdd(t, a, `{"id":"two","model":"m2","created":6,"system_fingerprint":"fp2","choices":[{"index":0,"finish_reason":"stop"}]}`)
+	// Where id and model were, keys that would shadow them: dropped.
+	mustAdd(t, a, `{"ID":"three","Model":"m3","choices":[]}`)
 	body, _, err := a.Result()
 	if err != nil {
 		t.Fatal(err)
