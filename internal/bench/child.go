@@ -19,10 +19,13 @@ type child struct {
 	cmd   *exec.Cmd
 	out   bytes.Buffer // stdout and stderr
 	start time.Time
-	// hwm is the child's peak RSS so far (VmHWM), read every hwmEvery.
-	hwm      atomic.Int64
-	stopHWM  chan struct{}
-	hwmEnded chan struct{}
+	// hwm is the child's peak RSS so far (VmHWM), read every hwmEvery,
+	// and anon the largest RssAnon read: the peak of its own memory,
+	// without the pages of its executable and libraries, whose residence
+	// depends on how the file sits in the page cache.
+	hwm, anon atomic.Int64
+	stopHWM   chan struct{}
+	hwmEnded  chan struct{}
 }
 
 // childResult is how a child ended and what it used.
@@ -35,7 +38,9 @@ type childResult struct {
 	// the memory map an exec replaces, which is the parent's, so every
 	// child would seem at least as large as the bench process.
 	maxRSS int64
-	code   int
+	// maxAnon is the largest RssAnon read (see child.anon).
+	maxAnon int64
+	code    int
 	// runners are the processes of a case several runners share, each
 	// its own, when this result adds them up (see together); nil for one.
 	runners []childResult
@@ -73,8 +78,12 @@ func (c *child) watchHWM() {
 	t := time.NewTicker(hwmEvery)
 	defer t.Stop()
 	for {
-		if v := procStatus(c.cmd.Process.Pid, "VmHWM:"); v > 0 {
+		status := readStatus(c.cmd.Process.Pid)
+		if v := statusField(status, "VmHWM:"); v > 0 {
 			c.hwm.Store(v)
+		}
+		if v := statusField(status, "RssAnon:"); v > c.anon.Load() {
+			c.anon.Store(v)
 		}
 		select {
 		case <-c.stopHWM:
@@ -91,7 +100,7 @@ func (c *child) wait() (childResult, error) {
 	res := childResult{wall: time.Since(c.start)}
 	close(c.stopHWM)
 	<-c.hwmEnded
-	res.maxRSS = c.hwm.Load()
+	res.maxRSS, res.maxAnon = c.hwm.Load(), c.anon.Load()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return res, err
@@ -124,12 +133,17 @@ func runChild(ctx context.Context, bin string, env []string, args ...string) (ch
 func rss(pid int) int64 { return procStatus(pid, "VmRSS:") }
 
 // procStatus reads a size field of /proc/PID/status in bytes, or 0.
-func procStatus(pid int, field string) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
+func procStatus(pid int, field string) int64 { return statusField(readStatus(pid), field) }
+
+// readStatus reads /proc/PID/status, or "" once the process is gone.
+func readStatus(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	return string(b)
+}
+
+// statusField is a size field of a /proc/PID/status text in bytes, or 0.
+func statusField(status, field string) int64 {
+	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb * 1024
