@@ -380,7 +380,9 @@ func (b *directBody) Close() error {
 	}
 	b.closed = true
 	whole := b.eof || (b.length >= 0 && b.read == b.length)
-	if b.stop() && whole && !b.close {
+	// Bytes after the answer are none of the next call's: net/http drops
+	// a connection that sends them, too.
+	if b.stop() && whole && !b.close && b.pc.br.Buffered() == 0 {
 		b.d.put(b.pc)
 		return nil
 	}

@@ -201,6 +201,20 @@ func TestDirectKeepsConnections(t *testing.T) {
 			t.Errorf("3 chunked answers took %d connections, want 1", got)
 		}
 	})
+	t.Run("BytesAfterAnswer", func(t *testing.T) {
+		s := startRawServer(t, func(w *bufio.Writer, _ *http.Request, _ int64) bool {
+			writeCompletion(w, "")
+			w.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") // answers nothing asked
+			return true
+		})
+		c := newTestClient(s.url(), ClientOptions{})
+		for range 3 {
+			mustCall(t, c)
+		}
+		if got := s.conns.Load(); got != 3 {
+			t.Errorf("3 answers followed by more took %d connections, want 3", got)
+		}
+	})
 	t.Run("BodyNotReadWhole", func(t *testing.T) {
 		s := startRawServer(t, func(w *bufio.Writer, _ *http.Request, _ int64) bool {
 			writeCompletion(w, "")
