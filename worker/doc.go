@@ -20,6 +20,11 @@
 // (shared.go). BatchRunner sends a job through the provider's Batch API
 // instead (batch_*.go).
 //
+// A call to a plain-HTTP endpoint with no proxy goes direct (direct.go):
+// HTTP/1.1 on connections the workers write and read themselves, without
+// net/http's transport and its goroutines per connection; HTTPS, proxies
+// and a caller's own transport use net/http.
+//
 // It is the only package that knows HTTP. It imports jobs and
 // internal/jsonscan, talks to storage through jobs.Queue, reports progress
 // as a jobs.Progress, and never prints.
