@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -13,11 +14,11 @@ import (
 func (e *Exporter) appendFlat(b []byte, rec jobs.Record) ([]byte, error) {
 	st := rec.Request.Status
 	b = append(b, `{"custom_id":`...)
-	b = appendString(b, rec.Request.CustomID)
+	b = jsonscan.AppendString(b, rec.Request.CustomID)
 	b = append(b, `,"status":`...)
-	b = appendString(b, string(st))
+	b = jsonscan.AppendString(b, string(st))
 	b = append(b, `,"model":`...)
-	b = appendString(b, answerModel(rec))
+	b = jsonscan.AppendString(b, answerModel(rec))
 	var err error
 	switch st {
 	case jobs.StatusSucceeded:
@@ -55,11 +56,11 @@ func (e *Exporter) appendFlatResult(b []byte, rec jobs.Record) ([]byte, error) {
 		}
 	} else {
 		b = append(b, `,"content":`...)
-		b = appendString(b, r.Content)
+		b = jsonscan.AppendString(b, r.Content)
 		b = append(b, `,"reasoning_content":`...)
-		b = appendString(b, r.ReasoningContent)
+		b = jsonscan.AppendString(b, r.ReasoningContent)
 		b = append(b, `,"finish_reason":`...)
-		b = appendString(b, r.FinishReason)
+		b = jsonscan.AppendString(b, r.FinishReason)
 	}
 	b = append(b, `,"usage":`...)
 	b = appendUsage(b, r.Usage)
@@ -96,7 +97,7 @@ func appendPrompt(b []byte, q jobs.Request) []byte {
 	if !ok {
 		return append(b, "null"...)
 	}
-	return appendString(b, p)
+	return jsonscan.AppendString(b, p)
 }
 
 // appendUsage appends u as an object, or null when the response reported no
@@ -127,9 +128,9 @@ func appendFlatError(b []byte, ep jobs.Endpoint, code, message string, statusCod
 		b = append(b, `,"embedding":null`...)
 	}
 	b = append(b, `,"usage":null,"latency_ms":null,"error":{"code":`...)
-	b = appendString(b, code)
+	b = jsonscan.AppendString(b, code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, message)
+	b = jsonscan.AppendString(b, message)
 	b = append(b, `,"status_code":`...)
 	if statusCode == 0 {
 		b = append(b, "null"...)

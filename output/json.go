@@ -5,74 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
+
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 )
 
 // The export formats build each line by appending to one reused []byte, so
 // that a million records cost no per-record maps, reflection or allocations.
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string. It escapes exactly what
-// encoding/json escapes with HTML escaping off: quotes, backslashes, control
-// characters, U+2028 and U+2029; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendStringBody(dst, s)
-	return append(dst, '"')
-}
-
-// appendStringBody appends s escaped for use inside a JSON string, without
-// the quotes.
-func appendStringBody(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = appendEscapedByte(dst, b)
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case c == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case c == '\u2028' || c == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(dst, s[start:]...)
-}
-
-func appendEscapedByte(dst []byte, b byte) []byte {
-	switch b {
-	case '\\', '"':
-		return append(dst, '\\', b)
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	default:
-		return append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-	}
-}
 
 var errEmptyJSON = errors.New("empty JSON value")
 
@@ -133,5 +71,5 @@ func (r *rawAppender) appendLenient(dst, raw []byte, empty string) []byte {
 			return out
 		}
 	}
-	return appendString(dst, string(raw))
+	return jsonscan.AppendString(dst, string(raw))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -116,7 +117,7 @@ func (e *Exporter) appendMerged(b []byte, rec jobs.Record) ([]byte, error) {
 			b = append(b, ',')
 		}
 		sep = true
-		b = appendString(b, m.name)
+		b = jsonscan.AppendString(b, m.name)
 		b = append(b, ':')
 		if b, err = e.appendMergedValue(b, m.what, rec); err != nil {
 			return b, err
@@ -131,7 +132,7 @@ func (e *Exporter) appendMergedValue(b []byte, what string, rec jobs.Record) ([]
 	ok := rec.Request.Status == jobs.StatusSucceeded
 	switch what {
 	case "status":
-		return appendString(b, string(rec.Request.Status)), nil
+		return jsonscan.AppendString(b, string(rec.Request.Status)), nil
 	case "request":
 		return e.appendRequest(b, rec.Request), nil
 	case "prompt":
@@ -143,9 +144,9 @@ func (e *Exporter) appendMergedValue(b []byte, what string, rec jobs.Record) ([]
 	}
 	switch what {
 	case "answer":
-		return appendString(b, rec.Result.Content), nil
+		return jsonscan.AppendString(b, rec.Result.Content), nil
 	case "reasoning":
-		return appendString(b, rec.Result.ReasoningContent), nil
+		return jsonscan.AppendString(b, rec.Result.ReasoningContent), nil
 	case "embedding":
 		return e.appendEmbedding(b, rec.Result.Raw)
 	default: // usage
@@ -164,7 +165,7 @@ func (e *Exporter) appendRecord(b []byte, rec jobs.Record) ([]byte, error) {
 		return b, nil
 	}
 	b = append(b, `{"custom_id":`...)
-	b = appendString(b, rec.Request.CustomID)
+	b = jsonscan.AppendString(b, rec.Request.CustomID)
 	if len(meta) > 0 {
 		b = append(b, `,"metadata":`...)
 		var err error

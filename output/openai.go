@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -12,11 +13,11 @@ import (
 // our metadata extension.
 func (e *Exporter) appendOpenAI(b []byte, rec jobs.Record) ([]byte, error) {
 	b = append(b, `{"id":"batch_req_`...)
-	b = appendStringBody(b, e.jobName)
+	b = jsonscan.AppendStringBody(b, e.jobName)
 	b = append(b, '_')
 	b = strconv.AppendInt(b, rec.Request.ID, 10)
 	b = append(b, `","custom_id":`...)
-	b = appendString(b, rec.Request.CustomID)
+	b = jsonscan.AppendString(b, rec.Request.CustomID)
 	var err error
 	switch rec.Request.Status {
 	case jobs.StatusSucceeded:
@@ -54,7 +55,7 @@ func (e *Exporter) appendOpenAIResult(b []byte, r *jobs.Result) ([]byte, error) 
 	b = append(b, `,"response":{"status_code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"request_id":`...)
-	b = appendString(b, id)
+	b = jsonscan.AppendString(b, id)
 	b = append(b, `,"body":`...)
 	b, err := e.raw.appendRaw(b, r.Raw)
 	if err != nil {
@@ -76,7 +77,7 @@ func (e *Exporter) appendOpenAIFailure(b []byte, f *jobs.Failure) []byte {
 	b = append(b, `,"response":{"status_code":`...)
 	b = strconv.AppendInt(b, int64(f.StatusCode), 10)
 	b = append(b, `,"request_id":`...)
-	b = appendString(b, f.RequestID)
+	b = jsonscan.AppendString(b, f.RequestID)
 	b = append(b, `,"body":`...)
 	b = e.raw.appendLenient(b, f.Body, "{}")
 	return append(b, `},"error":null`...)
@@ -84,8 +85,8 @@ func (e *Exporter) appendOpenAIFailure(b []byte, f *jobs.Failure) []byte {
 
 func appendOpenAIError(b []byte, code, message string) []byte {
 	b = append(b, `,"error":{"code":`...)
-	b = appendString(b, code)
+	b = jsonscan.AppendString(b, code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, message)
+	b = jsonscan.AppendString(b, message)
 	return append(b, '}')
 }

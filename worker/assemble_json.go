@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/llmbatch/llmbatch/internal/jsonscan"
 	"github.com/llmbatch/llmbatch/jobs"
 )
 
@@ -28,70 +28,13 @@ func newJSONWriter(size int) *jsonWriter {
 func (w *jsonWriter) bytes() []byte { return w.buf.Bytes() }
 
 func (w *jsonWriter) str(s string) {
-	w.buf.Write(appendJSONString(w.buf.AvailableBuffer(), s))
+	w.buf.Write(jsonscan.AppendString(w.buf.AvailableBuffer(), s))
 }
 
 func (w *jsonWriter) raw(v []byte) {
 	if json.Compact(&w.buf, v) != nil {
 		w.buf.Write(v) // not reached: every value kept was validated
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string, escaped exactly as
-// encoding/json escapes it with HTML escaping off: quotes, backslashes,
-// control characters, U+2028 and U+2029; invalid UTF-8 becomes U+FFFD.
-// encoding/json would box each string in an interface, an allocation a
-// key.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = appendEscapedByte(append(dst, s[start:i]...), b)
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case c == utf8.RuneError && size == 1:
-			dst = append(append(dst, s[start:i]...), `\ufffd`...)
-		case c == '\u2028' || c == '\u2029':
-			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(append(dst, s[start:]...), '"')
-}
-
-// appendEscapedByte appends the escape of an ASCII byte that a JSON string
-// cannot hold as it is.
-func appendEscapedByte(dst []byte, b byte) []byte {
-	switch b {
-	case '\\', '"':
-		return append(dst, '\\', b)
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	}
-	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 }
 
 // object writes the members of one JSON object.
