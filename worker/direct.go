@@ -192,8 +192,8 @@ func (d *direct) get(ctx context.Context, deadline time.Time) (*directConn, erro
 	if err != nil {
 		return nil, err
 	}
-	pc := &directConn{conn: conn, left: math.MaxInt64}
-	pc.br = bufio.NewReader(pc)
+	pc := &directConn{conn: conn, in: cappedReader{r: conn, left: math.MaxInt64, over: errHeadTooLarge}}
+	pc.br = bufio.NewReader(&pc.in)
 	return pc, nil
 }
 
@@ -215,9 +215,9 @@ func (d *direct) put(pc *directConn) {
 type directConn struct {
 	conn net.Conn
 	br   *bufio.Reader
-	// left is how much more br may read from conn: the header limit while
-	// an answer's headers are read, else unbounded.
-	left int64
+	// in is what br reads from conn: up to the header limit while an
+	// answer's headers are read, else unbounded.
+	in cappedReader
 	// wbuf holds a request's head, and its body when small, for one write.
 	wbuf []byte
 	// head holds the last answer's head when parseHead read it.
@@ -226,17 +226,9 @@ type directConn struct {
 	reused    bool // kept from an earlier call
 }
 
-func (pc *directConn) Read(p []byte) (int, error) {
-	if pc.left <= 0 {
-		return 0, fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", directMaxHeader)
-	}
-	if int64(len(p)) > pc.left {
-		p = p[:pc.left]
-	}
-	n, err := pc.conn.Read(p)
-	pc.left -= int64(n)
-	return n, err
-}
+// errHeadTooLarge is an answer whose headers pass directMaxHeader, worded
+// as net/http words it.
+var errHeadTooLarge = fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", directMaxHeader)
 
 // abort makes the connection's reads and writes fail at once.
 func (pc *directConn) abort() { pc.conn.SetDeadline(time.Unix(1, 0)) }
@@ -296,8 +288,8 @@ func (pc *directConn) write(d *direct, endpoint string, body []byte, stream bool
 // read reads an answer's headers, past any 1xx; parsed says parseHead
 // read them, and the answer has no Body.
 func (pc *directConn) read() (resp *http.Response, parsed bool, err error) {
-	pc.left = directMaxHeader
-	defer func() { pc.left = math.MaxInt64 }()
+	pc.in.left = directMaxHeader
+	defer func() { pc.in.left = math.MaxInt64 }()
 	if _, err := pc.br.Peek(1); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			return nil, false, &closedBeforeAnswer{err: err}

@@ -71,7 +71,7 @@ func (c *Client) readStreamed(ctx, actx context.Context, cancel context.CancelCa
 	defer stall.Stop()
 	var ttft time.Duration
 	seen := 0
-	sr := newSSEReader(&cappedReader{r: resp.Body, left: c.maxBody}, int(min(c.maxBody, 1<<30)))
+	sr := newSSEReader(&cappedReader{r: resp.Body, left: c.maxBody, over: errStreamTooLong}, int(min(c.maxBody, 1<<30)))
 	err := readStream(sr, a, func(k sseKind) {
 		if n := a.Outputs(); n != seen {
 			seen = n
@@ -112,16 +112,21 @@ func (c *Client) streamFailure(ctx, actx context.Context, err error) error {
 	return c.transportError(ctx, err)
 }
 
-// cappedReader fails, rather than ending quietly, once a stream has sent
-// more than left bytes: a quiet end would look like a truncated stream.
+// cappedReader fails with over, rather than ending quietly, once r has
+// given left bytes: a quiet end would look like a truncated stream, or a
+// head cut short.
 type cappedReader struct {
 	r    io.Reader
 	left int64
+	over error
 }
+
+// errStreamTooLong is a stream that sent more than the response limit.
+var errStreamTooLong = fmt.Errorf("%w: stream longer than the response limit", errTooLarge)
 
 func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
-		return 0, fmt.Errorf("%w: stream longer than the response limit", errTooLarge)
+		return 0, c.over
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
