@@ -656,6 +656,10 @@ func summary(ctx context.Context, st jobs.Store, jobID int64) (jobs.Stats, error
 	if err != nil {
 		return jobs.Stats{}, err
 	}
+	if err := sum.CountAttempts(ctx); err != nil {
+		sum.Close()
+		return jobs.Stats{}, err
+	}
 	return sum.Finish(ctx)
 }
 

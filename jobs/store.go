@@ -140,8 +140,10 @@ type Summary interface {
 	// from the cache (Stats.Cached) and how many are in open provider
 	// batches (Stats.InBatches); no usage yet.
 	Counts() Stats
-	// Finish adds the usage per model and in all, and the attempts
-	// made (Stats.Attempts), and ends the summary.
+	// CountAttempts adds the attempts made (Stats.Attempts), which a
+	// run's start does not need and its summary line does; before Finish.
+	CountAttempts(ctx context.Context) error
+	// Finish adds the usage per model and ends the summary.
 	Finish(ctx context.Context) (Stats, error)
 	// Close ends the summary; safe after Finish.
 	Close()

@@ -87,23 +87,27 @@ func (sum *Summary) Counts() jobs.Stats { return sum.stats }
 
 // Finish adds the usage per model and in all, with the results that
 // reported none (results answered from the cache left out, as Stats does),
-// and the attempts made, as of the summary's moment, and ends the
-// transaction.
+// as of the summary's moment, and ends the transaction.
 func (sum *Summary) Finish(ctx context.Context) (jobs.Stats, error) {
 	defer sum.Close()
-	err := sum.addTotals(ctx)
+	err := sum.addUsage(ctx)
 	return sum.stats, err
 }
 
-// addTotals reads the usage per model and in all, and the attempts,
-// into the summary.
-func (sum *Summary) addTotals(ctx context.Context) error {
+// addUsage reads the usage per model and in all into the summary.
+func (sum *Summary) addUsage(ctx context.Context) error {
 	models, err := modelUsage(ctx, sum.tx, sum.jobID)
 	if err != nil {
 		return err
 	}
 	sum.stats.Models = models
 	sum.stats.Usage, sum.stats.ResultsWithoutUsage = totalUsage(models)
+	return nil
+}
+
+// CountAttempts adds the attempts made (Stats.Attempts) as of the
+// summary's moment; Finish then keeps them.
+func (sum *Summary) CountAttempts(ctx context.Context) error {
 	if err := sum.tx.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE job_id = $1`, sum.jobID).Scan(&sum.stats.Attempts); err != nil {
 		return fmt.Errorf("summary: attempts: %w", err)
 	}

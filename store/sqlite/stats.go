@@ -32,7 +32,10 @@ func (s *Store) Stats(ctx context.Context, jobID int64) (jobs.Stats, error) {
 		return jobs.Stats{}, err
 	}
 	defer sum.Close()
-	if err := sum.addTotals(ctx); err != nil {
+	if err := sum.addUsage(ctx); err != nil {
+		return sum.stats, err
+	}
+	if err := sum.CountAttempts(ctx); err != nil {
 		return sum.stats, err
 	}
 	st, q := sum.stats, sum.tx

@@ -345,6 +345,9 @@ func testBatchRecord(t *testing.T, st jobs.Store) {
 		t.Fatalf("BeginSummary: %v", err)
 	}
 	// What the summary line of a run prints comes from the summary alone.
+	if err := sum.CountAttempts(t.Context()); err != nil {
+		t.Fatalf("Summary.CountAttempts: %v", err)
+	}
 	if got, err := sum.Finish(t.Context()); err != nil || !slices.Equal(got.Models, wantModels) ||
 		got.Usage != stats.Usage || got.Attempts != stats.Attempts || got.Counts[jobs.StatusSucceeded] != stats.Counts[jobs.StatusSucceeded] {
 		t.Errorf("Summary.Finish() = models %+v, usage %+v, %d attempts, counts %v, %v;\nwant %+v, %+v, %d, %v",
