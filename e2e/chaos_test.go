@@ -394,16 +394,7 @@ func checkChaos(t *testing.T, db string, srv *fakeapi.Server, size chaosSize, ki
 	// what the fake served minus the answers it served to runs killed
 	// before they recorded them.
 	st := statusJSON(t, db, "chaos")
-	su := st["usage"].(map[string]any)
-	got := usageOf{int64(su["prompt_tokens"].(float64)), int64(su["completion_tokens"].(float64)),
-		int64(su["reasoning_tokens"].(float64)), int64(su["total_tokens"].(float64))}
-	if got != want {
-		t.Errorf("status usage %+v, want the sum over the recorded results %+v", got, want)
-	}
-	fu := fs.Usage
-	if fake := (usageOf{fu.PromptTokens, fu.CompletionTokens, fu.ReasoningTokens, fu.TotalTokens}); fake != served {
-		t.Errorf("the fake counted %+v served, its answers sum to %+v", fake, served)
-	}
+	checkStatusUsage(t, st, fs, want, served)
 	if want.reasoning == 0 || lost.total < 0 {
 		t.Errorf("reasoning tokens %d, lost %+v: the round did not exercise what it should", want.reasoning, lost)
 	}
@@ -450,6 +441,20 @@ func chaosPrompt(line map[string]any) string {
 		return p
 	}
 	return line["messages"].([]any)[0].(map[string]any)["content"].(string)
+}
+
+// checkStatusUsage checks that status's usage totals are the sum over the
+// recorded results, want, and that the fake counted as served what its
+// answers add up to, served.
+func checkStatusUsage(t *testing.T, status map[string]any, fs fakeapi.Stats, want, served usageOf) {
+	t.Helper()
+	if got := flatUsage(status); got != want {
+		t.Errorf("status usage %+v, want the sum over the recorded results %+v", got, want)
+	}
+	fu := fs.Usage
+	if fake := (usageOf{fu.PromptTokens, fu.CompletionTokens, fu.ReasoningTokens, fu.TotalTokens}); fake != served {
+		t.Errorf("the fake counted %+v served, its answers sum to %+v", fake, served)
+	}
 }
 
 func flatUsage(l map[string]any) usageOf {

@@ -413,16 +413,7 @@ func checkSharedExport(t *testing.T, db string, srv *fakeapi.Server, lines []any
 		}
 	}
 	st := statusJSON(t, db, "shared")
-	su := st["usage"].(map[string]any)
-	got := usageOf{int64(su["prompt_tokens"].(float64)), int64(su["completion_tokens"].(float64)),
-		int64(su["reasoning_tokens"].(float64)), int64(su["total_tokens"].(float64))}
-	if got != want {
-		t.Errorf("status usage %+v, want the sum over the recorded results %+v", got, want)
-	}
-	fu := fs.Usage
-	if fake := (usageOf{fu.PromptTokens, fu.CompletionTokens, fu.ReasoningTokens, fu.TotalTokens}); fake != served {
-		t.Errorf("the fake counted %+v served, its answers sum to %+v", fake, served)
-	}
+	checkStatusUsage(t, st, fs, want, served)
 	for state, want := range map[string]int{"succeeded": succeeded, "failed": failed, "pending": 0, "running": 0} {
 		if got := count(t, st, state); got != want {
 			t.Errorf("status: %s = %d, want %d", state, got, want)
