@@ -400,11 +400,15 @@ func checkChaos(t *testing.T, db string, srv *fakeapi.Server, size chaosSize, ki
 	}
 	// An answer is served again only when a kill lost it before its commit:
 	// the calls in flight (at most --concurrency, which scattered 429s and
-	// 503s no longer lower) and the answers queued for the group commit in
-	// progress, about another pool's worth at zero latency. Far more would
-	// mean outcomes wait for their commit longer than they should.
-	if limit := int64(kills * 2 * size.concurrency); f.servedAgain > limit {
-		t.Errorf("%d answers served again, more than %d kills × 2 × %d (in flight and waiting for the commit)",
+	// 503s no longer lower) and the answers queued while a group commits.
+	// Workers do not wait for the commit, so at zero latency, with calls
+	// that take a fraction of a millisecond on a direct connection, the
+	// queue reaches two or three pools' worth during one commit of the
+	// race-built binary (36–50 answers a kill at --concurrency 16, where
+	// net/http's slower calls left 25–33). Far more would mean outcomes
+	// wait for their commit longer than they should.
+	if limit := int64(kills * 4 * size.concurrency); f.servedAgain > limit {
+		t.Errorf("%d answers served again, more than %d kills × 4 × %d (in flight and waiting for the commit)",
 			f.servedAgain, kills, size.concurrency)
 	}
 	for state, want := range map[string]int{"succeeded": f.succeeded, "failed": f.failed, "pending": 0, "running": 0} {
